@@ -1,0 +1,46 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both install the Debian packages that are
+# missing (nothing when all are present), configure and build into build/ (Release), then train the default
+# example or run the whole test suite. `make bench` compares against PyTorch; it is never part of `make test`.
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev \
+                libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3
+BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time
+
+.PHONY: demo test bench deps bench-deps build configure clean
+
+demo: build
+	./$(BUILD)/dlctl train configs/housing.yaml
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build bench-deps
+	bench/run.sh $(BUILD)/dlctl
+
+# apt-get only for what is missing; non-interactive; `apt-get update` first.
+define install_missing
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+bench-deps:
+	$(call install_missing,$(BENCH_PACKAGES))
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,37 @@
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "data/dataset.h"
+#include "model/model.h"
+
+namespace dlctl {
+
+namespace {
+
+struct ValidateOptions {
+    std::string spec;
+    std::vector<std::string> overrides;
+};
+
+void run_validate(const ValidateOptions & o) {
+    const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
+    const dl::Table table = dl::read_csv(spec.data, dl::is_classification_loss(spec.train.loss.name));
+    const dl::DataInfo info = dl::data_info_for(spec, table.num_features(), table.num_targets(), table.num_classes());
+    dl::ParamStore params;
+    dl::build_model_graph(spec, info, 1, dl::GraphMode::train, params);
+    const dl::Splits s = dl::make_splits(table.rows(), spec.data, spec.seed);
+    fmt::print("{}: ok: '{}', {} parameters, {} rows ({} train, {} validation, {} test)\n", o.spec, spec.name,
+               params.total_values(), table.rows(), s.train.size(), s.validation.size(), s.test.size());
+}
+
+}  // namespace
+
+void setup_validate(CLI::App & app, const char * name, const char * summary) {
+    auto o = std::make_shared<ValidateOptions>();
+    CLI::App * sub = app.add_subcommand(name, summary);
+    sub->add_option("spec", o->spec, "the model's YAML spec")->required();
+    sub->add_option("--set", o->overrides, "override a spec field: KEY=VALUE; repeatable");
+    sub->callback([o] { run_validate(*o); });
+}
+
+}  // namespace dlctl

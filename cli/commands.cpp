@@ -1,0 +1,17 @@
+#include "commands.h"
+
+namespace dlctl {
+
+const std::vector<Command> & commands() {
+    static const std::vector<Command> table = {
+        {"train", "train a model from a YAML spec into a new version under runs/", setup_train},
+        {"eval", "evaluate a trained version; --gate makes CI fail (exit 3) below a threshold", setup_eval},
+        {"validate", "check a spec and its data without training", setup_validate},
+        {"render", "print a spec with every default filled in", setup_render},
+        {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},
+        {"runs", "list trained versions and their metrics", setup_runs},
+    };
+    return table;
+}
+
+}  // namespace dlctl

@@ -1,0 +1,25 @@
+// THE table of subcommands: help, shell completions and the README's command section all read it.
+//   for (const Command & c : commands()) c.setup(app);
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <vector>
+
+namespace dlctl {
+
+struct Command {
+    const char * name;
+    const char * summary;
+    void (*setup)(CLI::App & app, const char * name, const char * summary);
+};
+
+const std::vector<Command> & commands();
+
+void setup_train(CLI::App &, const char *, const char *);
+void setup_eval(CLI::App &, const char *, const char *);
+void setup_validate(CLI::App &, const char *, const char *);
+void setup_render(CLI::App &, const char *, const char *);
+void setup_graph(CLI::App &, const char *, const char *);
+void setup_runs(CLI::App &, const char *, const char *);
+
+}  // namespace dlctl

@@ -1,0 +1,26 @@
+# DLCTL_CUDA=AUTO enables CUDA when nvcc is found. The CUDA backend is a plugin (libdlctl_cuda.so beside the
+# binary), so dlctl itself never links a CUDA library.
+set(DLCTL_HAVE_CUDA OFF)
+if(NOT DLCTL_CUDA STREQUAL "OFF")
+  # nvcc is on PATH on our machines; the toolkit's usual home is a fallback for shells that lack it.
+  if(NOT DEFINED ENV{CUDACXX} AND NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    find_program(DLCTL_NVCC nvcc)
+    if(NOT DLCTL_NVCC)
+      set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    endif()
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # Hopper (sm_90) code plus PTX for newer GPUs; keeps compile time low.
+      set(CMAKE_CUDA_ARCHITECTURES 90-real 90-virtual)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(DLCTL_HAVE_CUDA ON)
+  elseif(DLCTL_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "DLCTL_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+message(STATUS "dlctl CUDA plugin: ${DLCTL_HAVE_CUDA}")

@@ -1,0 +1,23 @@
+# Every third-party dependency is looked up here, once, from Debian's packages.
+find_package(Threads REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(yaml-cpp CONFIG REQUIRED)
+find_package(nlohmann_json 3.10 CONFIG REQUIRED)
+find_package(Eigen3 3.4 CONFIG REQUIRED)
+find_package(fmt CONFIG REQUIRED)
+find_package(doctest CONFIG REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(HDF5 REQUIRED COMPONENTS C)
+
+# yaml-cpp 0.7 exports the target `yaml-cpp` without a namespace.
+if(TARGET yaml-cpp::yaml-cpp)
+  set(DLCTL_YAML_TARGET yaml-cpp::yaml-cpp)
+else()
+  set(DLCTL_YAML_TARGET yaml-cpp)
+endif()
+
+add_library(dlctl_hdf5 INTERFACE)
+target_include_directories(dlctl_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_link_libraries(dlctl_hdf5 INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES})
+target_compile_definitions(dlctl_hdf5 INTERFACE ${HDF5_DEFINITIONS} H5_USE_110_API)

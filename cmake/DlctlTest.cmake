@@ -1,0 +1,13 @@
+# dlctl_add_test(NAME SOURCES... LABELS l1 [l2...]): a doctest executable linked with the engine, registered
+# with CTest under the given labels.
+function(dlctl_add_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp $<TARGET_OBJECTS:dlctl_engine>)
+  target_link_libraries(${name} PRIVATE dlctl_engine doctest::doctest)
+  target_compile_definitions(${name} PRIVATE DLCTL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
+  if(T_TIMEOUT)
+    set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT})
+  endif()
+endfunction()

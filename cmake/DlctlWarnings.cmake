@@ -1,0 +1,13 @@
+add_library(dlctl_flags INTERFACE)
+target_compile_options(dlctl_flags INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-maybe-uninitialized>)
+if(DLCTL_NATIVE)
+  target_compile_options(dlctl_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+endif()
+if(CMAKE_BUILD_TYPE STREQUAL "Release")
+  target_compile_options(dlctl_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-O3>)
+endif()
+if(DLCTL_SANITIZE)
+  target_compile_options(dlctl_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(dlctl_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,95 @@
+#include "core/fs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace dl {
+
+namespace fs = std::filesystem;
+
+std::string temp_path_for(const std::string & path) {
+    static thread_local std::mt19937_64 gen(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string suffix;
+    for (int i = 0; i < 6; ++i) suffix += alphabet[gen() % 36];
+    return path + ".tmp-" + suffix;
+}
+
+void fsync_path(const std::string & path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(ExitCode::io, fmt::format("{}: cannot open for sync: {}", path, std::strerror(errno)));
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    // Some file systems refuse fsync on directories; that is not data loss.
+    if (rc != 0 && err != EINVAL && err != EBADF)
+        throw Error(ExitCode::io, fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
+}
+
+void commit_temp_file(const std::string & tmp, const std::string & path) {
+    fsync_path(tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error(ExitCode::io, fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
+    }
+    const fs::path parent = fs::path(path).parent_path();
+    fsync_path(parent.empty() ? "." : parent.string());
+}
+
+void write_file_atomic(const std::string & path, std::string_view content) {
+    const std::string tmp = temp_path_for(path);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ExitCode::io, fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+    size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            throw Error(ExitCode::io, fmt::format("{}: write failed: {}", path, std::strerror(err)));
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error(ExitCode::io, fmt::format("{}: write failed: {}", path, std::strerror(err)));
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error(ExitCode::io, fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
+    }
+    const fs::path parent = fs::path(path).parent_path();
+    fsync_path(parent.empty() ? "." : parent.string());
+}
+
+std::string read_file(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw Error(ExitCode::missing_input,
+                    fmt::format("{}: {}", path, fs::exists(path) ? "cannot be read" : "no such file"));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+bool file_exists(const std::string & path) {
+    std::error_code ec;
+    return fs::is_regular_file(path, ec);
+}
+
+}  // namespace dl

@@ -1,0 +1,40 @@
+// Counter-based random numbers: every draw is a pure function of (seed, stream, counter), so results do not
+// depend on which thread draws them or in which order (Note [determinism] in ARCHITECTURE.md).
+//   Rng rng(seed, Rng::stream("init", "dense_1/kernel"));
+//   float u = rng.uniform(i);          // [0, 1)
+//   float n = rng.normal(i);           // standard normal
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace dl {
+
+class Rng {
+public:
+    Rng(uint64_t seed, uint64_t stream) : key_(mix(seed ^ mix(stream + 0x9E3779B97F4A7C15ull))) {}
+
+    // A stream id derived from names, e.g. stream("shuffle", epoch) or stream("init", "dense/kernel").
+    static uint64_t stream(std::string_view a, std::string_view b = {});
+    static uint64_t stream(std::string_view a, uint64_t n);
+
+    uint64_t bits(uint64_t counter) const { return mix(key_ + mix(counter)); }
+    float uniform(uint64_t counter) const { return static_cast<float>(bits(counter) >> 40) * 0x1.0p-24f; }
+    double uniform_double(uint64_t counter) const { return static_cast<double>(bits(counter) >> 11) * 0x1.0p-53; }
+    float normal(uint64_t counter) const;
+
+    // A permutation of [0, n) by Fisher-Yates driven by counters 0..n-1.
+    std::vector<int64_t> permutation(int64_t n) const;
+
+    static uint64_t mix(uint64_t z) {  // SplitMix64 finaliser: a strong 64-bit bijection
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+
+private:
+    uint64_t key_;
+};
+
+}  // namespace dl

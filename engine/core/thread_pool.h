@@ -1,0 +1,45 @@
+// A small pool of worker threads for data-parallel kernels.
+//   ThreadPool pool(2);
+//   pool.parallel_for(num_tiles, [&](int64_t tile) { ... });   // the calling thread works too
+// Work is always split into tiles whose size does not depend on the thread count, and each tile writes its own
+// output, so results are bit-identical whatever the number of threads (Note [determinism]).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace dl {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool & operator=(const ThreadPool &) = delete;
+
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+    void parallel_for(int64_t tasks, const std::function<void(int64_t)> & fn);
+
+    static int hardware_threads();
+
+private:
+    void worker_loop();
+    void run_tasks();
+
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    const std::function<void(int64_t)> * job_ = nullptr;
+    int64_t job_tasks_ = 0;
+    std::atomic<int64_t> next_task_{0};
+    int busy_ = 0;
+    uint64_t generation_ = 0;
+    bool stop_ = false;
+};
+
+}  // namespace dl

@@ -1,0 +1,164 @@
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "core/fs.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "data/dataset.h"
+
+namespace dl {
+
+namespace {
+
+std::vector<std::string_view> split_fields(std::string_view line, char delimiter) {
+    std::vector<std::string_view> out;
+    size_t start = 0;
+    for (;;) {
+        const size_t end = line.find(delimiter, start);
+        out.push_back(line.substr(start, end - start));
+        if (end == std::string_view::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    return s;
+}
+
+bool parse_float(std::string_view s, double & out) {
+    if (s.empty()) return false;
+    if (s.front() == '+') s.remove_prefix(1);
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(out);
+}
+
+}  // namespace
+
+Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::string> & known_classes) {
+    const std::string & file = data.path_as_written.empty() ? data.path : data.path_as_written;
+    const std::string text = read_file(data.path);
+    Table t;
+    t.sha256 = sha256_hex(text);
+    t.classification = class_labels;
+    const char delim = data.delimiter.empty() ? ',' : data.delimiter[0];
+
+    auto fail = [&](int64_t row, int64_t col, const std::string & column, const std::string & msg) {
+        throw Error(ExitCode::bad_input,
+                    col > 0 ? fmt::format("{}:{}:{}: column '{}': {}", file, row, col, column, msg)
+                            : fmt::format("{}:{}: {}", file, row, msg));
+    };
+
+    std::string_view all(text);
+    size_t pos = 0;
+    int64_t line_no = 0;
+    auto next_line = [&](std::string_view & line) {
+        while (pos < all.size()) {
+            const size_t end = all.find('\n', pos);
+            line = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+            pos = end == std::string_view::npos ? all.size() : end + 1;
+            ++line_no;
+            if (!trim(line).empty()) return true;
+        }
+        return false;
+    };
+
+    std::string_view header;
+    if (!next_line(header)) throw Error(ExitCode::bad_input, fmt::format("{}: the file is empty", file));
+    std::vector<std::string> columns;
+    for (auto f : split_fields(header, delim)) columns.emplace_back(trim(f));
+
+    auto column_index = [&](const std::string & name, const char * what) -> size_t {
+        auto it = std::find(columns.begin(), columns.end(), name);
+        if (it == columns.end()) {
+            const std::string close = closest_match(name, columns);
+            throw Error(ExitCode::bad_input,
+                        format_at(what == std::string("target") ? data.target_loc : data.path_loc,
+                                  fmt::format("{} column '{}' is not in {} (columns: {})", what, name, file,
+                                              fmt::join(columns, ", ")),
+                                  close.empty() ? "" : fmt::format("did you mean '{}'?", close)));
+        }
+        return static_cast<size_t>(it - columns.begin());
+    };
+    std::vector<size_t> target_cols, feature_cols;
+    for (const std::string & name : data.targets) target_cols.push_back(column_index(name, "target"));
+    if (class_labels && target_cols.size() != 1)
+        throw Error(ExitCode::bad_input, format_at(data.target_loc, "a classification loss needs exactly one target column"));
+    if (data.features.empty()) {
+        for (size_t c = 0; c < columns.size(); ++c)
+            if (std::find(target_cols.begin(), target_cols.end(), c) == target_cols.end()) feature_cols.push_back(c);
+    } else {
+        for (const std::string & name : data.features) feature_cols.push_back(column_index(name, "feature"));
+    }
+    for (size_t c : feature_cols) t.feature_names.push_back(columns[c]);
+    for (size_t c : target_cols) t.target_names.push_back(columns[c]);
+
+    std::map<std::string, int32_t> class_index;
+    for (size_t i = 0; i < known_classes.size(); ++i) class_index[known_classes[i]] = static_cast<int32_t>(i);
+    t.class_names = known_classes;
+    bool numeric_labels = true, string_labels = false;
+
+    std::string_view line;
+    while (next_line(line)) {
+        const auto fields = split_fields(line, delim);
+        if (fields.size() != columns.size())
+            fail(line_no, 0, "", fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
+        for (size_t c : feature_cols) {
+            const std::string_view f = trim(fields[c]);
+            double v;
+            if (f.empty()) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], "missing value");
+            if (!parse_float(f, v)) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], fmt::format("'{}' is not a number", f));
+            t.features.push_back(static_cast<float>(v));
+        }
+        for (size_t c : target_cols) {
+            const std::string_view f = trim(fields[c]);
+            if (f.empty()) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], "missing value");
+            double v;
+            const bool is_number = parse_float(f, v);
+            if (!class_labels) {
+                if (!is_number) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], fmt::format("'{}' is not a number", f));
+                t.targets.push_back(static_cast<float>(v));
+                continue;
+            }
+            std::string name(f);
+            if (is_number && known_classes.empty()) {
+                if (v < 0 || std::floor(v) != v || v > 1e6)
+                    fail(line_no, static_cast<int64_t>(c) + 1, columns[c],
+                         fmt::format("class label '{}' must be a whole number >= 0 or a name", f));
+                t.labels.push_back(static_cast<int32_t>(v));
+                continue;
+            }
+            if (!is_number) string_labels = true;
+            numeric_labels = numeric_labels && is_number;
+            auto it = class_index.find(name);
+            if (it == class_index.end()) {
+                if (!known_classes.empty())
+                    fail(line_no, static_cast<int64_t>(c) + 1, columns[c],
+                         fmt::format("class '{}' was not seen in training (classes: {})", name, fmt::join(known_classes, ", ")));
+                it = class_index.emplace(name, static_cast<int32_t>(t.class_names.size())).first;
+                t.class_names.push_back(name);
+            }
+            t.labels.push_back(it->second);
+        }
+    }
+    if (class_labels && known_classes.empty() && !string_labels) {
+        // Numeric class labels name themselves: 0..max.
+        int32_t max_label = -1;
+        for (int32_t l : t.labels) max_label = std::max(max_label, l);
+        t.class_names.clear();
+        for (int32_t i = 0; i <= max_label; ++i) t.class_names.push_back(std::to_string(i));
+    } else if (class_labels && string_labels && known_classes.empty()) {
+        // Mixed numbers and names: numbers were pushed as indices above; redo as names for a consistent mapping.
+        bool mixed = false;
+        for (size_t i = 0; i < t.labels.size(); ++i) mixed = mixed || t.labels[i] >= static_cast<int32_t>(t.class_names.size());
+        if (mixed) throw Error(ExitCode::bad_input, fmt::format("{}: class labels mix numbers and names", file));
+    }
+    if (t.rows() == 0) throw Error(ExitCode::bad_input, fmt::format("{}: no data rows after the header", file));
+    return t;
+}
+
+}  // namespace dl

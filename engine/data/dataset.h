@@ -1,0 +1,59 @@
+// Tabular data for training: features as f32 [rows, features], targets as f32 [rows, targets] or int32 class
+// labels [rows]; seeded splits (Keras semantics for validation_split) and normalisation statistics.
+//   Table t = read_csv(spec.data, /*class_labels=*/true);
+//   Splits s = make_splits(t.rows(), spec.data, spec.seed);       // test held out, validation = last part
+//   Normalizer n = Normalizer::fit(t, s.train, "standard");  n.apply(t);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "spec/spec.h"
+
+namespace dl {
+
+struct Table {
+    std::vector<std::string> feature_names;
+    std::vector<std::string> target_names;
+    std::vector<float> features;            // row-major [rows, features]
+    std::vector<float> targets;             // row-major [rows, targets] (regression)
+    std::vector<int32_t> labels;            // [rows] (classification)
+    std::vector<std::string> class_names;   // index -> name; numeric labels keep their number as name
+    bool classification = false;
+    std::string sha256;                     // of the file's bytes
+
+    int64_t rows() const {
+        return static_cast<int64_t>(classification ? labels.size()
+                                                   : (target_names.empty() ? 0 : targets.size() / target_names.size()));
+    }
+    int64_t num_features() const { return static_cast<int64_t>(feature_names.size()); }
+    int64_t num_targets() const { return static_cast<int64_t>(target_names.size()); }
+    int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+};
+
+// Reads a CSV as the spec's data section says. With `class_labels`, the (single) target column holds class
+// labels: strings are mapped to indices in order of first appearance unless `known_classes` fixes the mapping
+// (a saved model's); numbers must be whole and >= 0. Bad rows are errors naming file, row and column (exit 65).
+Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::string> & known_classes = {});
+
+struct Splits {
+    std::vector<int64_t> train, validation, test;  // row indices
+};
+
+// test: a seeded shuffle of all rows, the first ceil(test_split * n) held out (as scikit-learn's
+// train_test_split); validation: the last floor(validation_split * rest) of the training part, unshuffled
+// (Keras' validation_split).
+Splits make_splits(int64_t rows, const DataSpec & data, uint64_t seed);
+
+struct Normalizer {
+    std::string method = "none";
+    std::vector<float> offset, scale;  // x' = (x - offset) / scale
+
+    static Normalizer fit(const Table & t, const std::vector<int64_t> & rows, const std::string & method);
+    void apply(Table & t) const;
+};
+
+}  // namespace dl

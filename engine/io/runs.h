@@ -1,0 +1,44 @@
+// The model repository: runs/<name>/<version>/ with integer versions per model name.
+//   std::string root = runs_root(flag);                    // --runs, else $DLCTL_RUNS, else ./runs
+//   RunRef run = claim_version(root, "housing");           // atomically the next free version (mkdir)
+//   std::string dir = resolve_model("housing@latest", root);   // or NAME@3, or a run directory
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace dl {
+
+struct RunRef {
+    std::string name;
+    int64_t version = 0;
+    std::string dir;  // absolute
+};
+
+std::string runs_root(const std::string & flag);
+RunRef claim_version(const std::string & root, const std::string & name);
+std::vector<int64_t> list_versions(const std::string & root, const std::string & name);
+std::vector<std::string> list_model_names(const std::string & root);
+std::string version_dir(const std::string & root, const std::string & name, int64_t version);
+
+// A run directory, NAME@VERSION or NAME@latest (the newest version whose status is done).
+RunRef resolve_model(const std::string & ref, const std::string & root);
+
+nlohmann::json read_meta(const std::string & run_dir);  // {} when absent
+void write_meta(const std::string & run_dir, const nlohmann::json & meta);
+
+// An exclusive lock on a run directory while it trains (flock on <dir>/.lock); released when destroyed.
+class RunLock {
+public:
+    explicit RunLock(const std::string & run_dir);  // Error(usage) when another process holds it
+    ~RunLock();
+    RunLock(const RunLock &) = delete;
+
+private:
+    int fd_ = -1;
+};
+
+std::string iso8601_now();
+
+}  // namespace dl

@@ -1,0 +1,207 @@
+#include "model/model.h"
+
+#include <cmath>
+
+#include "autodiff/autodiff.h"
+#include "core/rng.h"
+
+namespace dl {
+
+namespace {
+
+void initialize(Tensor & t, const std::string & how, const std::string & name, uint64_t seed, int64_t fan_in,
+                int64_t fan_out) {
+    const Rng rng(seed, Rng::stream("init", name));
+    float * p = t.f32();
+    const int64_t n = t.numel();
+    const double fi = static_cast<double>(fan_in), fo = static_cast<double>(fan_out);
+    if (how == "zeros") {
+        std::fill(p, p + n, 0.0f);
+    } else if (how == "ones") {
+        std::fill(p, p + n, 1.0f);
+    } else if (how == "glorot_uniform" || how == "he_uniform") {
+        const double limit = how == "glorot_uniform" ? std::sqrt(6.0 / (fi + fo)) : std::sqrt(6.0 / fi);
+        for (int64_t i = 0; i < n; ++i)
+            p[i] = static_cast<float>((2.0 * rng.uniform_double(static_cast<uint64_t>(i)) - 1.0) * limit);
+    } else {  // glorot_normal, he_normal: normals truncated at two standard deviations, as Keras
+        const double stddev = how == "glorot_normal" ? std::sqrt(2.0 / (fi + fo)) : std::sqrt(2.0 / fi);
+        // Keras scales the truncated normal so its standard deviation is `stddev`.
+        const double unscale = stddev / 0.87962566103423978;
+        for (int64_t i = 0; i < n; ++i) {
+            float z = 0;
+            for (uint64_t attempt = 0;; ++attempt) {
+                z = rng.normal(static_cast<uint64_t>(i) * 64 + attempt);
+                if (std::fabs(z) <= 2.0f || attempt == 63) break;
+            }
+            p[i] = static_cast<float>(z * unscale);
+        }
+    }
+}
+
+// A parameter of the model: created in the graph, and in the store (initialised) the first time it is seen.
+Value make_param(Graph & g, ParamStore & params, const std::string & name, Shape shape, const std::string & init,
+                 uint64_t seed, int64_t fan_in, int64_t fan_out) {
+    if (!params.has(name)) initialize(params.add(name, shape), init, name, seed, fan_in, fan_out);
+    return g.param(name, std::move(shape));
+}
+
+[[noreturn]] void layer_error(const LayerSpec & l, const std::string & message, const std::string & note = {}) {
+    throw Error(ExitCode::bad_input, format_at(l.loc, fmt::format("layer '{}' ({}): {}", l.name, l.type, message), note));
+}
+
+Value activate(Graph & g, Value x, const std::string & activation) {
+    if (activation == "linear") return x;
+    return g.op(activation, {x});
+}
+
+}  // namespace
+
+DataInfo data_info_for(const Spec & spec, int64_t features, int64_t targets, int64_t classes) {
+    DataInfo info{.features = features, .targets = targets, .classes = classes};
+    info.classification = is_classification_loss(spec.train.loss.name);
+    return info;
+}
+
+Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params) {
+    Graph g;
+    g.set_location(spec.model.input_loc);
+    const std::vector<int64_t> & in_shape = spec.model.input;
+    if (in_shape.size() != 1 || in_shape[0] != info.features) {
+        throw Error(ExitCode::bad_input,
+                    format_at(spec.model.input_loc,
+                              fmt::format("model.input is {} but the data has {} feature columns",
+                                          to_string(Shape(in_shape)), info.features),
+                              fmt::format("use input: [{}]", info.features)));
+    }
+    Shape x_shape{batch};
+    for (int64_t d : in_shape) x_shape.dims.push_back(d);
+    Value x = g.input("x", x_shape);
+
+    std::map<std::string, Value> values = {{"input", x}};
+    Value current = x;
+    Value logits;  // the pre-activation output of the last layer, when its activation can be fused into the loss
+    std::string last_activation = "linear";
+    Value regularization;
+    auto add_reg = [&](Value term) { regularization = regularization.valid() ? regularization + term : term; };
+
+    for (const LayerSpec & l : spec.model.layers) {
+        g.set_location(l.loc);
+        std::vector<Value> inputs;
+        for (const std::string & name : l.inputs) inputs.push_back(values.at(name));
+        if (inputs.empty()) inputs.push_back(current);
+        Value in = inputs[0];
+        Value out, pre;
+        std::string act = "linear";
+        if (l.type == "dense") {
+            const Shape s = in.shape();
+            if (s.rank() != 2)
+                layer_error(l, fmt::format("expects [batch, features] input, got {}", to_string(s)),
+                            "add a flatten layer before it");
+            Value w = make_param(g, params, l.name + "/kernel", Shape{s[1], l.units}, l.kernel_initializer, spec.seed,
+                                 s[1], l.units);
+            pre = g.op("matmul", {in, w});
+            if (l.use_bias) {
+                Value b = make_param(g, params, l.name + "/bias", Shape{l.units}, l.bias_initializer, spec.seed, s[1],
+                                     l.units);
+                pre = g.op("bias_add", {pre, b});
+            }
+            if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
+            if (mode == GraphMode::train && l.l1 > 0) add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
+            act = l.activation;
+            out = activate(g, pre, act);
+        } else if (l.type == "activation") {
+            pre = in;
+            act = l.activation;
+            out = activate(g, in, act);
+        } else if (l.type == "dropout") {
+            out = (mode == GraphMode::train && l.rate > 0)
+                      ? g.op("dropout", {in}, {{"rate", l.rate}, {"key", static_cast<int64_t>(Rng::stream(l.name) >> 1)}})
+                      : in;
+        } else if (l.type == "flatten") {
+            out = g.op("reshape", {in}, {{"shape", std::vector<int64_t>{batch, -1}}});
+        } else if (l.type == "reshape") {
+            std::vector<int64_t> shape = {batch};
+            shape.insert(shape.end(), l.target_shape.begin(), l.target_shape.end());
+            out = g.op("reshape", {in}, {{"shape", shape}});
+        } else if (l.type == "add") {
+            if (inputs.size() < 2) layer_error(l, "needs at least two inputs (inputs: [a, b])");
+            out = inputs[0];
+            for (size_t i = 1; i < inputs.size(); ++i) {
+                if (inputs[i].shape() != inputs[0].shape())
+                    layer_error(l, fmt::format("inputs '{}' {} and '{}' {} have different shapes", l.inputs[0],
+                                               to_string(inputs[0].shape()), l.inputs[i], to_string(inputs[i].shape())));
+                out = out + inputs[i];
+            }
+        } else if (l.type == "concat") {
+            if (inputs.size() < 2) layer_error(l, "needs at least two inputs (inputs: [a, b])");
+            out = g.op("concat", inputs, {{"axis", l.axis}});
+        }
+        values[l.name] = out;
+        current = out;
+        last_activation = act;
+        logits = pre;
+    }
+    const LayerSpec & last = spec.model.layers.back();
+    g.set_location(last.loc);
+    Value prediction = current;
+    g.mark_output("prediction", prediction);
+    if (mode == GraphMode::predict) return g;
+
+    const Shape ps = prediction.shape();
+    const LossSpec & loss_spec = spec.train.loss;
+    const std::string & loss_name = loss_spec.name;
+    Value loss;
+    if (ps.rank() != 2)
+        layer_error(last, fmt::format("the model's output must be [batch, units], got {}", to_string(ps)));
+    if (info.classification) {
+        Value y = g.input("y", Shape{batch}, DType::i32);
+        if (ps[1] != info.classes)
+            layer_error(last, fmt::format("the output has {} units but the data has {} classes", ps[1], info.classes),
+                        fmt::format("use units: {}", info.classes));
+        Value z;
+        if (loss_spec.from_logits) {
+            z = prediction;
+        } else if (last_activation == "softmax" && logits.valid()) {
+            z = logits;  // softmax + crossentropy fused for stability, as Keras does
+        } else {
+            layer_error(last, fmt::format("{} expects probabilities from a softmax output, got activation '{}'",
+                                          loss_name, last_activation),
+                        "use activation: softmax on the last layer, or loss: {name: ..., from_logits: true}");
+        }
+        if (loss_name == "sparse_categorical_crossentropy") {
+            loss = g.op("sparse_categorical_crossentropy", {z, y});
+        } else {
+            Value onehot = g.op("one_hot", {y}, {{"depth", info.classes}});
+            loss = g.op("categorical_crossentropy", {z, onehot}, {{"from_logits", int64_t{1}}});
+        }
+    } else {
+        Value y = g.input("y", Shape{batch, info.targets});
+        if (ps[1] != info.targets)
+            layer_error(last, fmt::format("the output has {} units but the data has {} target column(s)", ps[1],
+                                          info.targets),
+                        fmt::format("use units: {}", info.targets));
+        if (loss_name == "mse") {
+            loss = g.op("mse", {prediction, y});
+        } else if (loss_name == "mae") {
+            loss = g.op("mae", {prediction, y});
+        } else if (loss_name == "huber") {
+            loss = g.op("huber", {prediction, y}, {{"delta", loss_spec.delta}});
+        } else if (loss_name == "binary_crossentropy") {
+            if (!loss_spec.from_logits && last_activation == "sigmoid" && logits.valid())
+                loss = g.op("binary_crossentropy", {logits, y}, {{"from_logits", int64_t{1}}});
+            else
+                loss = g.op("binary_crossentropy", {prediction, y}, {{"from_logits", int64_t{loss_spec.from_logits}}});
+        }
+    }
+    if (regularization.valid()) loss = loss + regularization;
+    g.mark_output("loss", loss);
+    if (mode == GraphMode::train) append_backward(g, loss, g.params());
+    return g;
+}
+
+void check_model(const Spec & spec, const DataInfo & info) {
+    ParamStore params;
+    build_model_graph(spec, info, 2, GraphMode::train, params);
+}
+
+}  // namespace dl

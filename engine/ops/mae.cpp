@@ -1,0 +1,13 @@
+// loss = mean(|prediction - target|) over all elements, a composite (Keras' mean over the last axis, then over
+// the batch, is the same number).
+#include "ops/op.h"
+
+namespace dl {
+namespace {
+Value expand(Graph & g, const std::vector<Value> & in, const Attrs &) {
+    return g.op("mean", {g.op("abs", {in[0] - in[1]})});
+}
+}  // namespace
+DL_REGISTER_OP({.name = "mae", .arity = 2, .expand = expand,
+                .test = {.cases = {{{4, 1}, {4, 1}}, {{3, 2}, {3, 2}}}, .has_kink = true}});
+}  // namespace dl

@@ -1,0 +1,10 @@
+// y = -x; dx = -dy
+#include "ops/kernel_util.h"
+
+namespace dl {
+namespace {
+void cpu(KernelCtx & k) { unary_map(k, [](float x) { return -x; }); }
+std::vector<Value> grad(GradCtx & g) { return {-g.dout()}; }
+}  // namespace
+DL_REGISTER_OP({.name = "neg", .infer = infer_same, .cpu = cpu, .grad = grad, .test = {.cases = {{{7}}, {{3, 5}}}}});
+}  // namespace dl

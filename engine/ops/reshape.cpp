@@ -1,0 +1,30 @@
+// y = x with a new shape of the same size (one extent may be -1);  dx = reshape(dy, x.shape)
+#include "ops/kernel_util.h"
+
+#include <cstring>
+
+namespace dl {
+namespace {
+OutInfo infer(ShapeCtx & c) {
+    Shape out(c.attrs().get_ints("shape"));
+    int infer_at = -1;
+    int64_t known = 1;
+    for (int d = 0; d < out.rank(); ++d) {
+        if (out[d] == -1 && infer_at < 0) infer_at = d;
+        else if (out[d] < 0) c.fail("bad target shape {}", to_string(out));
+        else known *= out[d];
+    }
+    const int64_t n = c.in(0).numel();
+    if (infer_at >= 0) {
+        if (known == 0 || n % known != 0) c.fail("cannot reshape {} into {}", to_string(c.in(0)), to_string(out));
+        out[infer_at] = n / known;
+    }
+    if (out.numel() != n) c.fail("cannot reshape {} ({} values) into {}", to_string(c.in(0)), n, to_string(out));
+    return {out, c.in_dtype(0)};
+}
+void cpu(KernelCtx & k) { std::memcpy(k.out().data, k.in(0).data, k.out().bytes()); }
+std::vector<Value> grad(GradCtx & g) { return {g.op("reshape", {g.dout()}, {{"shape", g.in(0).shape().dims}})}; }
+}  // namespace
+DL_REGISTER_OP({.name = "reshape", .infer = infer, .cpu = cpu, .grad = grad,
+                .test = {.cases = {{{3, 4}}}, .attrs = {{"shape", std::vector<int64_t>{2, -1}}}}});
+}  // namespace dl

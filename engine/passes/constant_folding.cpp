@@ -1,0 +1,27 @@
+// Evaluates nodes whose inputs are all constants once, at build time, and turns them into constants
+// (e.g. the seed gradient of a mean loss broadcast and scaled). Random ops are never folded.
+#include "ops/op.h"
+#include "passes/passes.h"
+
+namespace dl {
+
+void fold_constants(Graph & g) {
+    ThreadPool pool(1);
+    for (Node & n : g.nodes()) {
+        if (n.dead || n.def->leaf || n.def->random || n.def->cpu == nullptr || n.inputs.empty()) continue;
+        bool all_const = true;
+        for (int in : n.inputs) all_const = all_const && g.node(in).op == "const";
+        if (!all_const) continue;
+        auto value = std::make_shared<Tensor>(n.shape, n.dtype);
+        KernelCtx k{.node = n, .output = value->view(), .pool = pool};
+        for (int in : n.inputs) k.inputs.push_back(g.node(in).value->view());
+        n.def->cpu(k);
+        n.op = "const";
+        n.def = find_op("const");
+        n.inputs.clear();
+        n.attrs = {};
+        n.value = std::move(value);
+    }
+}
+
+}  // namespace dl

@@ -1,0 +1,135 @@
+// The resolved spec as YAML, every default filled in: what `dlctl render` prints, what a run saves as
+// spec.yaml and in model.h5, and what --resume compares.
+#include <yaml-cpp/yaml.h>
+
+#include "spec/spec.h"
+
+namespace dl {
+
+namespace {
+
+void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
+    e << YAML::BeginMap << YAML::Key << l.type << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << l.name;
+    if (!l.inputs.empty()) e << YAML::Key << "inputs" << YAML::Value << YAML::Flow << l.inputs;
+    if (l.type == "dense") {
+        e << YAML::Key << "units" << YAML::Value << l.units;
+        e << YAML::Key << "activation" << YAML::Value << l.activation;
+        e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
+        e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
+        e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
+        e << YAML::Key << "l1" << YAML::Value << l.l1;
+        e << YAML::Key << "l2" << YAML::Value << l.l2;
+    } else if (l.type == "activation") {
+        e << YAML::Key << "activation" << YAML::Value << l.activation;
+    } else if (l.type == "dropout") {
+        e << YAML::Key << "rate" << YAML::Value << l.rate;
+    } else if (l.type == "reshape") {
+        e << YAML::Key << "target_shape" << YAML::Value << YAML::Flow << l.target_shape;
+    } else if (l.type == "concat") {
+        e << YAML::Key << "axis" << YAML::Value << l.axis;
+    }
+    e << YAML::EndMap << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string render_spec(const Spec & s) {
+    YAML::Emitter e;
+    e.SetDoublePrecision(17);
+    e << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << s.name;
+    e << YAML::Key << "seed" << YAML::Value << s.seed;
+
+    e << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "format" << YAML::Value << s.data.format;
+    e << YAML::Key << "path" << YAML::Value << s.data.path;
+    e << YAML::Key << "target" << YAML::Value << YAML::Flow << s.data.targets;
+    if (!s.data.features.empty()) e << YAML::Key << "features" << YAML::Value << YAML::Flow << s.data.features;
+    e << YAML::Key << "delimiter" << YAML::Value << s.data.delimiter;
+    e << YAML::Key << "test_split" << YAML::Value << s.data.test_split;
+    e << YAML::Key << "validation_split" << YAML::Value << s.data.validation_split;
+    e << YAML::Key << "normalize" << YAML::Value << s.data.normalize;
+    e << YAML::EndMap;
+
+    e << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "input" << YAML::Value << YAML::Flow << s.model.input;
+    e << YAML::Key << "layers" << YAML::Value << YAML::BeginSeq;
+    for (const LayerSpec & l : s.model.layers) emit_layer(e, l);
+    e << YAML::EndSeq << YAML::EndMap;
+
+    const TrainSpec & t = s.train;
+    e << YAML::Key << "train" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "loss" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << t.loss.name;
+    if (t.loss.name == "huber") e << YAML::Key << "delta" << YAML::Value << t.loss.delta;
+    if (t.loss.name.find("crossentropy") != std::string::npos)
+        e << YAML::Key << "from_logits" << YAML::Value << t.loss.from_logits;
+    e << YAML::EndMap;
+    e << YAML::Key << "metrics" << YAML::Value << YAML::Flow << t.metrics;
+
+    const OptimizerSpec & o = t.optimizer;
+    e << YAML::Key << "optimizer" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "type" << YAML::Value << o.type << YAML::Key << "lr" << YAML::Value << o.lr;
+    if (o.type == "sgd") {
+        e << YAML::Key << "momentum" << YAML::Value << o.momentum << YAML::Key << "nesterov" << YAML::Value
+          << o.nesterov;
+    } else if (o.type == "adam" || o.type == "adamw") {
+        e << YAML::Key << "beta_1" << YAML::Value << o.beta_1 << YAML::Key << "beta_2" << YAML::Value << o.beta_2
+          << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
+    } else if (o.type == "rmsprop") {
+        e << YAML::Key << "rho" << YAML::Value << o.rho << YAML::Key << "momentum" << YAML::Value << o.momentum
+          << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
+    } else if (o.type == "adagrad") {
+        e << YAML::Key << "initial_accumulator" << YAML::Value << o.initial_accumulator << YAML::Key << "epsilon"
+          << YAML::Value << o.epsilon;
+    }
+    e << YAML::Key << "weight_decay" << YAML::Value << o.weight_decay << YAML::EndMap;
+
+    e << YAML::Key << "epochs" << YAML::Value << t.epochs;
+    e << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
+    e << YAML::Key << "shuffle" << YAML::Value << t.shuffle;
+    e << YAML::Key << "deterministic" << YAML::Value << t.deterministic;
+
+    const ScheduleSpec & sc = t.schedule;
+    e << YAML::Key << "schedule" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "type" << YAML::Value << sc.type << YAML::Key << "warmup_epochs" << YAML::Value
+      << sc.warmup_epochs;
+    if (sc.type == "step")
+        e << YAML::Key << "step_epochs" << YAML::Value << sc.step_epochs << YAML::Key << "gamma" << YAML::Value
+          << sc.gamma;
+    if (sc.type == "exponential") e << YAML::Key << "gamma" << YAML::Value << sc.gamma;
+    if (sc.type == "cosine") e << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
+    if (sc.type == "reduce_on_plateau")
+        e << YAML::Key << "monitor" << YAML::Value << sc.monitor << YAML::Key << "factor" << YAML::Value << sc.factor
+          << YAML::Key << "patience" << YAML::Value << sc.patience << YAML::Key << "min_delta" << YAML::Value
+          << sc.min_delta << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
+    e << YAML::EndMap;
+
+    if (t.clip.global_norm > 0 || t.clip.value > 0) {
+        e << YAML::Key << "clip" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        if (t.clip.global_norm > 0) e << YAML::Key << "global_norm" << YAML::Value << t.clip.global_norm;
+        if (t.clip.value > 0) e << YAML::Key << "value" << YAML::Value << t.clip.value;
+        e << YAML::EndMap;
+    }
+    if (t.early_stopping.enabled) {
+        const EarlyStoppingSpec & es = t.early_stopping;
+        e << YAML::Key << "early_stopping" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        e << YAML::Key << "monitor" << YAML::Value << es.monitor << YAML::Key << "patience" << YAML::Value
+          << es.patience << YAML::Key << "min_delta" << YAML::Value << es.min_delta << YAML::Key << "restore_best"
+          << YAML::Value << es.restore_best;
+        e << YAML::EndMap;
+    }
+    const CheckpointSpec & c = t.checkpoint;
+    e << YAML::Key << "checkpoint" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "every_epochs" << YAML::Value << c.every_epochs << YAML::Key << "min_interval_s" << YAML::Value
+      << c.min_interval_s << YAML::Key << "keep_last" << YAML::Value << c.keep_last << YAML::Key << "keep_best"
+      << YAML::Value << c.keep_best << YAML::Key << "monitor" << YAML::Value << c.monitor;
+    e << YAML::EndMap;
+    e << YAML::EndMap;
+
+    e << YAML::EndMap;
+    return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace dl

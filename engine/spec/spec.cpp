@@ -1,0 +1,370 @@
+#include "spec/spec.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "core/fs.h"
+#include "spec/yaml_reader.h"
+
+namespace dl {
+
+namespace {
+
+const std::vector<std::string> kLayerTypes = {"dense", "activation", "dropout", "flatten", "reshape", "add", "concat"};
+const std::vector<std::string> kActivations = {"linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax",
+                                               "leaky_relu", "elu", "gelu"};
+const std::vector<std::string> kInitializers = {"glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
+                                                "zeros", "ones"};
+const std::vector<std::string> kLosses = {"mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
+                                          "sparse_categorical_crossentropy"};
+const std::map<std::string, std::string> kLossAliases = {
+    {"mean_squared_error", "mse"}, {"mean_absolute_error", "mae"}, {"huber_loss", "huber"}};
+const std::vector<std::string> kMetrics = {"accuracy", "mae", "mse"};
+const std::map<std::string, std::string> kMetricAliases = {
+    {"acc", "accuracy"}, {"mean_absolute_error", "mae"}, {"mean_squared_error", "mse"}};
+const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine", "reduce_on_plateau"};
+
+void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d) {
+    MapReader m(p, node, "data");
+    d.format = m.choice("format", "csv", {"csv"}, "data format");
+    m.require("path");
+    d.path_as_written = m.string("path", "");
+    d.path_loc = m.value_loc("path");
+    m.require("target");
+    d.target_loc = m.value_loc("target");
+    d.targets = m.strings("target");
+    if (m.has("target") && d.targets.empty()) p.add(d.target_loc, "data.target: name at least one target column");
+    d.features = m.strings("features");
+    d.delimiter = m.string("delimiter", ",");
+    if (d.delimiter.size() != 1) p.add(m.value_loc("delimiter"), "data.delimiter must be a single character");
+    d.test_split = m.number("test_split", 0.0, in_unit_interval_open_right());
+    d.validation_split = m.number("validation_split", 0.0, in_unit_interval_open_right());
+    d.normalize = m.choice("normalize", "none", {"none", "standard", "minmax"}, "normalization");
+    m.finish();
+    if (!d.path_as_written.empty()) {
+        std::filesystem::path path(d.path_as_written);
+        if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+        d.path = std::filesystem::absolute(path).lexically_normal().string();
+        if (!file_exists(d.path)) {
+            p.add_missing_file(d.path_loc, fmt::format("data.path: no such file '{}'", d.path_as_written));
+        }
+    }
+}
+
+LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & path,
+                     std::map<std::string, int> & type_counts) {
+    LayerSpec layer;
+    layer.loc = p.loc(item, path);
+    if (!item.IsMap() || item.size() != 1) {
+        p.add(layer.loc, fmt::format("{}: a layer is a mapping with one key, its type, e.g. '- dense: {{units: 8}}'", path));
+        return layer;
+    }
+    auto it = item.begin();
+    layer.type = it->first.Scalar();
+    layer.loc = p.loc(it->first, path);
+    if (std::find(kLayerTypes.begin(), kLayerTypes.end(), layer.type) == kLayerTypes.end()) {
+        const std::string close = closest_match(layer.type, kLayerTypes);
+        p.add(layer.loc, fmt::format("unknown layer '{}'", layer.type),
+              close.empty() ? fmt::format("expected one of: {}", fmt::join(kLayerTypes, ", "))
+                            : fmt::format("did you mean '{}'?", close));
+        layer.type.clear();
+        return layer;
+    }
+    const std::string opts_path = path + "." + layer.type;
+    MapReader m(p, it->second, opts_path, /*allow_null=*/true);
+    const int seen = type_counts[layer.type]++;
+    layer.name = m.string("name", seen == 0 ? layer.type : fmt::format("{}_{}", layer.type, seen));
+    static const std::regex name_re("[A-Za-z_][A-Za-z0-9_.-]*");
+    if (!std::regex_match(layer.name, name_re))
+        p.add(m.value_loc("name"), fmt::format("layer name '{}' must be letters, digits, '_', '.', '-'", layer.name));
+    layer.inputs = m.strings("inputs");
+    if (layer.type == "dense") {
+        m.require("units");
+        layer.units = m.integer("units", 1, at_least(1));
+        layer.activation = m.choice("activation", "linear", kActivations, "activation");
+        layer.use_bias = m.boolean("use_bias", true);
+        layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
+        layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
+        layer.l1 = m.number("l1", 0.0, non_negative());
+        layer.l2 = m.number("l2", 0.0, non_negative());
+    } else if (layer.type == "activation") {
+        m.require("activation");
+        layer.activation = m.choice("activation", "linear", kActivations, "activation");
+    } else if (layer.type == "dropout") {
+        m.require("rate");
+        layer.rate = m.number("rate", 0.0, in_unit_interval_open_right());
+    } else if (layer.type == "reshape") {
+        m.require("target_shape");
+        layer.target_shape = m.integers("target_shape", at_least(-1));
+    } else if (layer.type == "concat") {
+        layer.axis = m.integer("axis", -1);
+    }
+    if ((layer.type == "add" || layer.type == "concat") && m.has("inputs") && layer.inputs.size() < 2)
+        p.add(m.value_loc("inputs"), fmt::format("{} needs at least two inputs", layer.type));
+    m.finish();
+    return layer;
+}
+
+void read_model(Problems & p, const YAML::Node & node, ModelSpec & model) {
+    MapReader m(p, node, "model");
+    m.require("input");
+    model.input_loc = m.value_loc("input");
+    model.input = m.integers("input", at_least(1));
+    if (m.has("input") && model.input.empty()) p.add(model.input_loc, "model.input: give the input shape, e.g. [13]");
+    m.require("layers");
+    YAML::Node layers = m.raw("layers");
+    if (layers.IsDefined()) {
+        if (!layers.IsSequence() || layers.size() == 0) {
+            p.add(p.loc(layers, "model.layers"), "model.layers: expected a non-empty list of layers");
+        } else {
+            std::map<std::string, int> counts;
+            std::set<std::string> names = {"input"};
+            for (size_t i = 0; i < layers.size(); ++i) {
+                LayerSpec layer = read_layer(p, layers[i], fmt::format("model.layers.{}", i), counts);
+                if (layer.type.empty()) continue;
+                for (const std::string & in : layer.inputs) {
+                    if (names.count(in) == 0) {
+                        const std::string close = closest_match(in, {names.begin(), names.end()});
+                        p.add(layer.loc, fmt::format("layer '{}' takes input '{}', which is not an earlier layer",
+                                                     layer.name, in),
+                              close.empty() ? "" : fmt::format("did you mean '{}'?", close));
+                    }
+                }
+                if (!names.insert(layer.name).second)
+                    p.add(layer.loc, fmt::format("layer name '{}' is used twice", layer.name));
+                model.layers.push_back(std::move(layer));
+            }
+        }
+    }
+    m.finish();
+}
+
+void read_optimizer(Problems & p, MapReader & train, OptimizerSpec & o) {
+    YAML::Node node = train.raw("optimizer");
+    if (!node.IsDefined()) return;
+    if (node.IsScalar()) {  // `optimizer: adam` with defaults
+        YAML::Node as_map(YAML::NodeType::Map);
+        as_map["type"] = node;
+        node = as_map;
+    }
+    MapReader m(p, node, "train.optimizer");
+    o.type = m.choice("type", "adam", kOptimizers, "optimizer");
+    const bool has_lr = m.has("lr");
+    o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate", o.type == "sgd" ? 0.01 : 0.001,
+                    positive_finite());
+    o.weight_decay = m.number("weight_decay", o.type == "adamw" ? 0.004 : 0.0, non_negative());
+    if (o.type == "sgd") {
+        o.momentum = m.number("momentum", 0.0, in_unit_interval_open_right());
+        o.nesterov = m.boolean("nesterov", false);
+    } else if (o.type == "adam" || o.type == "adamw") {
+        o.beta_1 = m.number("beta_1", 0.9, in_unit_interval_open_right());
+        o.beta_2 = m.number("beta_2", 0.999, in_unit_interval_open_right());
+        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
+    } else if (o.type == "rmsprop") {
+        o.rho = m.number("rho", 0.9, in_unit_interval_open_right());
+        o.momentum = m.number("momentum", 0.0, in_unit_interval_open_right());
+        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
+    } else if (o.type == "adagrad") {
+        o.initial_accumulator = m.number("initial_accumulator", 0.1, non_negative());
+        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
+    }
+    m.finish();
+}
+
+void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
+    MapReader m(p, node, "train", /*allow_null=*/true);
+    // loss: a name, or {name, delta, from_logits}
+    YAML::Node loss = m.raw("loss");
+    if (loss.IsDefined() && loss.IsMap()) {
+        MapReader l(p, loss, "train.loss");
+        l.require("name");
+        t.loss.name = l.choice("name", "mse", kLosses, "loss", kLossAliases);
+        t.loss.delta = l.number("delta", 1.0, positive_finite());
+        t.loss.from_logits = l.boolean("from_logits", false);
+        l.finish();
+    } else if (loss.IsDefined()) {
+        t.loss.name = m.choice("loss", "mse", kLosses, "loss", kLossAliases);
+    }
+    for (const std::string & metric : m.strings("metrics")) {
+        if (std::find(kMetrics.begin(), kMetrics.end(), metric) != kMetrics.end()) {
+            t.metrics.push_back(metric);
+        } else if (auto it = kMetricAliases.find(metric); it != kMetricAliases.end()) {
+            t.metrics.push_back(it->second);
+        } else {
+            std::vector<std::string> all = kMetrics;
+            for (auto & [a, c] : kMetricAliases) all.push_back(a);
+            const std::string close = closest_match(metric, all);
+            p.add(m.value_loc("metrics"), fmt::format("unknown metric '{}'", metric),
+                  close.empty() ? fmt::format("expected one of: {}", fmt::join(kMetrics, ", "))
+                                : fmt::format("did you mean '{}'?", close));
+        }
+    }
+    read_optimizer(p, m, t.optimizer);
+    t.epochs = m.integer("epochs", 1, at_least(1));
+    t.batch_size = m.integer("batch_size", 32, at_least(1));
+    t.shuffle = m.boolean("shuffle", true);
+    t.deterministic = m.boolean("deterministic", true);
+
+    if (YAML::Node s = m.raw("schedule"); s.IsDefined()) {
+        MapReader r(p, s, "train.schedule");
+        ScheduleSpec & sc = t.schedule;
+        sc.type = r.choice("type", "constant", kSchedules, "schedule");
+        sc.warmup_epochs = r.number("warmup_epochs", 0.0, non_negative());
+        if (sc.type == "step") {
+            sc.step_epochs = r.number("step_epochs", 10.0, positive_finite());
+            sc.gamma = r.number("gamma", 0.1, positive_finite());
+        } else if (sc.type == "exponential") {
+            sc.gamma = r.number("gamma", 0.96, positive_finite());
+        } else if (sc.type == "cosine") {
+            sc.min_lr = r.number("min_lr", 0.0, non_negative());
+        } else if (sc.type == "reduce_on_plateau") {
+            sc.monitor = r.string("monitor", "val_loss");
+            sc.factor = r.number("factor", 0.1, in_unit_interval_open_right());
+            sc.patience = r.integer("patience", 10, at_least(0));
+            sc.min_delta = r.number("min_delta", 1e-4, non_negative());
+            sc.min_lr = r.number("min_lr", 0.0, non_negative());
+        }
+        r.finish();
+    }
+    if (YAML::Node c = m.raw("clip"); c.IsDefined()) {
+        MapReader r(p, c, "train.clip");
+        t.clip.global_norm = r.number("global_norm", 0.0, positive_finite());
+        t.clip.value = r.number("value", 0.0, positive_finite());
+        r.finish();
+    }
+    if (YAML::Node e = m.raw("early_stopping"); e.IsDefined()) {
+        MapReader r(p, e, "train.early_stopping", /*allow_null=*/true);
+        t.early_stopping.enabled = r.boolean("enabled", true);
+        t.early_stopping.monitor = r.string("monitor", "val_loss");
+        t.early_stopping.patience = r.integer("patience", 10, at_least(0));
+        t.early_stopping.min_delta = r.number("min_delta", 0.0, non_negative());
+        t.early_stopping.restore_best = r.boolean("restore_best", false);
+        r.finish();
+    }
+    if (YAML::Node c = m.raw("checkpoint"); c.IsDefined()) {
+        MapReader r(p, c, "train.checkpoint", /*allow_null=*/true);
+        t.checkpoint.every_epochs = r.integer("every_epochs", 1, at_least(1));
+        t.checkpoint.min_interval_s = r.number("min_interval_s", 10.0, non_negative());
+        t.checkpoint.keep_last = r.integer("keep_last", 0, at_least(0));
+        t.checkpoint.keep_best = r.boolean("keep_best", false);
+        t.checkpoint.monitor = r.string("monitor", "val_loss");
+        r.finish();
+    }
+    m.finish();
+}
+
+// Monitors name a logged quantity: loss, val_loss, val_<metric>.
+void check_monitor(Problems & p, const Spec & s, const std::string & monitor, const std::string & where) {
+    std::vector<std::string> known = {"loss", "val_loss"};
+    for (const std::string & m : s.train.metrics) {
+        known.push_back(m);
+        known.push_back("val_" + m);
+    }
+    if (std::find(known.begin(), known.end(), monitor) == known.end()) {
+        const std::string close = closest_match(monitor, known);
+        p.add({.file = s.file}, fmt::format("{}: unknown monitor '{}'", where, monitor),
+              close.empty() ? fmt::format("expected one of: {}", fmt::join(known, ", "))
+                            : fmt::format("did you mean '{}'?", close));
+    }
+}
+
+}  // namespace
+
+bool is_classification_loss(const std::string & loss) {
+    return loss == "sparse_categorical_crossentropy" || loss == "categorical_crossentropy";
+}
+
+std::string closest_match(const std::string & word, const std::vector<std::string> & candidates) {
+    auto distance = [](const std::string & a, const std::string & b) {
+        std::vector<size_t> row(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+        for (size_t i = 1; i <= a.size(); ++i) {
+            size_t diag = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j) {
+                const size_t up = row[j];
+                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                diag = up;
+            }
+        }
+        return row[b.size()];
+    };
+    std::string best;
+    size_t best_d = SIZE_MAX;
+    for (const std::string & c : candidates) {
+        const size_t d = distance(word, c);
+        if (d < best_d) {
+            best_d = d;
+            best = c;
+        }
+    }
+    // Close enough to be a typo: at most a third of the word, and at least one edit allowed.
+    return best_d <= std::max<size_t>(1, word.size() / 3) ? best : std::string();
+}
+
+Spec parse_spec(const std::string & text, const std::string & file, const std::string & base_dir,
+                const std::vector<std::string> & overrides) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::ParserException & e) {
+        Problems p(file, {});
+        p.add(p.loc_of_mark(e.mark), fmt::format("invalid YAML: {}", e.msg));
+        p.throw_if_any();
+    }
+    if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    std::map<std::string, std::string> applied = apply_overrides(root, overrides);
+    Problems p(file, applied);
+    Spec s;
+    s.file = file;
+    MapReader top(p, root, "");
+    top.require("name");
+    s.name = top.string("name", "");
+    static const std::regex name_re("[a-z0-9][a-z0-9._-]{0,63}");
+    if (top.has("name") && !std::regex_match(s.name, name_re)) {
+        p.add(top.value_loc("name"), fmt::format("name '{}' must match [a-z0-9][a-z0-9._-]{{0,63}}", s.name),
+              "it becomes a directory, an image repository and part of NAME@VERSION");
+    }
+    s.seed = static_cast<uint64_t>(top.integer("seed", 0, at_least(0)));
+    top.require("data");
+    if (top.has("data")) read_data(p, top.raw("data"), base_dir, s.data);
+    top.require("model");
+    if (top.has("model")) read_model(p, top.raw("model"), s.model);
+    read_train(p, top.raw("train"), s.train);
+    top.finish();
+
+    if (p.empty()) {
+        if (s.train.early_stopping.enabled)
+            check_monitor(p, s, s.train.early_stopping.monitor, "train.early_stopping.monitor");
+        if (s.train.schedule.type == "reduce_on_plateau")
+            check_monitor(p, s, s.train.schedule.monitor, "train.schedule.monitor");
+        check_monitor(p, s, s.train.checkpoint.monitor, "train.checkpoint.monitor");
+        if (s.data.validation_split == 0.0) {
+            auto needs_val = [](const std::string & m) { return m.rfind("val_", 0) == 0; };
+            if (s.train.early_stopping.enabled && needs_val(s.train.early_stopping.monitor))
+                p.add({.file = file}, "train.early_stopping monitors a validation metric, but data.validation_split is 0");
+            if (s.train.schedule.type == "reduce_on_plateau" && needs_val(s.train.schedule.monitor))
+                p.add({.file = file}, "train.schedule monitors a validation metric, but data.validation_split is 0");
+        }
+        if (s.train.checkpoint.keep_best && s.data.validation_split == 0.0 &&
+            s.train.checkpoint.monitor.rfind("val_", 0) == 0)
+            p.add({.file = file}, "train.checkpoint.keep_best monitors a validation metric, but data.validation_split is 0");
+    }
+    p.throw_if_any();
+    return s;
+}
+
+Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
+    if (!file_exists(path)) {
+        throw Error(ExitCode::missing_input,
+                    fmt::format("{}: no such spec file", path));
+    }
+    const std::string text = read_file(path);
+    const std::string base = std::filesystem::path(path).parent_path().string();
+    return parse_spec(text, path, base.empty() ? "." : base, overrides);
+}
+
+}  // namespace dl

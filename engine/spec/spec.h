@@ -1,0 +1,140 @@
+// The model spec: one YAML file per model, read into these structs with every default filled in.
+//   Spec s = load_spec("configs/housing.yaml", {"train.epochs=5"});   // throws Error(bad_input) listing all problems
+//   std::string yaml = render_spec(s);                                  // the resolved spec (dlctl render)
+// Every layer keeps its YAML location so that graph errors found later point at the user's line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/source_loc.h"
+
+namespace dl {
+
+struct DataSpec {
+    std::string format = "csv";
+    std::string path;        // resolved: relative to the spec file, made absolute
+    std::string path_as_written;
+    std::vector<std::string> targets;   // one or more target columns
+    std::vector<std::string> features;  // empty = every other column
+    std::string delimiter = ",";
+    double test_split = 0.0;
+    double validation_split = 0.0;
+    std::string normalize = "none";     // none | standard | minmax
+    SourceLoc path_loc, target_loc;
+};
+
+struct LayerSpec {
+    std::string type;                   // dense, activation, dropout, flatten, reshape, add, concat
+    std::string name;                   // Keras-style default: dense, dense_1, ...
+    std::vector<std::string> inputs;    // empty = the previous layer
+    SourceLoc loc;
+    // dense
+    int64_t units = 0;
+    std::string activation = "linear";
+    bool use_bias = true;
+    std::string kernel_initializer = "glorot_uniform";
+    std::string bias_initializer = "zeros";
+    double l1 = 0.0, l2 = 0.0;
+    // dropout
+    double rate = 0.0;
+    // reshape
+    std::vector<int64_t> target_shape;
+    // concat
+    int64_t axis = -1;
+};
+
+struct ModelSpec {
+    std::vector<int64_t> input;
+    std::vector<LayerSpec> layers;
+    SourceLoc input_loc;
+};
+
+struct OptimizerSpec {
+    std::string type = "adam";          // sgd, adam, adamw, rmsprop, adagrad
+    double lr = 0.001;
+    double momentum = 0.0;              // sgd
+    bool nesterov = false;              // sgd
+    double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;  // adam, adamw (Keras defaults)
+    double rho = 0.9;                   // rmsprop
+    double initial_accumulator = 0.1;   // adagrad
+    double weight_decay = 0.0;          // decoupled for adamw, added to the gradient otherwise
+};
+
+struct ScheduleSpec {
+    std::string type = "constant";      // constant, step, exponential, cosine, reduce_on_plateau
+    double warmup_epochs = 0.0;         // linear warm-up from 0 in front of any schedule
+    double step_epochs = 10.0;          // step
+    double gamma = 0.1;                 // step, exponential (per epoch)
+    double min_lr = 0.0;                // cosine, reduce_on_plateau
+    std::string monitor = "val_loss";   // reduce_on_plateau
+    double factor = 0.1;
+    int64_t patience = 10;
+    double min_delta = 1e-4;
+};
+
+struct ClipSpec {
+    double global_norm = 0.0;           // 0 = off
+    double value = 0.0;                 // 0 = off
+};
+
+struct EarlyStoppingSpec {
+    bool enabled = false;
+    std::string monitor = "val_loss";
+    int64_t patience = 10;
+    double min_delta = 0.0;
+    bool restore_best = false;
+};
+
+struct CheckpointSpec {
+    int64_t every_epochs = 1;
+    double min_interval_s = 10.0;
+    int64_t keep_last = 0;              // also keep the last N epoch checkpoints under checkpoints/
+    bool keep_best = false;             // also keep best.h5 by `monitor`
+    std::string monitor = "val_loss";
+};
+
+struct LossSpec {
+    std::string name = "mse";           // canonical: mse, mae, huber, binary_crossentropy, categorical_crossentropy,
+                                        // sparse_categorical_crossentropy
+    double delta = 1.0;                 // huber
+    bool from_logits = false;           // the crossentropies
+};
+
+struct TrainSpec {
+    LossSpec loss;
+    std::vector<std::string> metrics;   // canonical names: accuracy, mae, mse
+    OptimizerSpec optimizer;
+    ScheduleSpec schedule;
+    ClipSpec clip;
+    EarlyStoppingSpec early_stopping;
+    CheckpointSpec checkpoint;
+    int64_t epochs = 1;
+    int64_t batch_size = 32;
+    bool shuffle = true;
+    bool deterministic = true;
+};
+
+struct Spec {
+    std::string file;                   // as the user named it
+    std::string name;
+    uint64_t seed = 0;
+    DataSpec data;
+    ModelSpec model;
+    TrainSpec train;
+};
+
+// Reads, validates and resolves a spec; `overrides` are KEY=VALUE (dotted paths, values parsed as YAML).
+Spec load_spec(const std::string & path, const std::vector<std::string> & overrides = {});
+// The same from text already in memory (tests, and resolved specs saved beside a model).
+Spec parse_spec(const std::string & yaml_text, const std::string & file_for_messages, const std::string & base_dir,
+                const std::vector<std::string> & overrides = {});
+std::string render_spec(const Spec & spec);
+
+bool is_classification_loss(const std::string & loss);
+// Did-you-mean: the closest candidate by edit distance, or "" when nothing is close.
+std::string closest_match(const std::string & word, const std::vector<std::string> & candidates);
+
+}  // namespace dl

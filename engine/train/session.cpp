@@ -1,0 +1,92 @@
+#include "train/session.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "passes/passes.h"
+
+namespace dl {
+
+std::map<std::string, double> MetricSums::means() const {
+    std::map<std::string, double> out;
+    const double n = static_cast<double>(std::max<int64_t>(1, samples));
+    out["loss"] = loss / n;
+    for (auto & [name, s] : sums) out[name] = s / n;
+    return out;
+}
+
+ModelSession::ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads)
+    : spec_(spec), info_(info), params_(params), pool_(threads) {}
+
+Executor & ModelSession::executor(GraphMode mode, int64_t batch) {
+    auto key = std::make_pair(static_cast<int>(mode), batch);
+    auto it = executors_.find(key);
+    if (it != executors_.end()) return *it->second;
+    Graph g = build_model_graph(spec_, info_, batch, mode, params_);
+    run_passes(g);
+    auto ex = std::make_unique<Executor>(std::move(g), params_, pool_, backend_);
+    return *executors_.emplace(key, std::move(ex)).first->second;
+}
+
+void ModelSession::feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
+                        bool with_y) {
+    const int64_t f = t.num_features();
+    float * x = ex.input("x").f32();
+    for (int64_t i = begin; i < end; ++i)
+        std::memcpy(x + (i - begin) * f, t.features.data() + rows[static_cast<size_t>(i)] * f, sizeof(float) * static_cast<size_t>(f));
+    if (!with_y) return;
+    if (info_.classification) {
+        int32_t * y = ex.input("y").i32();
+        for (int64_t i = begin; i < end; ++i) y[i - begin] = t.labels[static_cast<size_t>(rows[static_cast<size_t>(i)])];
+    } else {
+        const int64_t k = t.num_targets();
+        float * y = ex.input("y").f32();
+        for (int64_t i = begin; i < end; ++i)
+            std::memcpy(y + (i - begin) * k, t.targets.data() + rows[static_cast<size_t>(i)] * k, sizeof(float) * static_cast<size_t>(k));
+    }
+}
+
+void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin,
+                              int64_t end, MetricSums & sums) {
+    const int64_t n = end - begin;
+    sums.loss += static_cast<double>(ex.output("loss").f32()[0]) * static_cast<double>(n);
+    sums.samples += n;
+    const TensorView pred = ex.output("prediction");
+    const int64_t width = pred.shape[1];
+    const float * p = pred.f32();
+    for (const std::string & metric : spec_.train.metrics) {
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t row = rows[static_cast<size_t>(begin + i)];
+            if (info_.classification) {
+                const float * pr = p + i * width;
+                const int64_t arg = std::max_element(pr, pr + width) - pr;
+                if (metric == "accuracy") s += arg == t.labels[static_cast<size_t>(row)] ? 1.0 : 0.0;
+                continue;
+            }
+            const float * y = t.targets.data() + row * width;
+            for (int64_t j = 0; j < width; ++j) {
+                const double d = static_cast<double>(p[i * width + j]) - y[j];
+                if (metric == "mae") s += std::fabs(d) / static_cast<double>(width);
+                else if (metric == "mse") s += d * d / static_cast<double>(width);
+                else if (metric == "accuracy") s += ((p[i * width + j] > 0.5f) == (y[j] > 0.5f)) ? 1.0 / static_cast<double>(width) : 0.0;
+            }
+        }
+        sums.sums[metric] += s;
+    }
+}
+
+MetricSums ModelSession::evaluate(const Table & t, const std::vector<int64_t> & rows) {
+    MetricSums sums;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    for (int64_t b = 0; b < n; b += kEvalBatch) {
+        const int64_t e = std::min(n, b + kEvalBatch);
+        Executor & ex = executor(GraphMode::evaluate, e - b);
+        feed(ex, t, rows, b, e, true);
+        ex.run(spec_.seed, 0);
+        accumulate(ex, t, rows, b, e, sums);
+    }
+    return sums;
+}
+
+}  // namespace dl

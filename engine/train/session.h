@@ -1,0 +1,53 @@
+// A model ready to run: its spec, data layout, parameters and the executors compiled for it, one per
+// (mode, batch size) and built on first use — the training step's last partial batch gets its own graph.
+//   ModelSession s(spec, info, params, threads);
+//   Executor & ex = s.executor(GraphMode::train, 32);
+//   BatchMetrics m = s.evaluate(table, rows);      // loss and metrics over rows, in batches
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "backend/backend.h"
+#include "data/dataset.h"
+#include "exec/executor.h"
+#include "model/model.h"
+
+namespace dl {
+
+// Sums over samples, turned into means by `means()`: {"loss", "accuracy"|"mae"|"mse"...}.
+struct MetricSums {
+    double loss = 0;
+    std::map<std::string, double> sums;
+    int64_t samples = 0;
+    std::map<std::string, double> means() const;
+};
+
+class ModelSession {
+public:
+    ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads);
+
+    Executor & executor(GraphMode mode, int64_t batch);
+    ThreadPool & pool() { return pool_; }
+    const Spec & spec() const { return spec_; }
+    const DataInfo & info() const { return info_; }
+
+    // Copies rows[begin, end) of the table into the executor's "x" (and "y" unless predicting).
+    void feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end, bool with_y);
+    // Adds the batch's metrics (from "prediction" against the table's targets) to `sums`.
+    void accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
+                    MetricSums & sums);
+    MetricSums evaluate(const Table & t, const std::vector<int64_t> & rows);
+
+private:
+    const Spec & spec_;
+    DataInfo info_;
+    ParamStore & params_;
+    ThreadPool pool_;
+    CpuBackend backend_;
+    std::map<std::pair<int, int64_t>, std::unique_ptr<Executor>> executors_;
+};
+
+inline constexpr int64_t kEvalBatch = 256;
+
+}  // namespace dl

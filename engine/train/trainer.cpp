@@ -1,0 +1,494 @@
+#include "train/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/rng.h"
+#include "io/h5file.h"
+#include "optim/optimizer.h"
+#include "train/session.h"
+
+namespace dl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// Installs SIGINT/SIGTERM handlers for the duration of training; the loop checks the flag after each step.
+class StopSignals {
+public:
+    StopSignals() {
+        g_stop_signal.store(0);
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int_);
+        sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~StopSignals() {
+        sigaction(SIGINT, &old_int_, nullptr);
+        sigaction(SIGTERM, &old_term_, nullptr);
+    }
+    bool requested() const { return g_stop_signal.load() != 0; }
+
+private:
+    struct sigaction old_int_ {}, old_term_ {};
+};
+
+// Everything beyond parameters and optimizer slots that decides the rest of a run (Note [resume]).
+struct LoopState {
+    int64_t epoch = 0;           // epochs completed
+    int64_t step = 0;            // optimizer steps done
+    int64_t batch_in_epoch = 0;  // batches done in the epoch under way
+    MetricSums partial;          // that epoch's sums so far
+    double plateau_factor = 1.0, plateau_best = NAN;
+    int64_t plateau_wait = 0;
+    double early_best = NAN;
+    int64_t early_wait = 0;
+    int64_t best_epoch = 0;
+    double keep_best_value = NAN;
+    bool stopped_early = false;
+};
+
+bool improved(double value, double best, double min_delta, bool higher) {
+    if (std::isnan(best)) return true;
+    return higher ? value > best + min_delta : value < best - min_delta;
+}
+
+std::string json_array(const std::vector<std::string> & v) { return nlohmann::json(v).dump(); }
+
+H5Content pack_checkpoint(const Spec & spec, const std::string & spec_yaml, const RunRef & run, ParamStore & params,
+                          Optimizer & opt, const std::map<std::string, Tensor> & best_params, const Normalizer & norm,
+                          const Table & table, const LoopState & st) {
+    H5Content c;
+    for (const std::string & name : params.names()) c.tensors["params/" + name] = params.at(name);
+    for (auto & [name, t] : opt.slots()) c.tensors["optimizer/" + name] = t;
+    for (auto & [name, t] : best_params) c.tensors["best/" + name] = t;
+    Tensor offset(Shape{static_cast<int64_t>(norm.offset.size())}), scale(offset.shape());
+    std::copy(norm.offset.begin(), norm.offset.end(), offset.f32());
+    std::copy(norm.scale.begin(), norm.scale.end(), scale.f32());
+    c.tensors["normalization/offset"] = offset;
+    c.tensors["normalization/scale"] = scale;
+    c.ints["optimizer/iterations"] = opt.iterations();
+    c.ints["state/seed"] = static_cast<int64_t>(spec.seed);
+    c.ints["state/epoch"] = st.epoch;
+    c.ints["state/step"] = st.step;
+    c.ints["state/batch_in_epoch"] = st.batch_in_epoch;
+    c.ints["state/partial/samples"] = st.partial.samples;
+    c.reals["state/partial/loss"] = st.partial.loss;
+    for (auto & [name, v] : st.partial.sums) c.reals["state/partial/" + name] = v;
+    c.reals["state/plateau_factor"] = st.plateau_factor;
+    c.reals["state/plateau_best"] = st.plateau_best;
+    c.ints["state/plateau_wait"] = st.plateau_wait;
+    c.reals["state/early_best"] = st.early_best;
+    c.ints["state/early_wait"] = st.early_wait;
+    c.ints["state/best_epoch"] = st.best_epoch;
+    c.reals["state/keep_best_value"] = st.keep_best_value;
+    c.ints["state/stopped_early"] = st.stopped_early ? 1 : 0;
+    c.attrs["format"] = "dlctl-checkpoint/1";
+    c.attrs["dlctl_version"] = DLCTL_VERSION;
+    c.attrs["name"] = run.name;
+    c.attrs["version"] = std::to_string(run.version);
+    c.attrs["spec"] = spec_yaml;
+    c.attrs["classes"] = json_array(table.class_names);
+    c.attrs["features"] = json_array(table.feature_names);
+    c.attrs["targets"] = json_array(table.target_names);
+    c.attrs["normalization"] = norm.method;
+    return c;
+}
+
+void unpack_state(const H5Content & c, const std::vector<std::string> & metrics, LoopState & st) {
+    auto i = [&](const char * k) { return c.ints.count(k) ? c.ints.at(k) : 0; };
+    auto r = [&](const std::string & k) { return c.reals.count(k) ? c.reals.at(k) : NAN; };
+    st.epoch = i("state/epoch");
+    st.step = i("state/step");
+    st.batch_in_epoch = i("state/batch_in_epoch");
+    st.partial.samples = i("state/partial/samples");
+    st.partial.loss = c.reals.count("state/partial/loss") ? c.reals.at("state/partial/loss") : 0.0;
+    for (const std::string & m : metrics)
+        st.partial.sums[m] = c.reals.count("state/partial/" + m) ? c.reals.at("state/partial/" + m) : 0.0;
+    st.plateau_factor = c.reals.count("state/plateau_factor") ? c.reals.at("state/plateau_factor") : 1.0;
+    st.plateau_best = r("state/plateau_best");
+    st.plateau_wait = i("state/plateau_wait");
+    st.early_best = r("state/early_best");
+    st.early_wait = i("state/early_wait");
+    st.best_epoch = i("state/best_epoch");
+    st.keep_best_value = r("state/keep_best_value");
+    st.stopped_early = i("state/stopped_early") != 0;
+}
+
+void copy_into(Tensor & dst, const Tensor & src, const std::string & what) {
+    DL_CHECK(dst.shape() == src.shape(), ExitCode::bad_input, "{}: shape {} in the checkpoint, {} in the model", what,
+             to_string(src.shape()), to_string(dst.shape()));
+    std::copy(src.f32(), src.f32() + src.numel(), dst.f32());
+}
+
+nlohmann::ordered_json metrics_json(const std::map<std::string, double> & m, const std::string & prefix,
+                                    const std::vector<std::string> & order) {
+    nlohmann::ordered_json j;
+    j[prefix + "loss"] = m.at("loss");
+    for (const std::string & k : order)
+        if (m.count(k)) j[prefix + k] = m.at(k);
+    return j;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+bool higher_is_better(const std::string & monitor) { return monitor.find("accuracy") != std::string::npos; }
+
+TrainResult train(const TrainOptions & o, TrainObserver & observer) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::string> overrides = o.overrides;
+    if (o.seed) overrides.push_back(fmt::format("seed={}", *o.seed));
+    const Spec spec = load_spec(o.spec_path, overrides);
+    const std::string spec_yaml = render_spec(spec);
+    probe_device(o.device);
+
+    // Data: read, split, normalise with statistics from the training rows only.
+    Table table = read_csv(spec.data, is_classification_loss(spec.train.loss.name));
+    const Splits splits = make_splits(table.rows(), spec.data, spec.seed);
+    DL_CHECK(!splits.train.empty(), ExitCode::bad_input, "{}: no training rows left after test_split and validation_split",
+             spec.data.path_as_written);
+    const Normalizer norm = Normalizer::fit(table, splits.train, spec.data.normalize);
+    norm.apply(table);
+    const DataInfo info = data_info_for(spec, table.num_features(), table.num_targets(), table.num_classes());
+    check_model(spec, info);
+
+    // The version: a new one, or the newest unfinished one with --resume.
+    const std::string root = runs_root(o.runs_flag);
+    RunRef run;
+    bool resuming = false;
+    if (o.resume) {
+        const std::vector<int64_t> versions = list_versions(root, spec.name);
+        if (!versions.empty()) {
+            run = {spec.name, versions.back(), version_dir(root, spec.name, versions.back())};
+            const nlohmann::json meta = read_meta(run.dir);
+            if (meta.value("status", "") == "done") {
+                observer.on_note(fmt::format("{}@{} is already done; nothing to resume", spec.name, run.version));
+                TrainResult r{.name = spec.name, .version = run.version, .run_dir = run.dir,
+                              .checkpoint = run.dir + "/model.h5", .epochs = meta.value("epochs", int64_t{0}),
+                              .seconds = seconds_since(t0), .already_done = true};
+                if (meta.contains("metrics")) r.metrics = meta["metrics"];
+                return r;
+            }
+            const std::string saved = file_exists(run.dir + "/spec.yaml") ? read_file(run.dir + "/spec.yaml") : "";
+            if (saved != spec_yaml) {
+                throw Error(ExitCode::usage,
+                            fmt::format("cannot resume {}@{}: its spec ({}/spec.yaml) differs from this one; "
+                                        "train a new version without --resume, or resume with the same spec and --set",
+                                        spec.name, run.version, run.dir));
+            }
+            resuming = true;
+        } else {
+            observer.on_note(fmt::format("no version of '{}' to resume; starting version 1", spec.name));
+        }
+    }
+    if (!resuming) run = claim_version(root, spec.name);
+    RunLock lock(run.dir);
+
+    ParamStore params;
+    const int threads = o.threads > 0 ? o.threads : ThreadPool::hardware_threads();
+    ModelSession session(spec, info, params, threads);
+    const int64_t batch = spec.train.batch_size;
+    const int64_t n_train = static_cast<int64_t>(splits.train.size());
+    const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+    session.executor(GraphMode::train, std::min(batch, n_train));  // creates and initialises the parameters
+    Optimizer opt(spec.train.optimizer, spec.train.clip, params);
+    const LrSchedule schedule(spec.train, steps_per_epoch);
+    LoopState st;
+    std::map<std::string, Tensor> best_params;
+    std::vector<std::string> metric_lines;
+    const std::string model_path = run.dir + "/model.h5";
+    const std::string metrics_path = run.dir + "/metrics.jsonl";
+
+    if (resuming) {
+        if (file_exists(model_path)) {
+            const H5Content c = read_h5(model_path);
+            for (const std::string & name : params.names()) copy_into(params.at(name), c.tensors.at("params/" + name), name);
+            for (auto & [name, t] : opt.slots()) copy_into(t, c.tensors.at("optimizer/" + name), name);
+            for (auto & [name, t] : c.tensors)
+                if (name.rfind("best/", 0) == 0) best_params[name.substr(5)] = t;
+            opt.set_iterations(c.ints.at("optimizer/iterations"));
+            unpack_state(c, spec.train.metrics, st);
+            observer.on_note(fmt::format("resuming {}@{} from epoch {}, step {}", spec.name, run.version, st.epoch, st.step));
+        } else {
+            observer.on_note(fmt::format("{}@{} has no checkpoint yet; starting it from the beginning", spec.name, run.version));
+        }
+        // Keep the epochs the checkpoint covers; later lines were written after it.
+        if (file_exists(metrics_path)) {
+            std::ifstream in(metrics_path);
+            for (std::string line; std::getline(in, line) && static_cast<int64_t>(metric_lines.size()) < st.epoch;)
+                if (!line.empty()) metric_lines.push_back(line + "\n");
+        }
+    }
+
+    write_file_atomic(run.dir + "/spec.yaml", spec_yaml);
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    {
+        const nlohmann::json old = read_meta(run.dir);
+        meta["name"] = spec.name;
+        meta["version"] = run.version;
+        meta["status"] = "running";
+        meta["created"] = old.value("created", iso8601_now());
+        meta["updated"] = iso8601_now();
+        meta["spec_sha256"] = sha256_hex(spec_yaml);
+        meta["data_sha256"] = table.sha256;
+        meta["dlctl_version"] = DLCTL_VERSION;
+        meta["git"] = DLCTL_GIT;
+        meta["device"] = o.device;
+        meta["threads"] = threads;
+        meta["epochs"] = st.epoch;
+        meta["seconds"] = old.value("seconds", 0.0);
+        meta["metrics"] = nlohmann::ordered_json::object();
+        write_meta(run.dir, meta);
+    }
+    write_file_atomic(metrics_path, fmt::format("{}", fmt::join(metric_lines, "")));
+    observer.on_start(spec, run, n_train, steps_per_epoch);
+
+    const double seconds_before = meta["seconds"].get<double>();
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    auto save = [&](const char * status) {
+        write_h5(model_path, pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+        write_file_atomic(metrics_path, fmt::format("{}", fmt::join(metric_lines, "")));
+        meta["status"] = status;
+        meta["updated"] = iso8601_now();
+        meta["epochs"] = st.epoch;
+        meta["seconds"] = seconds_before + seconds_since(t0);
+        write_meta(run.dir, meta);
+        last_checkpoint = std::chrono::steady_clock::now();
+    };
+    auto keep_history = [&]() {
+        if (spec.train.checkpoint.keep_last <= 0) return;
+        const fs::path dir = fs::path(run.dir) / "checkpoints";
+        fs::create_directories(dir);
+        const std::string name = fmt::format("epoch-{:05d}.h5", st.epoch);
+        write_h5((dir / name).string(), pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+        std::vector<fs::path> all;
+        for (auto & e : fs::directory_iterator(dir))
+            if (e.path().extension() == ".h5") all.push_back(e.path());
+        std::sort(all.begin(), all.end());
+        for (size_t i = 0; i + static_cast<size_t>(spec.train.checkpoint.keep_last) < all.size(); ++i) fs::remove(all[i]);
+    };
+
+    StopSignals signals;
+    std::vector<TensorView> grads;
+    grads.reserve(params.names().size());
+    const std::vector<std::string> & metrics = spec.train.metrics;
+    bool interrupted = false;
+    int64_t epochs_run = 0;
+
+    while (st.epoch < spec.train.epochs && !st.stopped_early && !interrupted) {
+        const auto epoch_t0 = std::chrono::steady_clock::now();
+        std::vector<int64_t> order = splits.train;
+        if (spec.train.shuffle) {
+            const std::vector<int64_t> perm = Rng(spec.seed, Rng::stream("shuffle", static_cast<uint64_t>(st.epoch))).permutation(n_train);
+            for (int64_t i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = splits.train[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+        }
+        if (st.batch_in_epoch == 0) st.partial = MetricSums{};
+        for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
+            const int64_t begin = b * batch, end = std::min(n_train, begin + batch);
+            Executor & ex = session.executor(GraphMode::train, end - begin);
+            session.feed(ex, table, order, begin, end, true);
+            ex.run(spec.seed, static_cast<uint64_t>(st.step));
+            const double loss = ex.output("loss").f32()[0];
+            if (!std::isfinite(loss)) {
+                meta["status"] = "failed";
+                write_meta(run.dir, meta);
+                throw Error(ExitCode::runtime,
+                            fmt::format("training diverged: the loss is {} at epoch {}, step {}; lower the learning rate "
+                                        "or add clip: {{global_norm: 1.0}}",
+                                        loss, st.epoch + 1, st.step + 1));
+            }
+            session.accumulate(ex, table, order, begin, end, st.partial);
+            grads.clear();
+            for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+            const double norm_g = opt.step(grads, schedule.at(st.step, st.plateau_factor));
+            if (!std::isfinite(norm_g)) {
+                meta["status"] = "failed";
+                write_meta(run.dir, meta);
+                throw Error(ExitCode::runtime, fmt::format("training diverged: a gradient is not finite at epoch {}, step {}",
+                                                           st.epoch + 1, st.step + 1));
+            }
+            ++st.step;
+            st.batch_in_epoch = b + 1;
+            observer.on_batch(st.epoch + 1, b + 1, steps_per_epoch, loss);
+            if (signals.requested() && b + 1 < steps_per_epoch) {
+                interrupted = true;
+                break;
+            }
+        }
+        if (interrupted) break;
+
+        // End of an epoch: validation, schedules, early stopping, logs, checkpoint.
+        ++st.epoch;
+        ++epochs_run;
+        st.batch_in_epoch = 0;
+        std::map<std::string, double> values = st.partial.means();
+        EpochReport report{.epoch = st.epoch, .epochs = spec.train.epochs};
+        report.values = metrics_json(values, "", metrics);
+        if (!splits.validation.empty()) {
+            const auto val = session.evaluate(table, splits.validation).means();
+            for (auto & [k, v] : val) values["val_" + k] = v;
+            report.values.update(metrics_json(val, "val_", metrics));
+        }
+        const double lr_now = schedule.at(std::max<int64_t>(0, st.step - 1), st.plateau_factor);
+        report.values["lr"] = lr_now;
+        auto monitored = [&](const std::string & m) { return values.count(m) ? values.at(m) : NAN; };
+
+        if (spec.train.schedule.type == "reduce_on_plateau") {
+            const ScheduleSpec & sc = spec.train.schedule;
+            const double v = monitored(sc.monitor);
+            if (improved(v, st.plateau_best, sc.min_delta, higher_is_better(sc.monitor))) {
+                st.plateau_best = v;
+                st.plateau_wait = 0;
+            } else if (++st.plateau_wait >= sc.patience) {
+                st.plateau_factor *= sc.factor;
+                st.plateau_wait = 0;
+                observer.on_note(fmt::format("reduce_on_plateau: learning rate now {:.3g}",
+                                             std::max(sc.min_lr, spec.train.optimizer.lr * st.plateau_factor)));
+            }
+        }
+        if (spec.train.early_stopping.enabled) {
+            const EarlyStoppingSpec & es = spec.train.early_stopping;
+            const double v = monitored(es.monitor);
+            if (improved(v, st.early_best, es.min_delta, higher_is_better(es.monitor))) {
+                st.early_best = v;
+                st.early_wait = 0;
+                st.best_epoch = st.epoch;
+                if (es.restore_best)
+                    for (const std::string & name : params.names()) best_params[name] = [&] {
+                        Tensor t(params.at(name).shape());
+                        std::copy(params.at(name).f32(), params.at(name).f32() + t.numel(), t.f32());
+                        return t;
+                    }();
+            } else if (++st.early_wait >= es.patience) {
+                st.stopped_early = true;
+                observer.on_note(fmt::format("early stopping at epoch {}: {} has not improved for {} epochs (best {:.6g} at epoch {})",
+                                             st.epoch, es.monitor, es.patience, st.early_best, st.best_epoch));
+            }
+        }
+        report.seconds = seconds_since(epoch_t0);
+        nlohmann::ordered_json line;
+        line["epoch"] = st.epoch;
+        line["step"] = st.step;
+        line.update(report.values);
+        line["seconds"] = report.seconds;
+        metric_lines.push_back(line.dump() + "\n");
+        {  // the log grows by one line per epoch; checkpoints rewrite it whole, atomically
+            std::ofstream out(metrics_path, std::ios::app);
+            out << metric_lines.back();
+        }
+        observer.on_epoch(report);
+
+        const CheckpointSpec & cp = spec.train.checkpoint;
+        if (cp.keep_best) {
+            const double v = monitored(cp.monitor);
+            if (improved(v, st.keep_best_value, 0.0, higher_is_better(cp.monitor))) {
+                st.keep_best_value = v;
+                write_h5(run.dir + "/best.h5", pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+            }
+        }
+        const bool last = st.epoch >= spec.train.epochs || st.stopped_early;
+        if (!last && st.epoch % cp.every_epochs == 0 &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count() >= cp.min_interval_s) {
+            save("running");
+            keep_history();
+        }
+        if (signals.requested()) interrupted = true;
+    }
+
+    if (interrupted) {
+        save("interrupted");
+        throw Error(ExitCode::interrupted,
+                    fmt::format("interrupted: checkpoint of {}@{} saved at epoch {}, step {}; continue with "
+                                "`dlctl train {} --resume`",
+                                spec.name, run.version, st.epoch, st.step, o.spec_path));
+    }
+
+    if (spec.train.early_stopping.restore_best && !best_params.empty()) {
+        for (auto & [name, t] : best_params) copy_into(params.at(name), t, name);
+        observer.on_note(fmt::format("restored the best weights (epoch {})", st.best_epoch));
+    }
+    // Final metrics: the last epoch's, then the held-out test split.
+    TrainResult result{.name = spec.name, .version = run.version, .run_dir = run.dir, .checkpoint = model_path,
+                       .epochs = st.epoch};
+    if (!metric_lines.empty()) {
+        nlohmann::ordered_json last = nlohmann::ordered_json::parse(metric_lines.back());
+        for (auto & [k, v] : last.items())
+            if (k != "epoch" && k != "step" && k != "seconds" && k != "lr") result.metrics[k] = v;
+    }
+    if (!splits.test.empty()) {
+        const auto test = session.evaluate(table, splits.test).means();
+        result.metrics.update(metrics_json(test, "test_", metrics));
+    }
+    meta["metrics"] = result.metrics;
+    save("done");
+    keep_history();
+    result.seconds = seconds_since(t0);
+    return result;
+}
+
+TrainedModel load_trained(const RunRef & run) {
+    TrainedModel m;
+    m.run = run;
+    const std::string path = run.dir + "/model.h5";
+    const H5Content c = read_h5(path);
+    auto attr = [&](const char * k) -> std::string {
+        auto it = c.attrs.find(k);
+        DL_CHECK(it != c.attrs.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' attribute)", path, k);
+        return it->second;
+    };
+    m.spec = parse_spec(attr("spec"), path + " (saved spec)", "/");
+    m.classes = nlohmann::json::parse(attr("classes")).get<std::vector<std::string>>();
+    const auto features = nlohmann::json::parse(attr("features")).get<std::vector<std::string>>();
+    const auto targets = nlohmann::json::parse(attr("targets")).get<std::vector<std::string>>();
+    m.normalizer.method = attr("normalization");
+    const Tensor & off = c.tensors.at("normalization/offset");
+    const Tensor & sc = c.tensors.at("normalization/scale");
+    m.normalizer.offset.assign(off.f32(), off.f32() + off.numel());
+    m.normalizer.scale.assign(sc.f32(), sc.f32() + sc.numel());
+    m.info = data_info_for(m.spec, static_cast<int64_t>(features.size()), static_cast<int64_t>(targets.size()),
+                           static_cast<int64_t>(m.classes.size()));
+    m.epoch = c.ints.count("state/epoch") ? c.ints.at("state/epoch") : 0;
+    // Build once to create the parameters with the right shapes, then load them.
+    build_model_graph(m.spec, m.info, 1, GraphMode::predict, m.params);
+    for (const std::string & name : m.params.names()) {
+        auto it = c.tensors.find("params/" + name);
+        DL_CHECK(it != c.tensors.end(), ExitCode::bad_input, "{}: parameter '{}' is missing", path, name);
+        copy_into(m.params.at(name), it->second, name);
+    }
+    return m;
+}
+
+Table load_table_for(const TrainedModel & m, const std::string & data_path_override) {
+    DataSpec data = m.spec.data;
+    if (!data_path_override.empty()) {
+        data.path = fs::absolute(data_path_override).string();
+        data.path_as_written = data_path_override;
+        if (!file_exists(data.path))
+            throw Error(ExitCode::missing_input, fmt::format("{}: no such data file", data_path_override));
+    } else if (!file_exists(data.path)) {
+        throw Error(ExitCode::missing_input, fmt::format("{}: the model's data file is gone", data.path));
+    }
+    Table t = read_csv(data, m.info.classification, m.info.classification ? m.classes : std::vector<std::string>{});
+    DL_CHECK(t.num_features() == m.info.features, ExitCode::bad_input, "{}: {} feature columns, the model takes {}",
+             data.path_as_written, t.num_features(), m.info.features);
+    m.normalizer.apply(t);
+    return t;
+}
+
+}  // namespace dl

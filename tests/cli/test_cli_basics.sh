@@ -1,0 +1,83 @@
+# The command line's contract: verbs, exit codes, --version --json, train --json, versions, eval and gates.
+source "$(dirname "$0")/lib.sh"
+cd "$SRC"
+
+expect_rc 2 "$DLCTL" no-such-verb
+expect_rc 2 "$DLCTL" train --no-such-flag configs/housing.yaml
+expect_rc 2 "$DLCTL" train
+expect_rc 0 "$DLCTL" --help
+for verb in train eval validate render graph runs; do grep -qw "$verb" "$T/out" || fail "--help lacks $verb"; done
+expect_rc 0 "$DLCTL" --version --json
+for key in version git build_type cuda blas; do
+  json "$T/out" "j['$key']" >/dev/null || fail "--version --json lacks $key"
+done
+expect_rc 66 "$DLCTL" train configs/no-such.yaml --runs "$T/runs"
+expect_rc 69 "$DLCTL" train configs/housing.yaml --runs "$T/runs" --device cuda
+grep -q "no CUDA device" "$T/err" || fail "--device cuda without a GPU: $(cat "$T/err")"
+expect_rc 2 "$DLCTL" train configs/housing.yaml --runs "$T/runs" --device tpu
+
+# train --json: exactly one JSON object on stdout with the documented keys; versions 1, 2.
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/runs" --set train.epochs=3 --json
+cp "$T/out" "$T/train1.json"
+[ "$(wc -l <"$T/out")" = 1 ] || fail "train --json printed more than one line"
+for key in name version run_dir checkpoint epochs seconds metrics; do json "$T/out" "j['$key']" >/dev/null || fail "train --json lacks $key"; done
+for key in loss val_loss test_loss test_mae mae val_mae; do json "$T/out" "j['metrics']['$key']" >/dev/null || fail "metrics lack $key"; done
+[ "$(json "$T/out" "j['version']")" = 1 ] || fail "first version is not 1"
+[ "$(json "$T/out" "j['epochs']")" = 3 ] || fail "epochs is not 3"
+run_dir=$(json "$T/out" "j['run_dir']")
+for f in model.h5 spec.yaml metrics.jsonl meta.json; do [ -f "$run_dir/$f" ] || fail "run dir lacks $f"; done
+[ "$(wc -l <"$run_dir/metrics.jsonl")" = 3 ] || fail "metrics.jsonl should have 3 lines"
+[ "$(json "$run_dir/meta.json" "j['status']")" = done ] || fail "meta.json status is not done"
+ls "$run_dir" | grep -q tmp- && fail "a temporary file was left behind"
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/runs" --set train.epochs=2 --json
+[ "$(json "$T/out" "j['version']")" = 2 ] || fail "second version is not 2"
+
+# Without a TTY: one plain line per epoch, no carriage returns; the final table on stdout.
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/runs" --set train.epochs=4
+[ "$(grep -c '^Epoch [0-9]*/4' "$T/err")" = 4 ] || fail "expected 4 epoch lines on stderr"
+grep -q $'\r' "$T/err" && fail "progress animation without a TTY"
+grep -q "saved housing@3" "$T/out" || fail "no 'saved housing@3' line"
+
+# eval: NAME@latest, NAME@VERSION, a run dir; --json keys; gates.
+export DLCTL_RUNS="$T/runs"
+expect_rc 0 "$DLCTL" eval housing@latest --json
+for key in model version split samples metrics; do json "$T/out" "j['$key']" >/dev/null || fail "eval --json lacks $key"; done
+[ "$(json "$T/out" "j['version']")" = 3 ] || fail "@latest is not version 3"
+[ "$(json "$T/out" "j['samples']")" = 152 ] || fail "test split is not 152 rows"
+json "$T/out" "j['metrics']['mae']" >/dev/null || fail "eval metrics lack mae"
+test_loss=$(json "$T/train1.json" "j['metrics']['test_loss']")
+expect_rc 0 "$DLCTL" eval housing@1 --json
+python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(a-b)<=1e-5*max(1,abs(a)) else 1)" \
+  "$test_loss" "$(json "$T/out" "j['metrics']['loss']")" || fail "eval does not reproduce train's test loss"
+expect_rc 0 "$DLCTL" eval "$run_dir" --split validation --json
+[ "$(json "$T/out" "j['samples']")" = 71 ] || fail "validation split is not 71 rows"
+expect_rc 0 "$DLCTL" eval housing@1 --data datasets/housing.csv --json
+[ "$(json "$T/out" "j['samples']")" = 506 ] || fail "--data should evaluate all 506 rows"
+expect_rc 0 "$DLCTL" eval housing@1 --gate 'loss>=0' --gate 'mae<1e9'
+expect_rc 3 "$DLCTL" eval housing@1 --gate 'mae<0.001'
+grep -q "gate failed: mae<0.001" "$T/err" || fail "failed gate not printed"
+expect_rc 2 "$DLCTL" eval housing@1 --gate 'accuracy>=0.9'
+grep -q "no metric 'accuracy'" "$T/err" || fail "unknown gate metric not explained"
+expect_rc 2 "$DLCTL" eval housing@1 --gate 'mae=1'
+expect_rc 66 "$DLCTL" eval housing@9
+expect_rc 66 "$DLCTL" eval nosuchmodel@latest
+
+# runs, render, validate, graph
+expect_rc 0 "$DLCTL" runs housing --json
+[ "$(json "$T/out" "len(j)")" = 3 ] || fail "runs should list 3 versions"
+expect_rc 0 "$DLCTL" runs
+grep -q "housing" "$T/out" || fail "runs table lacks housing"
+expect_rc 0 "$DLCTL" render configs/housing.yaml --set train.epochs=7
+grep -q "epochs: 7" "$T/out" || fail "render does not show the override"
+grep -q "kernel_initializer: glorot_uniform" "$T/out" || fail "render does not fill in defaults"
+expect_rc 0 "$DLCTL" validate configs/iris.yaml
+grep -q "ok" "$T/out" || fail "validate does not say ok"
+expect_rc 0 "$DLCTL" graph configs/housing-mlp.yaml
+grep -q "fused_dense" "$T/out" || fail "graph after all passes has no fused_dense"
+grep -q "memory plan:" "$T/out" || fail "graph lacks memory-plan totals"
+expect_rc 0 "$DLCTL" graph configs/housing-mlp.yaml --after none
+grep -q "fused_dense" "$T/out" && fail "graph before passes already fused"
+expect_rc 0 "$DLCTL" graph configs/housing.yaml --dot
+grep -q "^digraph" "$T/out" || fail "--dot is not Graphviz"
+expect_rc 2 "$DLCTL" graph configs/housing.yaml --after no_such_pass
+echo "cli basics: ok"

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 
 #include "core/fs.h"
 #include "core/error.h"
@@ -39,18 +40,28 @@ bool parse_float(std::string_view s, double & out) {
 
 }  // namespace
 
+// The data file as the user can open it from where they are.
+std::string display_path(const std::string & absolute) {
+    std::error_code ec;
+    const std::filesystem::path rel = std::filesystem::path(absolute).lexically_relative(std::filesystem::current_path(ec));
+    return rel.empty() ? absolute : rel.string();
+}
+
 Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::string> & known_classes) {
-    const std::string & file = data.path_as_written.empty() ? data.path : data.path_as_written;
+    const std::string file = display_path(data.path);
     const std::string text = read_file(data.path);
     Table t;
     t.sha256 = sha256_hex(text);
     t.classification = class_labels;
     const char delim = data.delimiter.empty() ? ',' : data.delimiter[0];
 
-    auto fail = [&](int64_t row, int64_t col, const std::string & column, const std::string & msg) {
-        throw Error(ExitCode::bad_input,
-                    col > 0 ? fmt::format("{}:{}:{}: column '{}': {}", file, row, col, column, msg)
-                            : fmt::format("{}:{}: {}", file, row, msg));
+    std::string_view line;
+    // A bad value: file:row:col (col = the character where the field starts), the row and a caret.
+    auto fail = [&](int64_t row, std::string_view field, const std::string & column, const std::string & msg,
+                    const std::string & note = {}) {
+        const int col = field.data() ? static_cast<int>(field.data() - line.data()) + 1 : 1;
+        const std::string what = column.empty() ? msg : fmt::format("column '{}': {}", column, msg);
+        throw Error(ExitCode::bad_input, format_at({.file = file, .line = static_cast<int>(row), .col = col}, what, note));
     };
 
     std::string_view all(text);
@@ -77,7 +88,9 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
         if (it == columns.end()) {
             const std::string close = closest_match(name, columns);
             throw Error(ExitCode::bad_input,
-                        format_at(what == std::string("target") ? data.target_loc : data.path_loc,
+                        format_at(what == std::string("target") ? data.target_loc
+                                  : data.features_loc.known()   ? data.features_loc
+                                                                : data.path_loc,
                                   fmt::format("{} column '{}' is not in {} (columns: {})", what, name, file,
                                               fmt::join(columns, ", ")),
                                   close.empty() ? "" : fmt::format("did you mean '{}'?", close)));
@@ -102,33 +115,32 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     t.class_names = known_classes;
     bool numeric_labels = true, string_labels = false;
 
-    std::string_view line;
     while (next_line(line)) {
         const auto fields = split_fields(line, delim);
         if (fields.size() != columns.size())
-            fail(line_no, 0, "", fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
+            fail(line_no, line, "", fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
         for (size_t c : feature_cols) {
             const std::string_view f = trim(fields[c]);
             double v;
-            if (f.empty()) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], "missing value");
-            if (!parse_float(f, v)) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], fmt::format("'{}' is not a number", f));
+            if (f.empty()) fail(line_no, fields[c], columns[c], "missing value");
+            if (!parse_float(f, v)) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
             t.features.push_back(static_cast<float>(v));
         }
         for (size_t c : target_cols) {
             const std::string_view f = trim(fields[c]);
-            if (f.empty()) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], "missing value");
+            if (f.empty()) fail(line_no, fields[c], columns[c], "missing value");
             double v;
             const bool is_number = parse_float(f, v);
             if (!class_labels) {
-                if (!is_number) fail(line_no, static_cast<int64_t>(c) + 1, columns[c], fmt::format("'{}' is not a number", f));
+                if (!is_number) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
                 t.targets.push_back(static_cast<float>(v));
                 continue;
             }
             std::string name(f);
             if (is_number && known_classes.empty()) {
                 if (v < 0 || std::floor(v) != v || v > 1e6)
-                    fail(line_no, static_cast<int64_t>(c) + 1, columns[c],
-                         fmt::format("class label '{}' must be a whole number >= 0 or a name", f));
+                    fail(line_no, fields[c], columns[c], fmt::format("class label '{}' must be a whole number >= 0 or a name", f),
+                         "the loss is a classification loss; for a numeric target use mse, mae or huber");
                 t.labels.push_back(static_cast<int32_t>(v));
                 continue;
             }
@@ -137,7 +149,7 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
             auto it = class_index.find(name);
             if (it == class_index.end()) {
                 if (!known_classes.empty())
-                    fail(line_no, static_cast<int64_t>(c) + 1, columns[c],
+                    fail(line_no, fields[c], columns[c],
                          fmt::format("class '{}' was not seen in training (classes: {})", name, fmt::join(known_classes, ", ")));
                 it = class_index.emplace(name, static_cast<int32_t>(t.class_names.size())).first;
                 t.class_names.push_back(name);

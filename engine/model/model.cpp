@@ -46,7 +46,15 @@ Value make_param(Graph & g, ParamStore & params, const std::string & name, Shape
 }
 
 [[noreturn]] void layer_error(const LayerSpec & l, const std::string & message, const std::string & note = {}) {
-    throw Error(ExitCode::bad_input, format_at(l.loc, fmt::format("layer '{}' ({}): {}", l.name, l.type, message), note));
+    const std::string who = l.name == l.type ? fmt::format("layer '{}'", l.name) : fmt::format("layer '{}' ({})", l.name, l.type);
+    throw Error(ExitCode::bad_input, format_at(l.loc, fmt::format("{}: {}", who, message), note));
+}
+
+// A shape as users think of it: the batch axis by name, since its size depends on where the graph is built.
+std::string shape_text(const Shape & s) {
+    std::string out = "[batch";
+    for (int d = 1; d < s.rank(); ++d) out += fmt::format(", {}", s[d]);
+    return out + "]";
 }
 
 Value activate(Graph & g, Value x, const std::string & activation) {
@@ -95,7 +103,7 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
         if (l.type == "dense") {
             const Shape s = in.shape();
             if (s.rank() != 2)
-                layer_error(l, fmt::format("expects [batch, features] input, got {}", to_string(s)),
+                layer_error(l, fmt::format("expects [batch, features] input, got {}", shape_text(s)),
                             "add a flatten layer before it");
             Value w = make_param(g, params, l.name + "/kernel", Shape{s[1], l.units}, l.kernel_initializer, spec.seed,
                                  s[1], l.units);
@@ -129,11 +137,26 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             for (size_t i = 1; i < inputs.size(); ++i) {
                 if (inputs[i].shape() != inputs[0].shape())
                     layer_error(l, fmt::format("inputs '{}' {} and '{}' {} have different shapes", l.inputs[0],
-                                               to_string(inputs[0].shape()), l.inputs[i], to_string(inputs[i].shape())));
+                                               shape_text(inputs[0].shape()), l.inputs[i], shape_text(inputs[i].shape())));
                 out = out + inputs[i];
             }
         } else if (l.type == "concat") {
             if (inputs.size() < 2) layer_error(l, "needs at least two inputs (inputs: [a, b])");
+            const Shape first = inputs[0].shape();
+            const int axis = normalize_axis(l.axis, first.rank());
+            if (axis <= 0) layer_error(l, fmt::format("axis {} is not a feature axis of {}", l.axis, shape_text(first)));
+            for (size_t i = 1; i < inputs.size(); ++i) {
+                Shape other = inputs[i].shape(), a = first;
+                bool fits = other.rank() == a.rank();
+                if (fits) {
+                    other[axis] = a[axis] = 0;
+                    fits = other == a;
+                }
+                if (!fits)
+                    layer_error(l, fmt::format("inputs '{}' {} and '{}' {} cannot be joined along axis {}", l.inputs[0],
+                                               shape_text(first), l.inputs[i], shape_text(inputs[i].shape()), l.axis),
+                                "concat needs the same rank and equal sizes on every other axis");
+            }
             out = g.op("concat", inputs, {{"axis", l.axis}});
         }
         values[l.name] = out;
@@ -152,7 +175,7 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
     const std::string & loss_name = loss_spec.name;
     Value loss;
     if (ps.rank() != 2)
-        layer_error(last, fmt::format("the model's output must be [batch, units], got {}", to_string(ps)));
+        layer_error(last, fmt::format("the model's output must be [batch, units], got {}", shape_text(ps)));
     if (info.classification) {
         Value y = g.input("y", Shape{batch}, DType::i32);
         if (ps[1] != info.classes)

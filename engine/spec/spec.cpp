@@ -27,8 +27,8 @@ const std::map<std::string, std::string> kMetricAliases = {
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine", "reduce_on_plateau"};
 
-void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d) {
-    MapReader m(p, node, "data");
+void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d, SourceLoc where) {
+    MapReader m(p, node, "data", false, std::move(where));
     d.format = m.choice("format", "csv", {"csv"}, "data format");
     m.require("path");
     d.path_as_written = m.string("path", "");
@@ -37,6 +37,7 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     d.target_loc = m.value_loc("target");
     d.targets = m.strings("target");
     if (m.has("target") && d.targets.empty()) p.add(d.target_loc, "data.target: name at least one target column");
+    d.features_loc = m.value_loc("features");
     d.features = m.strings("features");
     d.delimiter = m.string("delimiter", ",");
     if (d.delimiter.size() != 1) p.add(m.value_loc("delimiter"), "data.delimiter must be a single character");
@@ -74,7 +75,7 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
         return layer;
     }
     const std::string opts_path = path + "." + layer.type;
-    MapReader m(p, it->second, opts_path, /*allow_null=*/true);
+    MapReader m(p, it->second, opts_path, /*allow_null=*/true, layer.loc);
     const int seen = type_counts[layer.type]++;
     layer.name = m.string("name", seen == 0 ? layer.type : fmt::format("{}_{}", layer.type, seen));
     static const std::regex name_re("[A-Za-z_][A-Za-z0-9_.-]*");
@@ -108,12 +109,13 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     return layer;
 }
 
-void read_model(Problems & p, const YAML::Node & node, ModelSpec & model) {
-    MapReader m(p, node, "model");
+void read_model(Problems & p, const YAML::Node & node, ModelSpec & model, SourceLoc where) {
+    MapReader m(p, node, "model", false, std::move(where));
     m.require("input");
     model.input_loc = m.value_loc("input");
     model.input = m.integers("input", at_least(1));
-    if (m.has("input") && model.input.empty()) p.add(model.input_loc, "model.input: give the input shape, e.g. [13]");
+    if (m.has("input") && model.input.empty() && m.raw("input").IsSequence() && m.raw("input").size() == 0)
+        p.add(model.input_loc, "model.input: give the input shape, e.g. [13]");
     m.require("layers");
     YAML::Node layers = m.raw("layers");
     if (layers.IsDefined()) {
@@ -121,20 +123,25 @@ void read_model(Problems & p, const YAML::Node & node, ModelSpec & model) {
             p.add(p.loc(layers, "model.layers"), "model.layers: expected a non-empty list of layers");
         } else {
             std::map<std::string, int> counts;
-            std::set<std::string> names = {"input"};
+            std::map<std::string, int> names = {{"input", 0}};
             for (size_t i = 0; i < layers.size(); ++i) {
                 LayerSpec layer = read_layer(p, layers[i], fmt::format("model.layers.{}", i), counts);
                 if (layer.type.empty()) continue;
                 for (const std::string & in : layer.inputs) {
                     if (names.count(in) == 0) {
-                        const std::string close = closest_match(in, {names.begin(), names.end()});
+                        std::vector<std::string> known;
+                        for (auto & [n, line] : names) known.push_back(n);
+                        const std::string close = closest_match(in, known);
                         p.add(layer.loc, fmt::format("layer '{}' takes input '{}', which is not an earlier layer",
                                                      layer.name, in),
                               close.empty() ? "" : fmt::format("did you mean '{}'?", close));
                     }
                 }
-                if (!names.insert(layer.name).second)
-                    p.add(layer.loc, fmt::format("layer name '{}' is used twice", layer.name));
+                if (auto [prev, fresh] = names.emplace(layer.name, layer.loc.line); !fresh)
+                    p.add(layer.loc, fmt::format("layer name '{}' is used twice", layer.name),
+                          fmt::format("the layer at line {} is already named '{}' (names default to the type: dense, "
+                                      "dense_1, ...); give one of them a name of its own",
+                                      prev->second, layer.name));
                 model.layers.push_back(std::move(layer));
             }
         }
@@ -221,6 +228,7 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
         } else if (sc.type == "cosine") {
             sc.min_lr = r.number("min_lr", 0.0, non_negative());
         } else if (sc.type == "reduce_on_plateau") {
+            sc.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : m.key_loc("schedule");
             sc.monitor = r.string("monitor", "val_loss");
             sc.factor = r.number("factor", 0.1, in_unit_interval_open_right());
             sc.patience = r.integer("patience", 10, at_least(0));
@@ -231,13 +239,15 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
     }
     if (YAML::Node c = m.raw("clip"); c.IsDefined()) {
         MapReader r(p, c, "train.clip");
-        t.clip.global_norm = r.number("global_norm", 0.0, positive_finite());
-        t.clip.value = r.number("value", 0.0, positive_finite());
+        t.clip.global_norm = r.number("global_norm", 0.0, non_negative());  // 0 = off
+        t.clip.value = r.number("value", 0.0, non_negative());
         r.finish();
     }
     if (YAML::Node e = m.raw("early_stopping"); e.IsDefined()) {
         MapReader r(p, e, "train.early_stopping", /*allow_null=*/true);
         t.early_stopping.enabled = r.boolean("enabled", true);
+        t.early_stopping.loc = m.key_loc("early_stopping");
+        t.early_stopping.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : t.early_stopping.loc;
         t.early_stopping.monitor = r.string("monitor", "val_loss");
         t.early_stopping.patience = r.integer("patience", 10, at_least(0));
         t.early_stopping.min_delta = r.number("min_delta", 0.0, non_negative());
@@ -250,6 +260,8 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
         t.checkpoint.min_interval_s = r.number("min_interval_s", 10.0, non_negative());
         t.checkpoint.keep_last = r.integer("keep_last", 0, at_least(0));
         t.checkpoint.keep_best = r.boolean("keep_best", false);
+        t.checkpoint.loc = m.key_loc("checkpoint");
+        t.checkpoint.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : t.checkpoint.loc;
         t.checkpoint.monitor = r.string("monitor", "val_loss");
         r.finish();
     }
@@ -257,7 +269,8 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
 }
 
 // Monitors name a logged quantity: loss, val_loss, val_<metric>.
-void check_monitor(Problems & p, const Spec & s, const std::string & monitor, const std::string & where) {
+void check_monitor(Problems & p, const Spec & s, const std::string & monitor, const SourceLoc & loc,
+                   const std::string & where) {
     std::vector<std::string> known = {"loss", "val_loss"};
     for (const std::string & m : s.train.metrics) {
         known.push_back(m);
@@ -265,7 +278,7 @@ void check_monitor(Problems & p, const Spec & s, const std::string & monitor, co
     }
     if (std::find(known.begin(), known.end(), monitor) == known.end()) {
         const std::string close = closest_match(monitor, known);
-        p.add({.file = s.file}, fmt::format("{}: unknown monitor '{}'", where, monitor),
+        p.add(loc, fmt::format("{}: unknown monitor '{}'", where, monitor),
               close.empty() ? fmt::format("expected one of: {}", fmt::join(known, ", "))
                             : fmt::format("did you mean '{}'?", close));
     }
@@ -278,19 +291,25 @@ bool is_classification_loss(const std::string & loss) {
 }
 
 std::string closest_match(const std::string & word, const std::vector<std::string> & candidates) {
+    auto lower = [](std::string s) {
+        for (char & c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return s;
+    };
+    for (const std::string & c : candidates)
+        if (lower(c) == lower(word)) return c;
+    // Optimal string alignment: insertions, deletions, substitutions and swaps of neighbours cost 1.
     auto distance = [](const std::string & a, const std::string & b) {
-        std::vector<size_t> row(b.size() + 1);
-        for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+        std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+        for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+        for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
         for (size_t i = 1; i <= a.size(); ++i) {
-            size_t diag = row[0];
-            row[0] = i;
             for (size_t j = 1; j <= b.size(); ++j) {
-                const size_t up = row[j];
-                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-                diag = up;
+                d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
             }
         }
-        return row[b.size()];
+        return d[a.size()][b.size()];
     };
     std::string best;
     size_t best_d = SIZE_MAX;
@@ -312,7 +331,14 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
         root = YAML::Load(text);
     } catch (const YAML::ParserException & e) {
         Problems p(file, {});
-        p.add(p.loc_of_mark(e.mark), fmt::format("invalid YAML: {}", e.msg));
+        std::string note;
+        if (e.msg.find("illegal map value") != std::string::npos)
+            note = "check the indentation: the keys of one mapping must line up, and 'key: value' needs a space after ':'";
+        else if (e.msg.find("end of sequence flow") != std::string::npos)
+            note = "a '[' above is never closed with ']'";
+        else if (e.msg.find("end of map flow") != std::string::npos)
+            note = "a '{' above is never closed with '}'";
+        p.add(p.loc_of_mark(e.mark), fmt::format("invalid YAML: {}", e.msg), note);
         p.throw_if_any();
     }
     if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
@@ -325,33 +351,37 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
     s.name = top.string("name", "");
     static const std::regex name_re("[a-z0-9][a-z0-9._-]{0,63}");
     if (top.has("name") && !std::regex_match(s.name, name_re)) {
-        p.add(top.value_loc("name"), fmt::format("name '{}' must match [a-z0-9][a-z0-9._-]{{0,63}}", s.name),
-              "it becomes a directory, an image repository and part of NAME@VERSION");
+        p.add(top.value_loc("name"),
+              fmt::format("name '{}' must be lowercase letters, digits, '.', '_' or '-', starting with a letter or "
+                          "digit, at most 64 characters",
+                          s.name),
+              "it becomes a directory, an image repository and part of NAME@VERSION; e.g. name: housing-model");
     }
     s.seed = static_cast<uint64_t>(top.integer("seed", 0, at_least(0)));
     top.require("data");
-    if (top.has("data")) read_data(p, top.raw("data"), base_dir, s.data);
+    if (top.has("data")) read_data(p, top.raw("data"), base_dir, s.data, top.key_loc("data"));
     top.require("model");
-    if (top.has("model")) read_model(p, top.raw("model"), s.model);
+    if (top.has("model")) read_model(p, top.raw("model"), s.model, top.key_loc("model"));
     read_train(p, top.raw("train"), s.train);
     top.finish();
 
     if (p.empty()) {
-        if (s.train.early_stopping.enabled)
-            check_monitor(p, s, s.train.early_stopping.monitor, "train.early_stopping.monitor");
-        if (s.train.schedule.type == "reduce_on_plateau")
-            check_monitor(p, s, s.train.schedule.monitor, "train.schedule.monitor");
-        check_monitor(p, s, s.train.checkpoint.monitor, "train.checkpoint.monitor");
+        const EarlyStoppingSpec & es = s.train.early_stopping;
+        const ScheduleSpec & sc = s.train.schedule;
+        const CheckpointSpec & cp = s.train.checkpoint;
+        if (es.enabled) check_monitor(p, s, es.monitor, es.monitor_loc, "train.early_stopping.monitor");
+        if (sc.type == "reduce_on_plateau") check_monitor(p, s, sc.monitor, sc.monitor_loc, "train.schedule.monitor");
+        check_monitor(p, s, cp.monitor, cp.monitor_loc, "train.checkpoint.monitor");
         if (s.data.validation_split == 0.0) {
             auto needs_val = [](const std::string & m) { return m.rfind("val_", 0) == 0; };
-            if (s.train.early_stopping.enabled && needs_val(s.train.early_stopping.monitor))
-                p.add({.file = file}, "train.early_stopping monitors a validation metric, but data.validation_split is 0");
-            if (s.train.schedule.type == "reduce_on_plateau" && needs_val(s.train.schedule.monitor))
-                p.add({.file = file}, "train.schedule monitors a validation metric, but data.validation_split is 0");
+            auto no_validation = [&](const SourceLoc & loc, const char * what, const std::string & monitor) {
+                p.add(loc, fmt::format("{} monitors '{}', but data.validation_split is 0", what, monitor),
+                      "set data.validation_split (e.g. 0.2), or monitor: loss");
+            };
+            if (es.enabled && needs_val(es.monitor)) no_validation(es.monitor_loc, "train.early_stopping", es.monitor);
+            if (sc.type == "reduce_on_plateau" && needs_val(sc.monitor)) no_validation(sc.monitor_loc, "train.schedule", sc.monitor);
+            if (cp.keep_best && needs_val(cp.monitor)) no_validation(cp.monitor_loc, "train.checkpoint.keep_best", cp.monitor);
         }
-        if (s.train.checkpoint.keep_best && s.data.validation_split == 0.0 &&
-            s.train.checkpoint.monitor.rfind("val_", 0) == 0)
-            p.add({.file = file}, "train.checkpoint.keep_best monitors a validation metric, but data.validation_split is 0");
     }
     p.throw_if_any();
     return s;

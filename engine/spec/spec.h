@@ -23,7 +23,7 @@ struct DataSpec {
     double test_split = 0.0;
     double validation_split = 0.0;
     std::string normalize = "none";     // none | standard | minmax
-    SourceLoc path_loc, target_loc;
+    SourceLoc path_loc, target_loc, features_loc;
 };
 
 struct LayerSpec {
@@ -70,6 +70,7 @@ struct ScheduleSpec {
     double gamma = 0.1;                 // step, exponential (per epoch)
     double min_lr = 0.0;                // cosine, reduce_on_plateau
     std::string monitor = "val_loss";   // reduce_on_plateau
+    SourceLoc monitor_loc;
     double factor = 0.1;
     int64_t patience = 10;
     double min_delta = 1e-4;
@@ -83,6 +84,7 @@ struct ClipSpec {
 struct EarlyStoppingSpec {
     bool enabled = false;
     std::string monitor = "val_loss";
+    SourceLoc loc, monitor_loc;
     int64_t patience = 10;
     double min_delta = 0.0;
     bool restore_best = false;
@@ -94,6 +96,7 @@ struct CheckpointSpec {
     int64_t keep_last = 0;              // also keep the last N epoch checkpoints under checkpoints/
     bool keep_best = false;             // also keep best.h5 by `monitor`
     std::string monitor = "val_loss";
+    SourceLoc loc, monitor_loc;
 };
 
 struct LossSpec {

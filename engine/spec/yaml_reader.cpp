@@ -86,18 +86,19 @@ std::optional<std::string> read_string(Problems & p, const YAML::Node & n, const
     return std::nullopt;
 }
 
-MapReader::MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null)
-    : problems_(problems), node_(node), path_(std::move(path)) {
-    if (allow_null && (!node || node.IsNull())) {
-        node_ = YAML::Node(YAML::NodeType::Map);
+MapReader::MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null, SourceLoc where)
+    : problems_(problems), node_(node.IsDefined() ? node : YAML::Node()), where_(std::move(where)), path_(std::move(path)) {
+    // reset(), not assignment: assigning through a handle writes into the node it refers to.
+    if (allow_null && (!node.IsDefined() || node.IsNull())) {
+        node_.reset(YAML::Node(YAML::NodeType::Map));
         return;
     }
     if (!node.IsMap()) {
-        problems_.add(problems_.loc(node, path_),
+        problems_.add(node.IsDefined() ? problems_.loc(node, path_) : where_,
                       fmt::format("{}: expected a mapping of keys to values, got {}", path_.empty() ? "spec" : path_,
-                                  kind_of(node)));
+                                  node.IsDefined() ? kind_of(node) : "nothing"));
         ok_ = false;
-        node_ = YAML::Node(YAML::NodeType::Map);
+        node_.reset(YAML::Node(YAML::NodeType::Map));
     }
 }
 
@@ -152,8 +153,12 @@ int64_t MapReader::integer(const std::string & key, int64_t fallback, const Numb
     if (!v) return fallback;
     auto d = read_number(problems_, *v, child_path(key));
     if (!d) return fallback;
-    if (!std::isfinite(*d) || std::floor(*d) != *d || std::fabs(*d) > 9e15) {
+    if (!std::isfinite(*d) || std::floor(*d) != *d) {
         problems_.add(value_loc(key), fmt::format("{}: expected a whole number, got '{}'", child_path(key), v->Scalar()));
+        return fallback;
+    }
+    if (std::fabs(*d) > 1e15) {
+        problems_.add(value_loc(key), fmt::format("{}: {} is too large", child_path(key), v->Scalar()));
         return fallback;
     }
     if (check) {
@@ -234,7 +239,7 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
         auto d = read_number(problems_, (*v)[i], p);
         if (!d) continue;
         if (std::floor(*d) != *d) {
-            problems_.add(problems_.loc((*v)[i], p), fmt::format("{}: expected a whole number, got {}", p, *d));
+            problems_.add(problems_.loc((*v)[i], p), fmt::format("{}: expected a whole number, got '{}'", p, (*v)[i].Scalar()));
             continue;
         }
         if (check && !check(*d).empty()) {
@@ -248,13 +253,20 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
 
 void MapReader::require(const std::string & key) {
     if (ok_ && !has(key))
-        problems_.add(loc(), fmt::format("{}: missing required key '{}'", path_.empty() ? "spec" : path_, key));
+        problems_.add(where_.known() ? where_ : loc(), fmt::format("{}: missing required key '{}'", path_.empty() ? "spec" : path_, key));
 }
 
 void MapReader::finish() {
     if (!ok_) return;
+    std::map<std::string, SourceLoc> seen;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
         const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+        const SourceLoc here = problems_.loc(it->first, child_path(key));
+        if (auto [first, fresh] = seen.emplace(key, here); !fresh) {
+            problems_.add(here, fmt::format("key '{}' appears twice in {}", key, path_.empty() ? "the spec" : path_),
+                          first->second.known() ? fmt::format("first at line {}", first->second.line) : "");
+            continue;
+        }
         if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
         std::vector<std::string> unique = known_;
         std::sort(unique.begin(), unique.end());

@@ -50,7 +50,9 @@ NumberCheck non_negative();
 
 class MapReader {
 public:
-    MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null = false);
+    // `where` locates the mapping for "missing key" messages (its key in the parent), when known.
+    MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null = false,
+              SourceLoc where = {});
 
     bool ok() const { return ok_; }
     bool has(const std::string & key) const;
@@ -80,6 +82,7 @@ private:
 
     Problems & problems_;
     YAML::Node node_;
+    SourceLoc where_;
     std::string path_;
     std::vector<std::string> known_;
     bool ok_ = true;

@@ -63,7 +63,7 @@ expect_rc 66 "$DLCTL" validate no_such_spec.yaml
 grep -qF 'no_such_spec.yaml' "$T/err" || { cat "$T/err" >&2; fail "the missing-spec error does not name the file"; }
 
 if [ "${#failed[@]}" -gt 0 ]; then
-  fail "${#failed[@]} of ${#cases[@]} golden cases differ: ${failed[*]}
+  fail "${#failed[@]} golden check(s) failed (of ${#cases[@]} cases): ${failed[*]}
   (if the new messages are right: UPDATE_GOLDENS=1 ctest -R spec_goldens, then review git diff tests/data)"
 fi
 echo "ok: ${#cases[@]} golden cases, --set checks"

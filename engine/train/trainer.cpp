@@ -299,6 +299,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             for (int64_t i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = splits.train[static_cast<size_t>(perm[static_cast<size_t>(i)])];
         }
         if (st.batch_in_epoch == 0) st.partial = MetricSums{};
+        const int64_t first_batch = st.batch_in_epoch;
         for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
             const int64_t begin = b * batch, end = std::min(n_train, begin + batch);
             Executor & ex = session.executor(GraphMode::train, end - begin);
@@ -334,6 +335,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         if (interrupted) break;
 
         // End of an epoch: validation, schedules, early stopping, logs, checkpoint.
+        const double train_seconds = seconds_since(epoch_t0);
+        const int64_t trained_rows = std::min(n_train, steps_per_epoch * batch) - std::min(n_train, first_batch * batch);
         ++st.epoch;
         ++epochs_run;
         st.batch_in_epoch = 0;
@@ -387,6 +390,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         line["step"] = st.step;
         line.update(report.values);
         line["seconds"] = report.seconds;
+        line["samples_per_s"] = train_seconds > 0 ? static_cast<double>(trained_rows) / train_seconds : 0.0;
         metric_lines.push_back(line.dump() + "\n");
         {  // the log grows by one line per epoch; checkpoints rewrite it whole, atomically
             std::ofstream out(metrics_path, std::ios::app);

@@ -20,7 +20,7 @@ ThreadPool::~ThreadPool() {
 int ThreadPool::hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 void ThreadPool::run_tasks() {
-    for (int64_t t; (t = next_task_.fetch_add(1)) < job_tasks_;) (*job_)(t);
+    for (int64_t t; (t = next_task_.fetch_add(1)) < job_tasks_;) job_(job_ctx_, t);
 }
 
 void ThreadPool::worker_loop() {
@@ -38,15 +38,16 @@ void ThreadPool::worker_loop() {
     }
 }
 
-void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t)> & fn) {
+void ThreadPool::run(int64_t tasks, void (*call)(void *, int64_t), void * ctx) {
     if (tasks <= 0) return;
     if (workers_.empty() || tasks == 1) {
-        for (int64_t t = 0; t < tasks; ++t) fn(t);
+        for (int64_t t = 0; t < tasks; ++t) call(ctx, t);
         return;
     }
     {
         std::lock_guard lock(mutex_);
-        job_ = &fn;
+        job_ = call;
+        job_ctx_ = ctx;
         job_tasks_ = tasks;
         next_task_.store(0);
         busy_ = static_cast<int>(workers_.size());

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
+#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -23,18 +23,25 @@ public:
     ThreadPool & operator=(const ThreadPool &) = delete;
 
     int size() const { return static_cast<int>(workers_.size()) + 1; }
-    void parallel_for(int64_t tasks, const std::function<void(int64_t)> & fn);
+    // Calls fn(task) for task in [0, tasks); no allocation (a function pointer and a context, not std::function).
+    template <typename F>
+    void parallel_for(int64_t tasks, F && fn) {
+        using Fn = std::remove_reference_t<F>;
+        run(tasks, [](void * ctx, int64_t t) { (*static_cast<Fn *>(ctx))(t); }, const_cast<void *>(static_cast<const void *>(&fn)));
+    }
 
     static int hardware_threads();
 
 private:
+    void run(int64_t tasks, void (*call)(void *, int64_t), void * ctx);
     void worker_loop();
     void run_tasks();
 
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable wake_, done_;
-    const std::function<void(int64_t)> * job_ = nullptr;
+    void (*job_)(void *, int64_t) = nullptr;
+    void * job_ctx_ = nullptr;
     int64_t job_tasks_ = 0;
     std::atomic<int64_t> next_task_{0};
     int busy_ = 0;

@@ -36,6 +36,13 @@ std::vector<int64_t> Attrs::get_ints(const std::string & key, std::vector<int64_
     return fallback;
 }
 
+std::span<const int64_t> Attrs::ints(const std::string & key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) return {};
+    if (auto * v = std::get_if<std::vector<int64_t>>(&it->second)) return *v;
+    return {};
+}
+
 std::string Attrs::to_string() const {
     std::string out;
     for (auto & [k, v] : values_) {

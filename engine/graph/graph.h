@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -36,6 +37,8 @@ public:
     double get_float(const std::string & key, double fallback = 0.0) const;
     std::string get_str(const std::string & key, const std::string & fallback = {}) const;
     std::vector<int64_t> get_ints(const std::string & key, std::vector<int64_t> fallback = {}) const;
+    // A view of an integer-list attribute (empty when absent): for kernels, which must not allocate.
+    std::span<const int64_t> ints(const std::string & key) const;
     const std::map<std::string, AttrValue> & all() const { return values_; }
     std::string to_string() const;
 

@@ -19,7 +19,7 @@ void cpu(KernelCtx & k) {
         std::fill(py, py + n, px[0]);
         return;
     }
-    const std::vector<int64_t> sx = broadcast_strides(x.shape, y.shape);
+    const Strides sx = broadcast_strides(x.shape, y.shape);
     const int rank = y.shape.rank();
     parallel_chunks(k.pool, n, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {

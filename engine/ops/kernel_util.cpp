@@ -1,13 +1,13 @@
 #include "ops/kernel_util.h"
 
 #include <algorithm>
-#include <set>
 
 namespace dl {
 
-std::vector<int64_t> broadcast_strides(const Shape & shape, const Shape & out) {
+Strides broadcast_strides(const Shape & shape, const Shape & out) {
     const int rank = out.rank();
-    std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
+    DL_ASSERT(rank <= kMaxRank);
+    Strides strides{};
     int64_t st = 1;
     for (int d = shape.rank() - 1; d >= 0; --d) {
         const int od = rank - shape.rank() + d;
@@ -26,25 +26,26 @@ OutInfo infer_broadcast(ShapeCtx & c) {
 
 OutInfo infer_same(ShapeCtx & c) { return {c.in(0), c.in_dtype(0)}; }
 
-std::vector<int> reduction_axes(const Shape & in, const Attrs & attrs) {
-    std::vector<int> axes;
-    const std::vector<int64_t> raw = attrs.get_ints("axes");
-    if (raw.empty()) {
-        for (int d = 0; d < in.rank(); ++d) axes.push_back(d);
-        return axes;
+AxisList reduction_axes(const Shape & in, const Attrs & attrs) {
+    AxisList axes;
+    const std::span<const int64_t> raw = attrs.ints("axes");
+    bool chosen[kMaxRank] = {};
+    for (int64_t a : raw) {
+        const int d = normalize_axis(a, in.rank());
+        if (d >= 0) chosen[d] = true;
     }
-    std::set<int> unique;
-    for (int64_t a : raw) unique.insert(normalize_axis(a, in.rank()));
-    return {unique.begin(), unique.end()};
+    for (int d = 0; d < in.rank(); ++d)
+        if (raw.empty() || chosen[d]) axes.push_back(d);
+    return axes;
 }
 
-std::vector<int> reduction_axes(ShapeCtx & c) {
+AxisList reduction_axes(ShapeCtx & c) {
     for (int64_t a : c.attrs().get_ints("axes"))
         if (normalize_axis(a, c.in(0).rank()) < 0) c.fail("axis {} is out of range for shape {}", a, to_string(c.in(0)));
     return reduction_axes(c.in(0), c.attrs());
 }
 
-Shape reduced_shape(const Shape & in, const std::vector<int> & axes, bool keepdims) {
+Shape reduced_shape(const Shape & in, std::span<const int> axes, bool keepdims) {
     Shape out;
     for (int d = 0; d < in.rank(); ++d) {
         const bool r = std::find(axes.begin(), axes.end(), d) != axes.end();

@@ -4,7 +4,9 @@
 //   reduce_axes(x, axes, keepdims)                                     // shape of a reduction
 #pragma once
 
+#include <array>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "ops/op.h"
@@ -34,8 +36,21 @@ void unary_map(KernelCtx & k, F && f) {
     });
 }
 
-// Row-major strides of `shape` aligned right against a broadcast output of rank `rank` (0 for broadcast axes).
-std::vector<int64_t> broadcast_strides(const Shape & shape, const Shape & out);
+// Row-major strides of `shape` aligned right against a broadcast output (0 on broadcast axes).
+using Strides = std::array<int64_t, kMaxRank>;
+Strides broadcast_strides(const Shape & shape, const Shape & out);
+
+// A set of axes without heap allocation (kernels run in the training step, which must not allocate).
+struct AxisList {
+    std::array<int, kMaxRank> axes{};
+    int count = 0;
+    void push_back(int a) { axes[static_cast<size_t>(count++)] = a; }
+    const int * begin() const { return axes.data(); }
+    const int * end() const { return axes.data() + count; }
+    size_t size() const { return static_cast<size_t>(count); }
+    bool empty() const { return count == 0; }
+    operator std::vector<int>() const { return {begin(), end()}; }
+};
 
 template <typename F>
 void binary_map(KernelCtx & k, F && f) {
@@ -58,13 +73,16 @@ void binary_map(KernelCtx & k, F && f) {
         parallel_chunks(k.pool, n, [&](int64_t s, int64_t e) {
             for (int64_t i = s; i < e; ++i) py[i] = f(va, pb[i]);
         });
-    } else if (a.shape == y.shape && b.shape.rank() >= 1 && b.numel() == y.shape[y.shape.rank() - 1]) {
-        const int64_t cols = b.numel();  // row vector broadcast over leading axes: the bias case
+    } else if (a.shape == y.shape && b.shape.rank() >= 1 && b.numel() == y.shape[y.shape.rank() - 1] &&
+               b.shape[b.shape.rank() - 1] == b.numel()) {
+        // A row vector ([n] or [1, n]) broadcast over leading axes: the bias case. A column [n, 1] against
+        // [n, n] has as many values but broadcasts the other way, so it takes the general path.
+        const int64_t cols = b.numel();
         parallel_chunks(k.pool, n, [&](int64_t s, int64_t e) {
             for (int64_t i = s; i < e; ++i) py[i] = f(pa[i], pb[i % cols]);
         });
     } else {
-        const std::vector<int64_t> sa = broadcast_strides(a.shape, y.shape), sb = broadcast_strides(b.shape, y.shape);
+        const Strides sa = broadcast_strides(a.shape, y.shape), sb = broadcast_strides(b.shape, y.shape);
         const int rank = y.shape.rank();
         parallel_chunks(k.pool, n, [&](int64_t s, int64_t e) {
             for (int64_t i = s; i < e; ++i) {
@@ -85,14 +103,14 @@ OutInfo infer_broadcast(ShapeCtx & c);  // output shape of a broadcasting binary
 OutInfo infer_same(ShapeCtx & c);       // output shape = input 0's
 
 // Axes of a reduction from the `axes` attribute (empty = all), normalised and sorted; fails on bad axes.
-std::vector<int> reduction_axes(ShapeCtx & c);
-std::vector<int> reduction_axes(const Shape & in, const Attrs & attrs);
-Shape reduced_shape(const Shape & in, const std::vector<int> & axes, bool keepdims);
+AxisList reduction_axes(ShapeCtx & c);
+AxisList reduction_axes(const Shape & in, const Attrs & attrs);
+Shape reduced_shape(const Shape & in, std::span<const int> axes, bool keepdims);
 
 // Generic reduction: out[j] = combine over the reduced elements of in, in a fixed order.
 // `init` starts each output; `acc(a, x)` folds; `fin(a, count)` finishes.
 template <typename Acc, typename Fin>
-void reduce_kernel(KernelCtx & k, const std::vector<int> & axes, double init, Acc && acc, Fin && fin) {
+void reduce_kernel(KernelCtx & k, std::span<const int> axes, double init, Acc && acc, Fin && fin) {
     const TensorView & x = k.in(0);
     const Shape & s = x.shape;
     const int rank = s.rank();

@@ -5,8 +5,8 @@
 namespace dl {
 namespace {
 // The axes of x that were broadcast to reach it from `target`.
-std::vector<int> broadcast_axes(const Shape & x, const Shape & target) {
-    std::vector<int> axes;
+AxisList broadcast_axes(const Shape & x, const Shape & target) {
+    AxisList axes;
     const int lead = x.rank() - target.rank();
     for (int d = 0; d < x.rank(); ++d)
         if (d < lead || (target[d - lead] == 1 && x[d] != 1)) axes.push_back(d);
@@ -19,7 +19,7 @@ OutInfo infer(ShapeCtx & c) {
     return {target};
 }
 void cpu(KernelCtx & k) {
-    const Shape target(k.attrs().get_ints("shape"));
+    const Shape & target = k.out().shape;  // the attribute, as inferred
     const TensorView & x = k.in(0);
     const int64_t n = x.numel(), cols = target.numel();
     if (target.rank() >= 1 && x.shape.rank() >= 1 && cols == x.shape[x.shape.rank() - 1] &&
@@ -34,8 +34,7 @@ void cpu(KernelCtx & k) {
         k.out().f32()[0] = static_cast<float>(s);
         return;
     }
-    std::vector<int> axes = broadcast_axes(x.shape, target);
-    reduce_kernel(k, axes, 0.0, [](double a, double v) { return a + v; }, [](double a, int64_t) { return a; });
+    reduce_kernel(k, broadcast_axes(x.shape, target), 0.0, [](double a, double v) { return a + v; }, [](double a, int64_t) { return a; });
 }
 std::vector<Value> grad(GradCtx & g) {
     return {g.op("broadcast_to", {g.dout()}, {{"shape", g.in(0).shape().dims}})};

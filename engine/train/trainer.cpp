@@ -285,8 +285,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     };
 
     StopSignals signals;
-    std::vector<TensorView> grads;
-    grads.reserve(params.names().size());
+    std::map<const Executor *, std::vector<TensorView>> grads_of;  // per executor, looked up once
     const std::vector<std::string> & metrics = spec.train.metrics;
     bool interrupted = false;
     int64_t epochs_run = 0;
@@ -315,8 +314,9 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                                         loss, st.epoch + 1, st.step + 1));
             }
             session.accumulate(ex, table, order, begin, end, st.partial);
-            grads.clear();
-            for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+            std::vector<TensorView> & grads = grads_of[&ex];
+            if (grads.empty())
+                for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
             const double norm_g = opt.step(grads, schedule.at(st.step, st.plateau_factor));
             if (!std::isfinite(norm_g)) {
                 meta["status"] = "failed";

@@ -1,8 +1,12 @@
 # dlctl_add_test(NAME SOURCES... LABELS l1 [l2...]): a doctest executable linked with the engine, registered
 # with CTest under the given labels.
+# doctest's main, compiled once for every test executable.
+add_library(dlctl_doctest_main OBJECT ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp)
+target_link_libraries(dlctl_doctest_main PRIVATE doctest::doctest)
+
 function(dlctl_add_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LABELS" ${ARGN})
-  add_executable(${name} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp $<TARGET_OBJECTS:dlctl_engine>)
+  add_executable(${name} ${T_SOURCES} $<TARGET_OBJECTS:dlctl_doctest_main> $<TARGET_OBJECTS:dlctl_engine>)
   target_link_libraries(${name} PRIVATE dlctl_engine doctest::doctest)
   target_compile_definitions(${name} PRIVATE DLCTL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME ${name} COMMAND ${name})

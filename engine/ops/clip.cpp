@@ -4,8 +4,8 @@
 namespace dl {
 namespace {
 OutInfo infer(ShapeCtx & c) {
-    const double lo = c.attrs().get_float("min"), hi = c.attrs().get_float("max");
     if (!c.attrs().has("min") || !c.attrs().has("max")) c.fail("needs both `min` and `max`");
+    const double lo = c.attrs().get_float("min"), hi = c.attrs().get_float("max");
     if (!(lo <= hi)) c.fail("min ({}) must not exceed max ({})", lo, hi);
     return {c.in(0)};
 }

@@ -9,6 +9,9 @@ Value expand(Graph & g, const std::vector<Value> & in, const Attrs & attrs) {
     const double delta = attrs.get_float("delta", 1.0);
     if (!(delta > 0.0))
         throw Error(ExitCode::bad_input, format_at(g.location(), fmt::format("huber: delta must be positive, got {}", delta)));
+    if (in[0].shape() != in[1].shape())  // broadcasting [n, 1] against [n] would silently make [n, n]
+        throw Error(ExitCode::bad_input, format_at(g.location(), fmt::format(
+            "huber: predictions {} and targets {} differ in shape", to_string(in[0].shape()), to_string(in[1].shape()))));
     const float d = static_cast<float>(delta);
     Value a = g.op("abs", {in[0] - in[1]});
     Value q = g.op("minimum", {a, g.constant(d)});

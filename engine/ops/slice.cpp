@@ -29,7 +29,7 @@ void cpu(KernelCtx & k) {
     const TensorView & x = k.in(0);
     TensorView & y = k.out();
     const int rank = y.shape.rank();
-    const std::vector<int64_t> begin = k.attrs().get_ints("begin");
+    const std::span<const int64_t> begin = k.attrs().ints("begin");  // a view: the training step must not allocate
     const size_t width = dtype_size(y.dtype);
     if (y.numel() == 0) return;
     if (rank == 0) {

@@ -30,7 +30,9 @@ void cpu(KernelCtx & k) {
     const TensorView & x = k.in(0);
     TensorView & y = k.out();
     const int rank = y.shape.rank();
-    const std::vector<int64_t> p = perm_of(k.attrs(), rank);
+    const std::span<const int64_t> given = k.attrs().ints("perm");  // a view: the training step must not allocate
+    int64_t p[kMaxRank] = {};
+    for (int i = 0; i < rank; ++i) p[i] = given.empty() ? rank - 1 - i : given[static_cast<size_t>(i)];
     if (rank == 2 && p[0] == 1 && y.dtype == DType::f32) {
         y.matrix() = x.matrix().transpose();
         return;
@@ -41,7 +43,7 @@ void cpu(KernelCtx & k) {
         xs_of[d] = st;
         st *= x.shape[d];
     }
-    for (int i = 0; i < rank; ++i) xstride[i] = xs_of[p[static_cast<size_t>(i)]];
+    for (int i = 0; i < rank; ++i) xstride[i] = xs_of[p[i]];
     const size_t width = dtype_size(y.dtype);
     const auto * px = static_cast<const std::byte *>(x.data);
     auto * py = static_cast<std::byte *>(y.data);

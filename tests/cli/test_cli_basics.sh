@@ -80,4 +80,13 @@ grep -q "fused_dense" "$T/out" && fail "graph before passes already fused"
 expect_rc 0 "$DLCTL" graph configs/housing.yaml --dot
 grep -q "^digraph" "$T/out" || fail "--dot is not Graphviz"
 expect_rc 2 "$DLCTL" graph configs/housing.yaml --after no_such_pass
-echo "cli basics: ok"
+
+
+# On a terminal: an animated progress bar (carriage returns) and the final table. `script` gives a pseudo-TTY.
+if command -v script >/dev/null 2>&1; then
+  script -qec "'$DLCTL' train configs/housing.yaml --runs '$T/tty' --set train.epochs=3" /dev/null >"$T/tty.out" </dev/null
+  grep -q $'\r' "$T/tty.out" || fail "no progress animation on a terminal"
+  grep -q '\[=*' "$T/tty.out" || fail "no progress bar on a terminal"
+  grep -q "test_loss" "$T/tty.out" || fail "no final table on a terminal"
+fi
+echo "cli basics (tty): ok"

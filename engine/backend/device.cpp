@@ -54,7 +54,7 @@ DeviceInfo probe_device(const std::string & device) {
     const int count = query(names, 16, error, sizeof error);
     if (count <= 0) {
         throw Error(ExitCode::unavailable,
-                    fmt::format("no CUDA device: {}", count < 0 ? error : "the driver reports no GPU"));
+                    fmt::format("no CUDA device: {}", error[0] ? error : "the driver reports no GPU"));
     }
     for (int i = 0; i < std::min(count, 16); ++i) info.devices.emplace_back(names[i]);
     if (info.index >= count)

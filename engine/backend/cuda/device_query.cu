@@ -11,7 +11,14 @@ extern "C" __attribute__((visibility("default"))) int dlctl_cuda_devices(char (*
     int count = 0;
     const cudaError_t rc = cudaGetDeviceCount(&count);
     if (rc != cudaSuccess) {
-        std::snprintf(error, static_cast<size_t>(error_len), "%s", cudaGetErrorString(rc));
+        if (rc == cudaErrorNoDevice)
+            std::snprintf(error, static_cast<size_t>(error_len), "the NVIDIA driver reports no GPU");
+        else if (rc == cudaErrorInsufficientDriver)
+            std::snprintf(error, static_cast<size_t>(error_len),
+                          "no NVIDIA driver is loaded, or it is older than this build's CUDA runtime (%s)",
+                          cudaGetErrorString(rc));
+        else
+            std::snprintf(error, static_cast<size_t>(error_len), "%s", cudaGetErrorString(rc));
         return rc == cudaErrorNoDevice || rc == cudaErrorInsufficientDriver ? 0 : -1;
     }
     for (int i = 0; i < count && i < cap; ++i) {

@@ -36,7 +36,12 @@ void fsync_path(const std::string & path) {
 }
 
 void commit_temp_file(const std::string & tmp, const std::string & path) {
-    fsync_path(tmp);
+    try {
+        fsync_path(tmp);
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         const int err = errno;
         ::unlink(tmp.c_str());
@@ -62,18 +67,12 @@ void write_file_atomic(const std::string & path, std::string_view content) {
         }
         done += static_cast<size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    if (::close(fd) != 0) {
         const int err = errno;
         ::unlink(tmp.c_str());
         throw Error(ExitCode::io, fmt::format("{}: write failed: {}", path, std::strerror(err)));
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        throw Error(ExitCode::io, fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
-    }
-    const fs::path parent = fs::path(path).parent_path();
-    fsync_path(parent.empty() ? "." : parent.string());
+    commit_temp_file(tmp, path);
 }
 
 std::string read_file(const std::string & path) {

@@ -45,6 +45,10 @@ AxisList reduction_axes(ShapeCtx & c) {
     return reduction_axes(c.in(0), c.attrs());
 }
 
+OutInfo infer_reduction(ShapeCtx & c) {
+    return {reduced_shape(c.in(0), reduction_axes(c), c.attrs().get_int("keepdims") != 0)};
+}
+
 Shape reduced_shape(const Shape & in, std::span<const int> axes, bool keepdims) {
     Shape out;
     for (int d = 0; d < in.rank(); ++d) {

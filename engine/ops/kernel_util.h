@@ -106,6 +106,7 @@ OutInfo infer_same(ShapeCtx & c);       // output shape = input 0's
 AxisList reduction_axes(ShapeCtx & c);
 AxisList reduction_axes(const Shape & in, const Attrs & attrs);
 Shape reduced_shape(const Shape & in, std::span<const int> axes, bool keepdims);
+OutInfo infer_reduction(ShapeCtx & c);  // sum, mean, max: `axes` (empty = all) and `keepdims`
 
 // Generic reduction: out[j] = combine over the reduced elements of in, in a fixed order.
 // `init` starts each output; `acc(a, x)` folds; `fin(a, count)` finishes.

@@ -3,9 +3,6 @@
 
 namespace dl {
 namespace {
-OutInfo infer(ShapeCtx & c) {
-    return {reduced_shape(c.in(0), reduction_axes(c), c.attrs().get_int("keepdims") != 0)};
-}
 void cpu(KernelCtx & k) {
     reduce_kernel(k, reduction_axes(k.in(0).shape, k.attrs()), 0.0, [](double a, double x) { return a + x; },
                   [](double a, int64_t n) { return n ? a / static_cast<double>(n) : 0.0; });
@@ -19,6 +16,6 @@ std::vector<Value> grad(GradCtx & g) {
     return {g.op("broadcast_to", {d}, {{"shape", xs.dims}}) * (1.0f / count)};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "mean", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "mean", .infer = infer_reduction, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{3, 4}}, {{2, 3, 4}}}, .attrs = {{"axes", std::vector<int64_t>{0, -1}}}}});
 }  // namespace dl

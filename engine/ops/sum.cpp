@@ -3,9 +3,6 @@
 
 namespace dl {
 namespace {
-OutInfo infer(ShapeCtx & c) {
-    return {reduced_shape(c.in(0), reduction_axes(c), c.attrs().get_int("keepdims") != 0)};
-}
 void cpu(KernelCtx & k) {
     reduce_kernel(k, reduction_axes(k.in(0).shape, k.attrs()), 0.0, [](double a, double x) { return a + x; },
                   [](double a, int64_t) { return a; });
@@ -17,6 +14,6 @@ std::vector<Value> grad(GradCtx & g) {
     return {g.op("broadcast_to", {d}, {{"shape", xs.dims}})};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "sum", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "sum", .infer = infer_reduction, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{3, 4}}, {{2, 3, 4}}}, .attrs = {{"axes", std::vector<int64_t>{1}}}}});
 }  // namespace dl

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/version.h"
 #include "report.h"
 
 int main(int argc, char ** argv) {
@@ -22,13 +23,13 @@ int main(int argc, char ** argv) {
             if (version_json) {
                 nlohmann::ordered_json j;
                 j["version"] = DLCTL_VERSION;
-                j["git"] = DLCTL_GIT;
+                j["git"] = dl::git_describe();
                 j["build_type"] = DLCTL_BUILD_TYPE;
                 j["cuda"] = static_cast<bool>(DLCTL_HAVE_CUDA);
                 j["blas"] = fmt::format("Eigen {}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
                 dlctl::print_json(j);
             } else {
-                fmt::print("dlctl {} ({})\n", DLCTL_VERSION, DLCTL_GIT);
+                fmt::print("dlctl {} ({})\n", DLCTL_VERSION, dl::git_describe());
             }
             return 0;
         }

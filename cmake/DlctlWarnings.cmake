@@ -1,6 +1,6 @@
 add_library(dlctl_flags INTERFACE)
 target_compile_options(dlctl_flags INTERFACE
-  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-maybe-uninitialized>)
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-maybe-uninitialized -Wno-restrict>)
 if(DLCTL_NATIVE)
   target_compile_options(dlctl_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
 endif()

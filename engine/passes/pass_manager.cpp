@@ -8,6 +8,7 @@ const std::vector<Pass> & standard_passes() {
     static const std::vector<Pass> passes = {
         {"shape_inference", infer_shapes},
         {"constant_folding", fold_constants},
+        {"common_subexpression_elimination", eliminate_common_subexpressions},
         {"dead_node_elimination", eliminate_dead_nodes},
         {"fusion", fuse_dense},
         {"dead_node_elimination", eliminate_dead_nodes},

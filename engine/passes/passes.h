@@ -1,5 +1,6 @@
 // Graph passes, each in its own file, run in order by the pass manager:
-//   shape_inference -> constant_folding -> dead_node_elimination -> fusion -> dead_node_elimination
+//   shape_inference -> constant_folding -> common_subexpression_elimination -> dead_node_elimination -> fusion
+//   -> dead_node_elimination
 //   run_passes(g);                          // all of them
 //   run_passes(g, "fusion");                // stop after one (dlctl graph --after fusion)
 //   MemoryPlan plan = plan_memory(g);       // every intermediate gets an offset in one arena, by liveness
@@ -19,6 +20,7 @@ struct Pass {
 
 void infer_shapes(Graph & g);
 void fold_constants(Graph & g);
+void eliminate_common_subexpressions(Graph & g);
 void eliminate_dead_nodes(Graph & g);
 void fuse_dense(Graph & g);
 

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/fs.h"
+#include "core/version.h"
 #include "core/hash.h"
 #include "core/rng.h"
 #include "io/h5file.h"
@@ -248,7 +249,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         meta["spec_sha256"] = sha256_hex(spec_yaml);
         meta["data_sha256"] = table.sha256;
         meta["dlctl_version"] = DLCTL_VERSION;
-        meta["git"] = DLCTL_GIT;
+        meta["git"] = dl::git_describe();
         meta["device"] = o.device;
         meta["threads"] = threads;
         meta["epochs"] = st.epoch;

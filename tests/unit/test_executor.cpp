@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <set>
 
 #include "exec/executor.h"
 #include "model/model.h"
@@ -83,6 +84,25 @@ TEST_CASE("fusion turns matmul + bias_add + activation into fused_dense") {
     }
     CHECK(fused == 3);
     CHECK(matmuls == 0);
+}
+
+TEST_CASE("after the passes no two live nodes compute the same thing") {
+    const dl::Spec spec = mlp_spec();
+    dl::ParamStore params;
+    dl::Graph g = dl::build_model_graph(spec, {.features = 13, .targets = 1}, 16, dl::GraphMode::train, params);
+    const size_t before = g.nodes().size();
+    dl::run_passes(g);
+    std::set<std::string> keys;
+    int live = 0;
+    for (const dl::Node & n : g.nodes()) {
+        if (n.dead || n.def->leaf) continue;
+        ++live;
+        std::string key = n.op + "(";
+        for (int in : n.inputs) key += std::to_string(in) + ",";
+        key += ")" + n.attrs.to_string();
+        CHECK_MESSAGE(keys.insert(key).second, "duplicate node " << key);
+    }
+    CHECK(live < static_cast<int>(before));
 }
 
 TEST_CASE("the steady-state training step allocates nothing") {

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/h5file.h"
 #include "optim/optimizer.h"
+#include "train/replicas.h"
 #include "train/session.h"
 
 namespace dl {
@@ -287,6 +288,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
 
     StopSignals signals;
     std::map<const Executor *, std::vector<TensorView>> grads_of;  // per executor, looked up once
+    LocalReplicas replicas;  // Note [data parallelism]
     const std::vector<std::string> & metrics = spec.train.metrics;
     bool interrupted = false;
     int64_t epochs_run = 0;
@@ -301,7 +303,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         if (st.batch_in_epoch == 0) st.partial = MetricSums{};
         const int64_t first_batch = st.batch_in_epoch;
         for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
-            const int64_t begin = b * batch, end = std::min(n_train, begin + batch);
+            const int64_t global_begin = b * batch, global_end = std::min(n_train, global_begin + batch);
+            const auto [begin, end] = replicas.shard(global_begin, global_end);
             Executor & ex = session.executor(GraphMode::train, end - begin);
             session.feed(ex, table, order, begin, end, true);
             ex.run(spec.seed, static_cast<uint64_t>(st.step));
@@ -318,6 +321,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             std::vector<TensorView> & grads = grads_of[&ex];
             if (grads.empty())
                 for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+            replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
             const double norm_g = opt.step(grads, schedule.at(st.step, st.plateau_factor));
             if (!std::isfinite(norm_g)) {
                 meta["status"] = "failed";

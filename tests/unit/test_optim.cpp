@@ -119,3 +119,35 @@ TEST_CASE("schedules: step, exponential, cosine, warm-up, plateau factor") {
     CHECK(plateau.at(3, 0.1) == doctest::Approx(0.1));
     CHECK(plateau.at(3, 0.01) == doctest::Approx(0.05));
 }
+
+#include "train/replicas.h"
+
+namespace {
+// Stands in for rank r of n replicas; only shard() is exercised.
+class FakeReplicas final : public dl::Replicas {
+public:
+    FakeReplicas(int r, int n) : r_(r), n_(n) {}
+    int rank() const override { return r_; }
+    int size() const override { return n_; }
+    void reduce_gradients(std::span<dl::TensorView>, int64_t, int64_t) override {}
+
+private:
+    int r_, n_;
+};
+}  // namespace
+
+TEST_CASE("replica shards of a global batch are contiguous, balanced and cover it exactly") {
+    CHECK(dl::LocalReplicas().shard(64, 96) == std::pair<int64_t, int64_t>{64, 96});
+    for (int n : {2, 3, 4}) {
+        int64_t next = 27, smallest = 1 << 30, largest = 0;
+        for (int r = 0; r < n; ++r) {
+            auto [b, e] = FakeReplicas(r, n).shard(27, 59);
+            CHECK(b == next);
+            next = e;
+            smallest = std::min(smallest, e - b);
+            largest = std::max(largest, e - b);
+        }
+        CHECK(next == 59);
+        CHECK(largest - smallest <= 1);
+    }
+}

@@ -52,7 +52,7 @@ void ProgressPrinter::on_epoch(const dl::EpochReport & r) {
         if (k == "lr") continue;
         line += fmt::format(" - {} {}", k, format_value(v.get<double>()));
     }
-    line += fmt::format(" - {:.0f} ms", r.seconds * 1e3);
+    line += fmt::format(" - {:.0f} ms, {:.0f} samples/s", r.seconds * 1e3, r.samples_per_s);
     if (animated_) fmt::print(stderr, "\r\033[2K{}\n", line);
     else fmt::print(stderr, "{}\n", line);
 }

@@ -395,7 +395,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         line["step"] = st.step;
         line.update(report.values);
         line["seconds"] = report.seconds;
-        line["samples_per_s"] = train_seconds > 0 ? static_cast<double>(trained_rows) / train_seconds : 0.0;
+        report.samples_per_s = train_seconds > 0 ? static_cast<double>(trained_rows) / train_seconds : 0.0;
+        line["samples_per_s"] = report.samples_per_s;
         metric_lines.push_back(line.dump() + "\n");
         {  // the log grows by one line per epoch; checkpoints rewrite it whole, atomically
             std::ofstream out(metrics_path, std::ios::app);

@@ -35,6 +35,7 @@ struct EpochReport {
     int64_t epoch = 0, epochs = 0;  // 1-based epoch just finished
     nlohmann::ordered_json values;  // loss, metrics, val_*, lr
     double seconds = 0;
+    double samples_per_s = 0;  // training throughput of the epoch
 };
 
 class TrainObserver {

@@ -45,4 +45,35 @@ expect_rc 2 "$DLCTL" train configs/digits.yaml --runs "$T/int" "${args[@]}" --se
 grep -q "differs" "$T/err" || fail "resume with another spec was not refused"
 expect_rc 0 "$DLCTL" train configs/digits.yaml --runs "$T/int" "${args[@]}" --set train.early_stopping.patience=1000 --resume --json
 "$H5SAME" "$full" "$(json "$T/out" "j['checkpoint']")" || fail "run resumed after SIGINT differs"
+# SIGTERM behaves as SIGINT.
+"$DLCTL" train configs/digits.yaml --runs "$T/term" "${args[@]}" >/dev/null 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 2000); do [ -s "$T/term/digits/1/metrics.jsonl" ] && break; sleep 0.01; done
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+[ "$rc" = 130 ] || fail "SIGTERM: exit $rc, want 130"
+[ -f "$T/term/digits/1/model.h5" ] || fail "SIGTERM: no checkpoint written"
+
+# A version that died before its first checkpoint starts from the beginning, with a note, and ends the same.
+mkdir -p "$T/early/digits/1"
+"$DLCTL" render configs/digits.yaml --set seed=5 --set train.epochs=$ep --set train.checkpoint.min_interval_s=0 \
+  --set train.early_stopping.patience=1000 >"$T/early/digits/1/spec.yaml"
+echo '{"name": "digits", "version": 1, "status": "running"}' >"$T/early/digits/1/meta.json"
+expect_rc 0 "$DLCTL" train configs/digits.yaml --runs "$T/early" "${args[@]}" --set train.early_stopping.patience=1000 --resume --json
+grep -q "has no checkpoint yet; starting it from the beginning" "$T/err" || fail "no note for a version without checkpoint"
+[ "$(json "$T/out" "j['version']")" = 1 ] || fail "resume without checkpoint trained a new version"
+"$H5SAME" "$full" "$(json "$T/out" "j['checkpoint']")" || fail "restarted version differs from the uninterrupted one"
+
+# A corrupted checkpoint is refused on load (exit 65), never trained on or evaluated.
+cp "$full" "$T/corrupt.h5"
+python3 - "$T/corrupt.h5" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+# flip one byte inside the first parameter's data: HDF5 still opens, the checksum catches it
+data[len(data) // 2] ^= 0xFF
+open(sys.argv[1], "wb").write(bytes(data))
+PY
+mkdir -p "$T/corrupt-run" && cp "$(dirname "$full")"/{spec.yaml,meta.json} "$T/corrupt-run/" && cp "$T/corrupt.h5" "$T/corrupt-run/model.h5"
+expect_rc 65 "$DLCTL" eval "$T/corrupt-run"
+grep -q "checksum mismatch" "$T/err" || fail "corrupt checkpoint not explained: $(cat "$T/err")"
 echo "resume: ok (killed after $killed epochs)"

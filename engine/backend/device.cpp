@@ -41,6 +41,9 @@ DeviceInfo probe_device(const std::string & device) {
             throw Error(ExitCode::usage, fmt::format("bad device '{}': expected cuda:N", device));
         }
     }
+    if (!DLCTL_HAVE_CUDA)
+        throw Error(ExitCode::unavailable,
+                    "no CUDA device: this dlctl was built without its CUDA plugin (DLCTL_CUDA=OFF, or no nvcc found)");
     const std::string plugin = executable_dir() + "/libdlctl_cuda.so";
     void * handle = ::dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {

@@ -69,7 +69,7 @@ cp "$full" "$T/corrupt.h5"
 python3 - "$T/corrupt.h5" <<'PY'
 import sys
 data = bytearray(open(sys.argv[1], "rb").read())
-# flip one byte inside the first parameter's data: HDF5 still opens, the checksum catches it
+# flip a byte in the middle of the file (parameter data): HDF5 still opens it, the checksum catches it
 data[len(data) // 2] ^= 0xFF
 open(sys.argv[1], "wb").write(bytes(data))
 PY

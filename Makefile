@@ -6,7 +6,8 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev \
-                libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3
+                libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3 \
+                dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time
 
 .PHONY: demo test bench deps bench-deps build configure clean

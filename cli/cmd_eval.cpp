@@ -51,7 +51,7 @@ void run_eval(const EvalOptions & o) {
     std::vector<int64_t> rows;
     std::string split = o.data.empty() ? o.split : "data";
     if (o.data.empty()) {
-        const dl::Splits s = dl::make_splits(table.rows(), m.spec.data, m.spec.seed);
+        const dl::Splits s = dl::make_splits(table.rows(), m.spec.data, m.spec.seed, table.test_start);
         rows = o.split == "test" ? s.test : o.split == "validation" ? s.validation : s.train;
         if (rows.empty())
             throw dl::Error(dl::ExitCode::usage,

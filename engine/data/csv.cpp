@@ -108,6 +108,7 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
         for (const std::string & name : data.features) feature_cols.push_back(column_index(name, "feature"));
     }
     for (size_t c : feature_cols) t.feature_names.push_back(columns[c]);
+    t.sample_shape = {static_cast<int64_t>(feature_cols.size())};
     for (size_t c : target_cols) t.target_names.push_back(columns[c]);
 
     std::map<std::string, int32_t> class_index;

@@ -5,9 +5,15 @@
 
 namespace dl {
 
-Splits make_splits(int64_t rows, const DataSpec & data, uint64_t seed) {
+Splits make_splits(int64_t rows, const DataSpec & data, uint64_t seed, int64_t test_start) {
     Splits s;
     std::vector<int64_t> order;
+    if (test_start >= 0) {
+        for (int64_t i = test_start; i < rows; ++i) s.test.push_back(i);
+        const auto split_at = static_cast<int64_t>(static_cast<double>(test_start) * (1.0 - data.validation_split));
+        for (int64_t i = 0; i < test_start; ++i) (i < split_at ? s.train : s.validation).push_back(i);
+        return s;
+    }
     if (data.test_split > 0) {
         order = Rng(seed, Rng::stream("split")).permutation(rows);
     } else {

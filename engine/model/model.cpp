@@ -64,22 +64,31 @@ Value activate(Graph & g, Value x, const std::string & activation) {
 
 }  // namespace
 
-DataInfo data_info_for(const Spec & spec, int64_t features, int64_t targets, int64_t classes) {
-    DataInfo info{.features = features, .targets = targets, .classes = classes};
+DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets, int64_t classes) {
+    DataInfo info{.sample_shape = std::move(sample_shape), .targets = targets, .classes = classes};
+    info.features = Shape(info.sample_shape).numel();
     info.classification = is_classification_loss(spec.train.loss.name);
     return info;
+}
+
+DataInfo data_info_for(const Spec & spec, const Table & table) {
+    return data_info_for(spec, table.sample_shape, table.num_targets(), table.num_classes());
 }
 
 Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params) {
     Graph g;
     g.set_location(spec.model.input_loc);
+    // The sample's own shape, or its values flattened.
     const std::vector<int64_t> & in_shape = spec.model.input;
-    if (in_shape.size() != 1 || in_shape[0] != info.features) {
+    const bool flat = in_shape.size() == 1 && in_shape[0] == info.features;
+    if (in_shape != info.sample_shape && !flat) {
+        const std::string has = info.sample_shape.size() == 1
+                                    ? fmt::format("{} feature columns", info.features)
+                                    : fmt::format("samples of shape {}", to_string(Shape(info.sample_shape)));
         throw Error(ExitCode::bad_input,
                     format_at(spec.model.input_loc,
-                              fmt::format("model.input is {} but the data has {} feature columns",
-                                          to_string(Shape(in_shape)), info.features),
-                              fmt::format("use input: [{}]", info.features)));
+                              fmt::format("model.input is {} but the data has {}", to_string(Shape(in_shape)), has),
+                              fmt::format("use input: {}", to_string(Shape(info.sample_shape)))));
     }
     Shape x_shape{batch};
     for (int64_t d : in_shape) x_shape.dims.push_back(d);

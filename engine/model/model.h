@@ -8,6 +8,7 @@
 // ([batch, targets] f32, or [batch] int32 class labels).
 #pragma once
 
+#include "data/dataset.h"
 #include "exec/executor.h"
 #include "spec/spec.h"
 
@@ -16,13 +17,15 @@ namespace dl {
 enum class GraphMode { train, evaluate, predict };
 
 struct DataInfo {
-    int64_t features = 0;
+    std::vector<int64_t> sample_shape;  // one sample's shape, e.g. [13] or [28, 28]
+    int64_t features = 0;     // its number of values
     int64_t targets = 0;      // regression target columns
     int64_t classes = 0;      // classification: number of classes
     bool classification = false;
 };
 
-DataInfo data_info_for(const Spec & spec, int64_t features, int64_t targets, int64_t classes);
+DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets, int64_t classes);
+DataInfo data_info_for(const Spec & spec, const Table & table);
 
 Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params);
 

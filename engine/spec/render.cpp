@@ -43,10 +43,17 @@ std::string render_spec(const Spec & s) {
 
     e << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "format" << YAML::Value << s.data.format;
-    e << YAML::Key << "path" << YAML::Value << s.data.path;
-    e << YAML::Key << "target" << YAML::Value << YAML::Flow << s.data.targets;
-    if (!s.data.features.empty()) e << YAML::Key << "features" << YAML::Value << YAML::Flow << s.data.features;
-    e << YAML::Key << "delimiter" << YAML::Value << s.data.delimiter;
+    if (s.data.format == "idx") {
+        for (auto [key, file] : {std::pair{"images", &s.data.images}, std::pair{"labels", &s.data.labels},
+                                 std::pair{"test_images", &s.data.test_images}, std::pair{"test_labels", &s.data.test_labels}})
+            if (file->given()) e << YAML::Key << key << YAML::Value << file->path;
+    } else {
+        e << YAML::Key << "path" << YAML::Value << s.data.path;
+        e << YAML::Key << "target" << YAML::Value << YAML::Flow << s.data.targets;
+        if (!s.data.features.empty()) e << YAML::Key << "features" << YAML::Value << YAML::Flow << s.data.features;
+        e << YAML::Key << "delimiter" << YAML::Value << s.data.delimiter;
+    }
+    e << YAML::Key << "rescale" << YAML::Value << s.data.rescale;
     e << YAML::Key << "test_split" << YAML::Value << s.data.test_split;
     e << YAML::Key << "validation_split" << YAML::Value << s.data.validation_split;
     e << YAML::Key << "normalize" << YAML::Value << s.data.normalize;

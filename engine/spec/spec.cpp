@@ -27,13 +27,55 @@ const std::map<std::string, std::string> kMetricAliases = {
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine", "reduce_on_plateau"};
 
+// Where a missing file usually comes from, for the error message.
+std::string install_hint(const std::string & path) {
+    if (path.find("/usr/share/datasets/fashion-mnist/") != std::string::npos)
+        return "Fashion-MNIST comes from Debian's dataset-fashion-mnist package: apt-get install dataset-fashion-mnist";
+    return {};
+}
+
+DataFile read_file_key(Problems & p, MapReader & m, const char * key, const std::string & base_dir) {
+    DataFile f;
+    f.as_written = m.string(key, "");
+    f.loc = m.value_loc(key);
+    if (f.as_written.empty()) return f;
+    std::filesystem::path path(f.as_written);
+    if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+    f.path = std::filesystem::absolute(path).lexically_normal().string();
+    if (!file_exists(f.path))
+        p.add_missing_file(f.loc, fmt::format("data.{}: no such file '{}'", key, f.as_written), install_hint(f.path));
+    return f;
+}
+
 void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d, SourceLoc where) {
     MapReader m(p, node, "data", false, std::move(where));
-    d.format = m.choice("format", "csv", {"csv"}, "data format");
+    d.format = m.choice("format", "csv", {"csv", "idx"}, "data format");
+    d.test_split = m.number("test_split", 0.0, in_unit_interval_open_right());
+    d.validation_split = m.number("validation_split", 0.0, in_unit_interval_open_right());
+    d.normalize = m.choice("normalize", "none", {"none", "standard", "minmax"}, "normalization");
+    d.rescale = m.number("rescale", 1.0, positive_finite());
+    if (d.format == "idx") {
+        m.require("images");
+        m.require("labels");
+        d.images = read_file_key(p, m, "images", base_dir);
+        d.labels = read_file_key(p, m, "labels", base_dir);
+        d.test_images = read_file_key(p, m, "test_images", base_dir);
+        d.test_labels = read_file_key(p, m, "test_labels", base_dir);
+        if (m.has("test_images") != m.has("test_labels"))
+            p.add(m.key_loc(m.has("test_images") ? "test_images" : "test_labels"),
+                  "data: give both test_images and test_labels, or neither");
+        if (m.has("test_images") && d.test_split > 0)
+            p.add(m.value_loc("test_split"), "data.test_split: the test set comes from test_images; remove test_split");
+        d.targets = {"label"};
+        m.finish();
+        return;
+    }
     m.require("path");
-    d.path_as_written = m.string("path", "");
-    d.path_loc = m.value_loc("path");
     m.require("target");
+    const DataFile csv = read_file_key(p, m, "path", base_dir);
+    d.path = csv.path;
+    d.path_as_written = csv.as_written;
+    d.path_loc = csv.loc;
     d.target_loc = m.value_loc("target");
     d.targets = m.strings("target");
     if (m.has("target") && d.targets.empty()) p.add(d.target_loc, "data.target: name at least one target column");
@@ -41,18 +83,7 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     d.features = m.strings("features");
     d.delimiter = m.string("delimiter", ",");
     if (d.delimiter.size() != 1) p.add(m.value_loc("delimiter"), "data.delimiter must be a single character");
-    d.test_split = m.number("test_split", 0.0, in_unit_interval_open_right());
-    d.validation_split = m.number("validation_split", 0.0, in_unit_interval_open_right());
-    d.normalize = m.choice("normalize", "none", {"none", "standard", "minmax"}, "normalization");
     m.finish();
-    if (!d.path_as_written.empty()) {
-        std::filesystem::path path(d.path_as_written);
-        if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
-        d.path = std::filesystem::absolute(path).lexically_normal().string();
-        if (!file_exists(d.path)) {
-            p.add_missing_file(d.path_loc, fmt::format("data.path: no such file '{}'", d.path_as_written));
-        }
-    }
 }
 
 LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & path,

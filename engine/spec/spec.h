@@ -13,10 +13,19 @@
 
 namespace dl {
 
+// A file the data section names: resolved relative to the spec file, made absolute.
+struct DataFile {
+    std::string path, as_written;
+    SourceLoc loc;
+    bool given() const { return !path.empty(); }
+};
+
 struct DataSpec {
-    std::string format = "csv";
-    std::string path;        // resolved: relative to the spec file, made absolute
+    std::string format = "csv";      // csv | idx
+    std::string path;        // csv: resolved: relative to the spec file, made absolute
     std::string path_as_written;
+    DataFile images, labels, test_images, test_labels;  // idx (MNIST format, plain or gzip)
+    double rescale = 1.0;               // features are multiplied by it on load (1/255 for 8-bit images)
     std::vector<std::string> targets;   // one or more target columns
     std::vector<std::string> features;  // empty = every other column
     std::string delimiter = ",";

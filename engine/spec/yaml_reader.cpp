@@ -25,8 +25,8 @@ void Problems::add(const SourceLoc & loc, const std::string & message, const std
     only_missing_files_ = false;
 }
 
-void Problems::add_missing_file(const SourceLoc & loc, const std::string & message) {
-    messages_.push_back(format_at(loc, message));
+void Problems::add_missing_file(const SourceLoc & loc, const std::string & message, const std::string & note) {
+    messages_.push_back(format_at(loc, message, note));
 }
 
 void Problems::throw_if_any() const {

@@ -29,7 +29,7 @@ public:
     SourceLoc loc(const YAML::Node & node, const std::string & path) const;
     SourceLoc loc_of_mark(const YAML::Mark & mark) const;
     void add(const SourceLoc & loc, const std::string & message, const std::string & note = {});
-    void add_missing_file(const SourceLoc & loc, const std::string & message);
+    void add_missing_file(const SourceLoc & loc, const std::string & message, const std::string & note = {});
     bool empty() const { return messages_.empty(); }
     void throw_if_any() const;
     const std::string & file() const { return file_; }

@@ -104,6 +104,7 @@ H5Content pack_checkpoint(const Spec & spec, const std::string & spec_yaml, cons
     c.attrs["spec"] = spec_yaml;
     c.attrs["classes"] = json_array(table.class_names);
     c.attrs["features"] = json_array(table.feature_names);
+    c.attrs["sample_shape"] = nlohmann::json(table.sample_shape).dump();
     c.attrs["targets"] = json_array(table.target_names);
     c.attrs["normalization"] = norm.method;
     return c;
@@ -161,13 +162,13 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     probe_device(o.device);
 
     // Data: read, split, normalise with statistics from the training rows only.
-    Table table = read_csv(spec.data, is_classification_loss(spec.train.loss.name));
-    const Splits splits = make_splits(table.rows(), spec.data, spec.seed);
+    Table table = read_dataset(spec.data, is_classification_loss(spec.train.loss.name));
+    const Splits splits = make_splits(table.rows(), spec.data, spec.seed, table.test_start);
     DL_CHECK(!splits.train.empty(), ExitCode::bad_input, "{}: no training rows left after test_split and validation_split",
              spec.data.path_as_written);
     const Normalizer norm = Normalizer::fit(table, splits.train, spec.data.normalize);
     norm.apply(table);
-    const DataInfo info = data_info_for(spec, table.num_features(), table.num_targets(), table.num_classes());
+    const DataInfo info = data_info_for(spec, table);
     check_model(spec, info);
 
     // The version: a new one, or the newest unfinished one with --resume.
@@ -439,7 +440,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     if (!metric_lines.empty()) {
         nlohmann::ordered_json last = nlohmann::ordered_json::parse(metric_lines.back());
         for (auto & [k, v] : last.items())
-            if (k != "epoch" && k != "step" && k != "seconds" && k != "lr") result.metrics[k] = v;
+            if (k != "epoch" && k != "step" && k != "seconds" && k != "lr" && k != "samples_per_s") result.metrics[k] = v;
     }
     if (!splits.test.empty()) {
         const auto test = session.evaluate(table, splits.test).means();
@@ -464,14 +465,14 @@ TrainedModel load_trained(const RunRef & run) {
     };
     m.spec = parse_spec(attr("spec"), path + " (saved spec)", "/");
     m.classes = nlohmann::json::parse(attr("classes")).get<std::vector<std::string>>();
-    const auto features = nlohmann::json::parse(attr("features")).get<std::vector<std::string>>();
+    const auto sample_shape = nlohmann::json::parse(attr("sample_shape")).get<std::vector<int64_t>>();
     const auto targets = nlohmann::json::parse(attr("targets")).get<std::vector<std::string>>();
     m.normalizer.method = attr("normalization");
     const Tensor & off = c.tensors.at("normalization/offset");
     const Tensor & sc = c.tensors.at("normalization/scale");
     m.normalizer.offset.assign(off.f32(), off.f32() + off.numel());
     m.normalizer.scale.assign(sc.f32(), sc.f32() + sc.numel());
-    m.info = data_info_for(m.spec, static_cast<int64_t>(features.size()), static_cast<int64_t>(targets.size()),
+    m.info = data_info_for(m.spec, sample_shape, static_cast<int64_t>(targets.size()),
                            static_cast<int64_t>(m.classes.size()));
     m.epoch = c.ints.count("state/epoch") ? c.ints.at("state/epoch") : 0;
     // Build once to create the parameters with the right shapes, then load them.
@@ -486,15 +487,21 @@ TrainedModel load_trained(const RunRef & run) {
 
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override) {
     DataSpec data = m.spec.data;
+    if (!data_path_override.empty() && data.format != "csv")
+        throw Error(ExitCode::usage, fmt::format("--data takes a CSV file; {}@{} was trained on {} data: use --split",
+                                                 m.run.name, m.run.version, data.format));
     if (!data_path_override.empty()) {
         data.path = fs::absolute(data_path_override).string();
         data.path_as_written = data_path_override;
         if (!file_exists(data.path))
             throw Error(ExitCode::missing_input, fmt::format("{}: no such data file", data_path_override));
-    } else if (!file_exists(data.path)) {
-        throw Error(ExitCode::missing_input, fmt::format("{}: the model's data file is gone", data.path));
+    } else {
+        for (const std::string * path : {&data.path, &data.images.path, &data.labels.path, &data.test_images.path,
+                                         &data.test_labels.path})
+            if (!path->empty() && !file_exists(*path))
+                throw Error(ExitCode::missing_input, fmt::format("{}: the model's data file is gone", *path));
     }
-    Table t = read_csv(data, m.info.classification, m.info.classification ? m.classes : std::vector<std::string>{});
+    Table t = read_dataset(data, m.info.classification, m.info.classification ? m.classes : std::vector<std::string>{});
     DL_CHECK(t.num_features() == m.info.features, ExitCode::bad_input, "{}: {} feature columns, the model takes {}",
              data.path_as_written, t.num_features(), m.info.features);
     m.normalizer.apply(t);

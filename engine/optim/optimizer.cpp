@@ -4,25 +4,36 @@
 
 namespace dl {
 
-Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params)
-    : spec_(spec), clip_(clip), params_(params) {
+namespace {
+constexpr int64_t kOptimizerChunk = 1 << 14;  // fixed: the reduction order never depends on the thread count
+}
+
+Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params, ThreadPool * pool)
+    : spec_(spec), clip_(clip), params_(params), pool_(pool) {
     auto slot = [&](const std::string & param, const char * name, float init) {
         Tensor t(params.at(param).shape());
         std::fill(t.f32(), t.f32() + t.numel(), init);
-        slots_.emplace(param + "/" + name, std::move(t));
+        return slots_.emplace(param + "/" + name, std::move(t)).first->second.f32();
     };
-    for (const std::string & p : params.names()) {
-        if (spec_.type == "sgd" && spec_.momentum > 0) slot(p, "momentum", 0.0f);
+    const bool momentum = spec_.momentum > 0;
+    for (const std::string & name : params.names()) {
+        ParamSlots ps{.p = params.at(name).f32()};
+        if (spec_.type == "sgd" && momentum) ps.s0 = slot(name, "momentum", 0.0f);
         if (spec_.type == "adam" || spec_.type == "adamw") {
-            slot(p, "m", 0.0f);
-            slot(p, "v", 0.0f);
+            ps.s0 = slot(name, "m", 0.0f);
+            ps.s1 = slot(name, "v", 0.0f);
         }
         if (spec_.type == "rmsprop") {
-            slot(p, "rms", 0.0f);
-            if (spec_.momentum > 0) slot(p, "momentum", 0.0f);
+            ps.s0 = slot(name, "rms", 0.0f);
+            if (momentum) ps.s1 = slot(name, "momentum", 0.0f);
         }
-        if (spec_.type == "adagrad") slot(p, "accumulator", static_cast<float>(spec_.initial_accumulator));
+        if (spec_.type == "adagrad") ps.s0 = slot(name, "accumulator", static_cast<float>(spec_.initial_accumulator));
+        const int64_t n = params.at(name).numel();
+        for (int64_t b = 0; b < n; b += kOptimizerChunk)
+            chunks_.push_back({slot_ptrs_.size(), b, std::min(n, b + kOptimizerChunk)});
+        slot_ptrs_.push_back(ps);
     }
+    partial_sumsq_.assign(chunks_.size(), 0.0);
 }
 
 std::vector<std::string> Optimizer::slot_names() const {
@@ -31,87 +42,97 @@ std::vector<std::string> Optimizer::slot_names() const {
     return out;
 }
 
+void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, double lr, double t) {
+    const ParamSlots & ps = slot_ptrs_[c.param];
+    float * p = ps.p;
+    const float lr_f = static_cast<float>(lr);
+    const float wd = static_cast<float>(spec_.weight_decay);
+    const float clip_value = static_cast<float>(clip_.value);
+    auto grad_at = [&](int64_t i) {
+        float g = graw[i] * clip_scale;
+        if (clip_value > 0) g = std::clamp(g, -clip_value, clip_value);
+        if (wd > 0 && spec_.type != "adamw") g += wd * p[i];  // L2 through the gradient; decoupled only for AdamW
+        return g;
+    };
+    if (spec_.type == "sgd") {
+        const float mu = static_cast<float>(spec_.momentum);
+        if (float * v = ps.s0) {
+            for (int64_t i = c.begin; i < c.end; ++i) {
+                const float g = grad_at(i);
+                v[i] = mu * v[i] - lr_f * g;  // Keras: velocity = momentum * velocity - lr * g
+                p[i] += spec_.nesterov ? mu * v[i] - lr_f * g : v[i];
+            }
+        } else {
+            for (int64_t i = c.begin; i < c.end; ++i) p[i] -= lr_f * grad_at(i);
+        }
+    } else if (spec_.type == "adam" || spec_.type == "adamw") {
+        // Keras' Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) + eps)
+        float *m = ps.s0, *v = ps.s1;
+        const float b1 = static_cast<float>(spec_.beta_1), b2 = static_cast<float>(spec_.beta_2);
+        const float lr_t =
+            static_cast<float>(lr * std::sqrt(1.0 - std::pow(spec_.beta_2, t)) / (1.0 - std::pow(spec_.beta_1, t)));
+        const float eps = static_cast<float>(spec_.epsilon);
+        const bool decoupled = spec_.type == "adamw" && wd > 0;
+        for (int64_t i = c.begin; i < c.end; ++i) {
+            const float g = grad_at(i);
+            if (decoupled) p[i] -= lr_f * wd * p[i];
+            m[i] += (g - m[i]) * (1.0f - b1);
+            v[i] += (g * g - v[i]) * (1.0f - b2);
+            p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
+        }
+    } else if (spec_.type == "rmsprop") {
+        float *r = ps.s0, *v = ps.s1;
+        const float rho = static_cast<float>(spec_.rho), eps = static_cast<float>(spec_.epsilon);
+        const float mu = static_cast<float>(spec_.momentum);
+        for (int64_t i = c.begin; i < c.end; ++i) {
+            const float g = grad_at(i);
+            r[i] = rho * r[i] + (1.0f - rho) * g * g;
+            const float step = lr_f * g / (std::sqrt(r[i]) + eps);
+            if (v) {
+                v[i] = mu * v[i] + step;
+                p[i] -= v[i];
+            } else {
+                p[i] -= step;
+            }
+        }
+    } else if (spec_.type == "adagrad") {
+        float * acc = ps.s0;
+        const float eps = static_cast<float>(spec_.epsilon);
+        for (int64_t i = c.begin; i < c.end; ++i) {
+            const float g = grad_at(i);
+            acc[i] += g * g;
+            p[i] -= lr_f * g / (std::sqrt(acc[i]) + eps);
+        }
+    }
+}
+
 double Optimizer::step(const std::vector<TensorView> & grads, double lr) {
-    const std::vector<std::string> & names = params_.names();
-    DL_ASSERT(grads.size() == names.size());
-    // Global norm in double, parameters in a fixed order: the same at any thread count.
+    DL_ASSERT(grads.size() == slot_ptrs_.size());
+    auto run = [&](auto && body) {
+        if (pool_) pool_->parallel_for(static_cast<int64_t>(chunks_.size()), body);
+        else
+            for (int64_t c = 0; c < static_cast<int64_t>(chunks_.size()); ++c) body(c);
+    };
+    // Global norm in double: fixed chunks summed in a fixed order, the same at any thread count.
+    run([&](int64_t k) {
+        const Chunk & c = chunks_[static_cast<size_t>(k)];
+        const float * g = grads[c.param].f32();
+        double s = 0;
+        for (int64_t i = c.begin; i < c.end; ++i) s += static_cast<double>(g[i]) * g[i];
+        partial_sumsq_[static_cast<size_t>(k)] = s;
+    });
     double sumsq = 0;
-    for (const TensorView & g : grads)
-        for (int64_t i = 0; i < g.numel(); ++i) sumsq += static_cast<double>(g.f32()[i]) * g.f32()[i];
+    for (double s : partial_sumsq_) sumsq += s;
     const double norm = std::sqrt(sumsq);
     if (!std::isfinite(norm)) return norm;  // the trainer stops on a non-finite gradient
     const float clip_scale =
         clip_.global_norm > 0 && norm > clip_.global_norm ? static_cast<float>(clip_.global_norm / norm) : 1.0f;
-    const float clip_value = static_cast<float>(clip_.value);
-
     ++iterations_;
     const double t = static_cast<double>(iterations_);
-    const float lr_f = static_cast<float>(lr);
-    const float wd = static_cast<float>(spec_.weight_decay);
-    for (size_t k = 0; k < names.size(); ++k) {
-        const std::string & name = names[k];
-        float * p = params_.at(name).f32();
-        const float * graw = grads[k].f32();
-        const int64_t n = grads[k].numel();
-        auto grad_at = [&](int64_t i) {
-            float g = graw[i] * clip_scale;
-            if (clip_value > 0) g = std::clamp(g, -clip_value, clip_value);
-            if (wd > 0 && spec_.type != "adamw") g += wd * p[i];  // L2 through the gradient (Keras' weight decay is
-            return g;                                              // decoupled only for AdamW)
-        };
-        if (spec_.type == "sgd") {
-            const float mu = static_cast<float>(spec_.momentum);
-            if (mu > 0) {
-                float * v = slots_.at(name + "/momentum").f32();
-                for (int64_t i = 0; i < n; ++i) {
-                    const float g = grad_at(i);
-                    v[i] = mu * v[i] - lr_f * g;  // Keras: velocity = momentum * velocity - lr * g
-                    p[i] += spec_.nesterov ? mu * v[i] - lr_f * g : v[i];
-                }
-            } else {
-                for (int64_t i = 0; i < n; ++i) p[i] -= lr_f * grad_at(i);
-            }
-        } else if (spec_.type == "adam" || spec_.type == "adamw") {
-            // Keras' Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) + eps)
-            float * m = slots_.at(name + "/m").f32();
-            float * v = slots_.at(name + "/v").f32();
-            const float b1 = static_cast<float>(spec_.beta_1), b2 = static_cast<float>(spec_.beta_2);
-            const float lr_t =
-                static_cast<float>(lr * std::sqrt(1.0 - std::pow(spec_.beta_2, t)) / (1.0 - std::pow(spec_.beta_1, t)));
-            const float eps = static_cast<float>(spec_.epsilon);
-            for (int64_t i = 0; i < n; ++i) {
-                const float g = grad_at(i);
-                if (spec_.type == "adamw" && wd > 0) p[i] -= lr_f * wd * p[i];
-                m[i] += (g - m[i]) * (1.0f - b1);
-                v[i] += (g * g - v[i]) * (1.0f - b2);
-                p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
-            }
-        } else if (spec_.type == "rmsprop") {
-            float * r = slots_.at(name + "/rms").f32();
-            const float rho = static_cast<float>(spec_.rho), eps = static_cast<float>(spec_.epsilon);
-            const float mu = static_cast<float>(spec_.momentum);
-            float * v = mu > 0 ? slots_.at(name + "/momentum").f32() : nullptr;
-            for (int64_t i = 0; i < n; ++i) {
-                const float g = grad_at(i);
-                r[i] = rho * r[i] + (1.0f - rho) * g * g;
-                const float step = lr_f * g / (std::sqrt(r[i]) + eps);
-                if (v) {
-                    v[i] = mu * v[i] + step;
-                    p[i] -= v[i];
-                } else {
-                    p[i] -= step;
-                }
-            }
-        } else if (spec_.type == "adagrad") {
-            float * acc = slots_.at(name + "/accumulator").f32();
-            const float eps = static_cast<float>(spec_.epsilon);
-            for (int64_t i = 0; i < n; ++i) {
-                const float g = grad_at(i);
-                acc[i] += g * g;
-                p[i] -= lr_f * g / (std::sqrt(acc[i]) + eps);
-            }
-        }
-    }
+    run([&](int64_t k) {
+        const Chunk & c = chunks_[static_cast<size_t>(k)];
+        update(c, grads[c.param].f32(), clip_scale, lr, t);
+    });
     return norm;
 }
 

@@ -17,7 +17,8 @@ namespace dl {
 
 class Optimizer {
 public:
-    Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params);
+    // With a pool, the update runs over fixed chunks of parameters on its threads (bit-identical at any count).
+    Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params, ThreadPool * pool = nullptr);
 
     // Applies one update; `grads` in the same order as params.names(). Returns the global gradient norm.
     double step(const std::vector<TensorView> & grads, double lr);
@@ -29,10 +30,24 @@ public:
     std::vector<std::string> slot_names() const;
 
 private:
+    struct Chunk {
+        size_t param;
+        int64_t begin, end;
+    };
+    struct ParamSlots {  // raw pointers of one parameter's slots, looked up once
+        float * p = nullptr;
+        float *s0 = nullptr, *s1 = nullptr;
+    };
+    void update(const Chunk & c, const float * grad, float clip_scale, double lr, double t);
+
     OptimizerSpec spec_;
     ClipSpec clip_;
     ParamStore & params_;
+    ThreadPool * pool_;
     std::map<std::string, Tensor> slots_;
+    std::vector<ParamSlots> slot_ptrs_;
+    std::vector<Chunk> chunks_;
+    std::vector<double> partial_sumsq_;
     int64_t iterations_ = 0;
 };
 

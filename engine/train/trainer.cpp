@@ -210,7 +210,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const int64_t n_train = static_cast<int64_t>(splits.train.size());
     const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
     session.executor(GraphMode::train, std::min(batch, n_train));  // creates and initialises the parameters
-    Optimizer opt(spec.train.optimizer, spec.train.clip, params);
+    Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
     const LrSchedule schedule(spec.train, steps_per_epoch);
     LoopState st;
     std::map<std::string, Tensor> best_params;

@@ -108,8 +108,10 @@ void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, do
 
 double Optimizer::step(const std::vector<TensorView> & grads, double lr) {
     DL_ASSERT(grads.size() == slot_ptrs_.size());
+    // Waking threads costs tens of microseconds: small models update on the calling thread alone.
+    const bool parallel = pool_ != nullptr && chunks_.size() >= 4;
     auto run = [&](auto && body) {
-        if (pool_) pool_->parallel_for(static_cast<int64_t>(chunks_.size()), body);
+        if (parallel) pool_->parallel_for(static_cast<int64_t>(chunks_.size()), body);
         else
             for (int64_t c = 0; c < static_cast<int64_t>(chunks_.size()); ++c) body(c);
     };

@@ -126,18 +126,6 @@ std::vector<int> Graph::params() const {
     return out;
 }
 
-int Graph::find_param(const std::string & name) const {
-    for (const Node & n : nodes_)
-        if (n.op == "param" && n.name == name) return n.id;
-    return -1;
-}
-
-int Graph::find_input(const std::string & name) const {
-    for (const Node & n : nodes_)
-        if (n.op == "input" && n.name == name) return n.id;
-    return -1;
-}
-
 static Value binary(const char * op, Value a, Value b) { return a.graph->op(op, {a, b}); }
 
 Value operator+(Value a, Value b) { return binary("add", a, b); }

@@ -95,8 +95,6 @@ public:
 
     // Ids of all parameter nodes, in creation order.
     std::vector<int> params() const;
-    int find_param(const std::string & name) const;
-    int find_input(const std::string & name) const;
 
     // Re-runs shape inference on one node (after a pass rewrote it); throws on mismatch.
     void infer_node(Node & n);

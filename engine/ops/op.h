@@ -99,7 +99,6 @@ struct OpDef {
 bool register_op(OpDef def, const char * file);
 const OpDef * find_op(const std::string & name);
 std::vector<const OpDef *> all_ops();
-std::vector<std::string> op_names();
 
 }  // namespace dl
 

@@ -28,10 +28,4 @@ std::vector<const OpDef *> all_ops() {
     return out;
 }
 
-std::vector<std::string> op_names() {
-    std::vector<std::string> out;
-    for (auto & [name, def] : registry()) out.push_back(name);
-    return out;
-}
-
 }  // namespace dl

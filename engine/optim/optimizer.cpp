@@ -36,12 +36,6 @@ Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamSto
     partial_sumsq_.assign(chunks_.size(), 0.0);
 }
 
-std::vector<std::string> Optimizer::slot_names() const {
-    std::vector<std::string> out;
-    for (auto & [name, t] : slots_) out.push_back(name);
-    return out;
-}
-
 void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, double lr, double t) {
     const ParamSlots & ps = slot_ptrs_[c.param];
     float * p = ps.p;

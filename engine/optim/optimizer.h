@@ -27,7 +27,7 @@ public:
     void set_iterations(int64_t n) { iterations_ = n; }
     // Slots by "<param>/<slot>", e.g. "dense/kernel/m".
     std::map<std::string, Tensor> & slots() { return slots_; }
-    std::vector<std::string> slot_names() const;
+
 
 private:
     struct Chunk {

@@ -73,9 +73,6 @@ public:
     std::vector<int64_t> integers(const std::string & key, const NumberCheck & check = {});
     void require(const std::string & key);
     void finish();  // reports keys that were never read, with "did you mean"
-    void known(std::initializer_list<const char *> keys) {
-        for (const char * k : keys) known_.push_back(k);
-    }
 
 private:
     std::optional<YAML::Node> get(const std::string & key);

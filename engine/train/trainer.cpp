@@ -169,7 +169,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const Normalizer norm = Normalizer::fit(table, splits.train, spec.data.normalize);
     norm.apply(table);
     const DataInfo info = data_info_for(spec, table);
-    check_model(spec, info);
+    check_model(spec, info);  // before a version is claimed: a model that cannot be built leaves no empty run behind
 
     // The version: a new one, or the newest unfinished one with --resume.
     const std::string root = runs_root(o.runs_flag);

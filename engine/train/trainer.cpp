@@ -292,7 +292,6 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     LocalReplicas replicas;  // Note [data parallelism]
     const std::vector<std::string> & metrics = spec.train.metrics;
     bool interrupted = false;
-    int64_t epochs_run = 0;
 
     while (st.epoch < spec.train.epochs && !st.stopped_early && !interrupted) {
         const auto epoch_t0 = std::chrono::steady_clock::now();
@@ -344,7 +343,6 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         const double train_seconds = seconds_since(epoch_t0);
         const int64_t trained_rows = std::min(n_train, steps_per_epoch * batch) - std::min(n_train, first_batch * batch);
         ++st.epoch;
-        ++epochs_run;
         st.batch_in_epoch = 0;
         std::map<std::string, double> values = st.partial.means();
         EpochReport report{.epoch = st.epoch, .epochs = spec.train.epochs};

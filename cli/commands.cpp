@@ -10,6 +10,7 @@ const std::vector<Command> & commands() {
         {"render", "print a spec with every default filled in", setup_render},
         {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},
         {"runs", "list trained versions and their metrics", setup_runs},
+        {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
     };
     return table;
 }

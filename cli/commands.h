@@ -21,5 +21,6 @@ void setup_validate(CLI::App &, const char *, const char *);
 void setup_render(CLI::App &, const char *, const char *);
 void setup_graph(CLI::App &, const char *, const char *);
 void setup_runs(CLI::App &, const char *, const char *);
+void setup_bench(CLI::App &, const char *, const char *);
 
 }  // namespace dlctl

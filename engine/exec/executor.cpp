@@ -1,5 +1,7 @@
 #include "exec/executor.h"
 
+#include <chrono>
+
 namespace dl {
 
 Tensor & ParamStore::add(const std::string & name, Shape shape) {
@@ -75,6 +77,18 @@ void Executor::run(uint64_t seed, uint64_t step) {
         k.seed = seed;
         k.step = step;
         backend_.run(k);
+    }
+}
+
+void Executor::run_timed(uint64_t seed, uint64_t step, std::vector<double> & seconds) {
+    seconds.resize(kernels_.size(), 0.0);
+    for (size_t i = 0; i < kernels_.size(); ++i) {
+        KernelCtx & k = kernels_[i];
+        k.seed = seed;
+        k.step = step;
+        const auto t0 = std::chrono::steady_clock::now();
+        backend_.run(k);
+        seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 }
 

@@ -37,6 +37,8 @@ public:
     TensorView input(const std::string & name);
     TensorView output(const std::string & name) const;
     void run(uint64_t seed, uint64_t step);
+    // The same, adding each kernel's wall time to seconds[i] (i = its index in plan().schedule): `dlctl bench`.
+    void run_timed(uint64_t seed, uint64_t step, std::vector<double> & seconds);
 
     const Graph & graph() const { return graph_; }
     const MemoryPlan & plan() const { return plan_; }

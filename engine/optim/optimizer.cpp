@@ -1,5 +1,6 @@
 #include "optim/optimizer.h"
 
+#include <Eigen/Core>
 #include <cmath>
 
 namespace dl {
@@ -67,6 +68,18 @@ void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, do
             static_cast<float>(lr * std::sqrt(1.0 - std::pow(spec_.beta_2, t)) / (1.0 - std::pow(spec_.beta_1, t)));
         const float eps = static_cast<float>(spec_.epsilon);
         const bool decoupled = spec_.type == "adamw" && wd > 0;
+        if (clip_value == 0 && (wd == 0 || decoupled)) {
+            // The common case as whole-array expressions, which the compiler vectorises (same formulas as below).
+            using Array = Eigen::Map<Eigen::ArrayXf>;
+            const int64_t len = c.end - c.begin;
+            Array pa(p + c.begin, len), ma(m + c.begin, len), va(v + c.begin, len);
+            const auto g = Eigen::Map<const Eigen::ArrayXf>(graw + c.begin, len) * clip_scale;
+            if (decoupled) pa -= lr_f * wd * pa;
+            ma += (g - ma) * (1.0f - b1);
+            va += (g * g - va) * (1.0f - b2);
+            pa -= lr_t * ma / (va.sqrt() + eps);
+            return;
+        }
         for (int64_t i = c.begin; i < c.end; ++i) {
             const float g = grad_at(i);
             if (decoupled) p[i] -= lr_f * wd * p[i];

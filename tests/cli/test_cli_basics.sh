@@ -90,3 +90,14 @@ if command -v script >/dev/null 2>&1; then
   grep -q "test_loss" "$T/tty.out" || fail "no final table on a terminal"
 fi
 echo "cli basics (tty): ok"
+
+# bench: per-op and per-phase times and throughputs, as JSON.
+expect_rc 0 "$DLCTL" bench configs/housing-mlp.yaml --steps 5 --json
+for key in train_samples_per_s inference_samples_per_s latency_batch1_ms phases_ms_per_step ops; do
+  json "$T/out" "j['$key']" >/dev/null || fail "bench --json lacks $key"
+done
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['train_samples_per_s'] > 0 and any(o['op'] == 'fused_dense' for o in j['ops'])" "$T/out" \
+  || fail "bench: no throughput or no fused_dense kernel"
+expect_rc 0 "$DLCTL" bench configs/iris.yaml --steps 3
+grep -q "training:" "$T/out" || fail "bench table lacks the training line"
+echo "cli basics (bench): ok"

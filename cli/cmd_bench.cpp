@@ -1,0 +1,133 @@
+// dlctl bench SPEC: where a training step's time goes, per op and per phase (forward, backward, optimizer), and
+// samples/s for training and inference, on the spec's real data (like `caffe time`).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+
+#include "commands.h"
+#include "optim/optimizer.h"
+#include "report.h"
+#include "train/session.h"
+
+namespace dlctl {
+
+namespace {
+
+struct BenchOptions {
+    std::string spec;
+    std::vector<std::string> overrides;
+    int64_t steps = 50;
+    int threads = 0;
+    bool json = false;
+};
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+void run_bench(const BenchOptions & o) {
+    const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
+    dl::Table table = dl::read_dataset(spec.data, dl::is_classification_loss(spec.train.loss.name));
+    const dl::Splits splits = dl::make_splits(table.rows(), spec.data, spec.seed, table.test_start);
+    dl::Normalizer::fit(table, splits.train, spec.data.normalize).apply(table);
+    const dl::DataInfo info = dl::data_info_for(spec, table);
+    dl::ParamStore params;
+    const int threads = o.threads > 0 ? o.threads : dl::ThreadPool::hardware_threads();
+    dl::ModelSession session(spec, info, params, threads);
+    const int64_t n = static_cast<int64_t>(splits.train.size());
+    const int64_t batch = std::min<int64_t>(spec.train.batch_size, n);
+    dl::Executor & ex = session.executor(dl::GraphMode::train, batch);
+    dl::Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
+    std::vector<dl::TensorView> grads;
+    for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+
+    // Warm up (first touches of memory), then time o.steps steps over consecutive batches.
+    auto step = [&](int64_t s, std::vector<double> * per_kernel, double * optimizer_s) {
+        const int64_t begin = (s * batch) % std::max<int64_t>(1, n - batch + 1);
+        session.feed(ex, table, splits.train, begin, begin + batch, true);
+        if (per_kernel) ex.run_timed(spec.seed, static_cast<uint64_t>(s), *per_kernel);
+        else ex.run(spec.seed, static_cast<uint64_t>(s));
+        const double t0 = now_s();
+        opt.step(grads, spec.train.optimizer.lr);
+        if (optimizer_s) *optimizer_s += now_s() - t0;
+    };
+    for (int64_t s = 0; s < 3; ++s) step(s, nullptr, nullptr);
+    const double t_train = now_s();
+    for (int64_t s = 0; s < o.steps; ++s) step(s, nullptr, nullptr);
+    const double train_sps = static_cast<double>(o.steps * batch) / (now_s() - t_train);
+    std::vector<double> per_kernel;
+    double optimizer_s = 0;
+    for (int64_t s = 0; s < o.steps; ++s) step(s, &per_kernel, &optimizer_s);
+
+    // Inference: the prediction graph at the training batch size, and at batch 1 for latency.
+    auto time_predict = [&](int64_t b, int64_t runs) {
+        dl::Executor & p = session.executor(dl::GraphMode::predict, b);
+        session.feed(p, table, splits.train, 0, b, false);
+        p.run(spec.seed, 0);
+        const double t0 = now_s();
+        for (int64_t r = 0; r < runs; ++r) p.run(spec.seed, 0);
+        return (now_s() - t0) / static_cast<double>(runs);
+    };
+    const double predict_s = time_predict(batch, o.steps);
+    const double latency_s = time_predict(1, std::max<int64_t>(o.steps, 200));
+
+    // Forward nodes come before the loss; autodiff appended the backward pass after it.
+    const int loss_id = ex.graph().outputs().at("loss");
+    std::map<std::pair<std::string, std::string>, std::pair<double, int>> by_op;  // (phase, op) -> (seconds, count)
+    double phase_s[2] = {0, 0};
+    const std::vector<int> & schedule = ex.plan().schedule;
+    for (size_t i = 0; i < schedule.size(); ++i) {
+        const dl::Node & node = ex.graph().node(schedule[i]);
+        const int phase = node.id <= loss_id ? 0 : 1;
+        auto & entry = by_op[{phase == 0 ? "forward" : "backward", node.op}];
+        entry.first += per_kernel[i];
+        entry.second += 1;
+        phase_s[phase] += per_kernel[i];
+    }
+    const double steps = static_cast<double>(o.steps);
+    const double total = phase_s[0] + phase_s[1] + optimizer_s;
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["spec"] = spec.name;
+        j["batch"] = batch;
+        j["steps"] = o.steps;
+        j["threads"] = threads;
+        j["train_samples_per_s"] = train_sps;
+        j["inference_samples_per_s"] = static_cast<double>(batch) / predict_s;
+        j["latency_batch1_ms"] = latency_s * 1e3;
+        j["phases_ms_per_step"] = {{"forward", phase_s[0] / steps * 1e3}, {"backward", phase_s[1] / steps * 1e3},
+                                   {"optimizer", optimizer_s / steps * 1e3}};
+        nlohmann::ordered_json ops = nlohmann::ordered_json::array();
+        for (auto & [key, v] : by_op)
+            ops.push_back({{"phase", key.first}, {"op", key.second}, {"kernels", v.second},
+                           {"ms_per_step", v.first / steps * 1e3}, {"share", total > 0 ? v.first / total : 0.0}});
+        j["ops"] = ops;
+        print_json(j);
+        return;
+    }
+    fmt::print("{}: batch {}, {} steps, {} threads\n\n", spec.name, batch, o.steps, threads);
+    fmt::print("{:<10} {:<36} {:>8} {:>12} {:>7}\n", "phase", "op", "kernels", "ms/step", "share");
+    for (auto & [key, v] : by_op)
+        fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", key.first, key.second, v.second, v.first / steps * 1e3,
+                   total > 0 ? 100 * v.first / total : 0.0);
+    fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", "optimizer", spec.train.optimizer.type, params.names().size(),
+               optimizer_s / steps * 1e3, total > 0 ? 100 * optimizer_s / total : 0.0);
+    fmt::print("\nforward {:.4f} ms, backward {:.4f} ms, optimizer {:.4f} ms per step\n", phase_s[0] / steps * 1e3,
+               phase_s[1] / steps * 1e3, optimizer_s / steps * 1e3);
+    fmt::print("training:  {:.0f} samples/s\ninference: {:.0f} samples/s at batch {}, {:.4f} ms at batch 1\n", train_sps,
+               static_cast<double>(batch) / predict_s, batch, latency_s * 1e3);
+}
+
+}  // namespace
+
+void setup_bench(CLI::App & app, const char * name, const char * summary) {
+    auto o = std::make_shared<BenchOptions>();
+    CLI::App * sub = app.add_subcommand(name, summary);
+    sub->add_option("spec", o->spec, "the model's YAML spec")->required();
+    sub->add_option("--set", o->overrides, "override a spec field: KEY=VALUE; repeatable");
+    sub->add_option("--steps", o->steps, "timed training steps (default 50)")->check(CLI::Range(1, 1000000));
+    sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+    sub->add_flag("--json", o->json, "print one JSON object on stdout");
+    sub->callback([o] { run_bench(*o); });
+}
+
+}  // namespace dlctl

@@ -26,10 +26,10 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 
 void run_bench(const BenchOptions & o) {
     const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
-    dl::Table table = dl::read_dataset(spec.data, dl::is_classification_loss(spec.train.loss.name));
-    const dl::Splits splits = dl::make_splits(table.rows(), spec.data, spec.seed, table.test_start);
-    dl::Normalizer::fit(table, splits.train, spec.data.normalize).apply(table);
-    const dl::DataInfo info = dl::data_info_for(spec, table);
+    const dl::PreparedData data = dl::prepare_data(spec);
+    const dl::Table & table = data.table;
+    const dl::Splits & splits = data.splits;
+    const dl::DataInfo & info = data.info;
     dl::ParamStore params;
     const int threads = o.threads > 0 ? o.threads : dl::ThreadPool::hardware_threads();
     dl::ModelSession session(spec, info, params, threads);

@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "data/dataset.h"
+#include "train/session.h"
 #include "model/model.h"
 #include "passes/passes.h"
 
@@ -18,8 +18,7 @@ struct GraphOptions {
 
 void run_graph(const GraphOptions & o) {
     const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
-    const dl::Table table = dl::read_dataset(spec.data, dl::is_classification_loss(spec.train.loss.name));
-    const dl::DataInfo info = dl::data_info_for(spec, table);
+    const dl::DataInfo info = dl::prepare_data(spec).info;
     dl::ParamStore params;
     const dl::GraphMode mode = o.mode == "train" ? dl::GraphMode::train : dl::GraphMode::predict;
     dl::Graph g = dl::build_model_graph(spec, info, o.batch > 0 ? o.batch : spec.train.batch_size, mode, params);

@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "data/dataset.h"
+#include "train/session.h"
 #include "model/model.h"
 
 namespace dlctl {
@@ -15,11 +15,12 @@ struct ValidateOptions {
 
 void run_validate(const ValidateOptions & o) {
     const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
-    const dl::Table table = dl::read_dataset(spec.data, dl::is_classification_loss(spec.train.loss.name));
-    const dl::DataInfo info = dl::data_info_for(spec, table);
+    const dl::PreparedData data = dl::prepare_data(spec);
+    const dl::Table & table = data.table;
+    const dl::DataInfo & info = data.info;
     dl::ParamStore params;
     dl::build_model_graph(spec, info, 1, dl::GraphMode::train, params);
-    const dl::Splits s = dl::make_splits(table.rows(), spec.data, spec.seed, table.test_start);
+    const dl::Splits & s = data.splits;
     fmt::print("{}: ok: '{}', {} parameters, {} rows ({} train, {} validation, {} test)\n", o.spec, spec.name,
                params.total_values(), table.rows(), s.train.size(), s.validation.size(), s.test.size());
 }

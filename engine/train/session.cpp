@@ -76,6 +76,18 @@ void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<
     }
 }
 
+PreparedData prepare_data(const Spec & spec) {
+    PreparedData d;
+    d.table = read_dataset(spec.data, is_classification_loss(spec.train.loss.name));
+    d.splits = make_splits(d.table.rows(), spec.data, spec.seed, d.table.test_start);
+    DL_CHECK(!d.splits.train.empty(), ExitCode::bad_input,
+             "{}: no training rows left after test_split and validation_split", spec.data.path_as_written);
+    d.normalizer = Normalizer::fit(d.table, d.splits.train, spec.data.normalize);
+    d.normalizer.apply(d.table);
+    d.info = data_info_for(spec, d.table);
+    return d;
+}
+
 MetricSums ModelSession::evaluate(const Table & t, const std::vector<int64_t> & rows) {
     MetricSums sums;
     const int64_t n = static_cast<int64_t>(rows.size());

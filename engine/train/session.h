@@ -50,4 +50,13 @@ private:
 
 inline constexpr int64_t kEvalBatch = 256;
 
+// A spec's data ready to train on: read, split, normalised with statistics from the training rows only.
+struct PreparedData {
+    Table table;
+    Splits splits;
+    Normalizer normalizer;
+    DataInfo info;
+};
+PreparedData prepare_data(const Spec & spec);
+
 }  // namespace dl

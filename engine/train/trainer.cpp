@@ -161,14 +161,11 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const std::string spec_yaml = render_spec(spec);
     probe_device(o.device);
 
-    // Data: read, split, normalise with statistics from the training rows only.
-    Table table = read_dataset(spec.data, is_classification_loss(spec.train.loss.name));
-    const Splits splits = make_splits(table.rows(), spec.data, spec.seed, table.test_start);
-    DL_CHECK(!splits.train.empty(), ExitCode::bad_input, "{}: no training rows left after test_split and validation_split",
-             spec.data.path_as_written);
-    const Normalizer norm = Normalizer::fit(table, splits.train, spec.data.normalize);
-    norm.apply(table);
-    const DataInfo info = data_info_for(spec, table);
+    PreparedData data = prepare_data(spec);
+    const Table & table = data.table;
+    const Splits & splits = data.splits;
+    const Normalizer & norm = data.normalizer;
+    const DataInfo & info = data.info;
     check_model(spec, info);  // before a version is claimed: a model that cannot be built leaves no empty run behind
 
     // The version: a new one, or the newest unfinished one with --resume.

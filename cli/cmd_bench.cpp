@@ -37,8 +37,7 @@ void run_bench(const BenchOptions & o) {
     const int64_t batch = std::min<int64_t>(spec.train.batch_size, n);
     dl::Executor & ex = session.executor(dl::GraphMode::train, batch);
     dl::Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
-    std::vector<dl::TensorView> grads;
-    for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+    const std::vector<dl::TensorView> & grads = session.gradients(ex);
 
     // Warm up (first touches of memory), then time o.steps steps over consecutive batches.
     auto step = [&](int64_t s, std::vector<double> * per_kernel, double * optimizer_s) {
@@ -46,6 +45,7 @@ void run_bench(const BenchOptions & o) {
         session.feed(ex, table, splits.train, begin, begin + batch, true);
         if (per_kernel) ex.run_timed(spec.seed, static_cast<uint64_t>(s), *per_kernel);
         else ex.run(spec.seed, static_cast<uint64_t>(s));
+        session.commit_updates(ex);
         const double t0 = now_s();
         opt.step(grads, spec.train.optimizer.lr);
         if (optimizer_s) *optimizer_s += now_s() - t0;
@@ -109,7 +109,7 @@ void run_bench(const BenchOptions & o) {
     for (auto & [key, v] : by_op)
         fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", key.first, key.second, v.second, v.first / steps * 1e3,
                    total > 0 ? 100 * v.first / total : 0.0);
-    fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", "optimizer", spec.train.optimizer.type, params.names().size(),
+    fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", "optimizer", spec.train.optimizer.type, params.trainable_names().size(),
                optimizer_s / steps * 1e3, total > 0 ? 100 * optimizer_s / total : 0.0);
     fmt::print("\nforward {:.4f} ms, backward {:.4f} ms, optimizer {:.4f} ms per step\n", phase_s[0] / steps * 1e3,
                phase_s[1] / steps * 1e3, optimizer_s / steps * 1e3);

@@ -31,10 +31,13 @@ public:
     }
 
     static int hardware_threads();
+    // Which of the pool's threads runs the current task: 0 for the calling thread, 1..size()-1 for the workers.
+    // Kernels use it to pick their own slice of a shared workspace.
+    static int worker_index();
 
 private:
     void run(int64_t tasks, void (*call)(void *, int64_t), void * ctx);
-    void worker_loop();
+    void worker_loop(int index);
     void run_tasks();
 
     std::vector<std::thread> workers_;
@@ -44,9 +47,11 @@ private:
     void * job_ctx_ = nullptr;
     int64_t job_tasks_ = 0;
     std::atomic<int64_t> next_task_{0};
-    int busy_ = 0;
-    uint64_t generation_ = 0;
-    bool stop_ = false;
+    std::atomic<int> busy_{0};
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<bool> stop_{false};
+    int sleeping_ = 0;             // workers blocked on wake_ (guarded by mutex_)
+    bool caller_sleeping_ = false;  // the caller blocked on done_ (guarded by mutex_)
 };
 
 }  // namespace dl

@@ -1,12 +1,14 @@
 #include "exec/executor.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace dl {
 
-Tensor & ParamStore::add(const std::string & name, Shape shape) {
+Tensor & ParamStore::add(const std::string & name, Shape shape, bool trainable) {
     DL_ASSERT(!has(name));
     order_.push_back(name);
+    if (trainable) trainable_.push_back(name);
     return tensors_.emplace(name, Tensor(std::move(shape))).first->second;
 }
 
@@ -20,6 +22,10 @@ const Tensor & ParamStore::at(const std::string & name) const {
     auto it = tensors_.find(name);
     DL_ASSERT(it != tensors_.end());
     return it->second;
+}
+
+bool ParamStore::trainable(const std::string & name) const {
+    return std::find(trainable_.begin(), trainable_.end(), name) != trainable_.end();
 }
 
 size_t ParamStore::total_values() const {
@@ -50,12 +56,24 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
             v.data = base + plan_.offset[static_cast<size_t>(n.id)];
         }
     }
+    size_t workspace_bytes = 0;
+    for (int id : plan_.schedule) {
+        const Node & n = graph_.node(id);
+        ShapeCtx shapes{graph_, n};
+        if (n.def->workspace) workspace_bytes = std::max(workspace_bytes, n.def->workspace(shapes, pool.size()));
+    }
+    if (workspace_bytes > 0) workspace_ = Tensor(Shape{static_cast<int64_t>((workspace_bytes + 3) / 4)}, DType::f32);
     kernels_.reserve(plan_.schedule.size());
     for (int id : plan_.schedule) {
         const Node & n = graph_.node(id);
         DL_ASSERT(backend_.supports(n));
         KernelCtx k{.node = n, .output = views_[static_cast<size_t>(id)], .pool = pool};
         for (int in : n.inputs) k.inputs.push_back(views_[static_cast<size_t>(in)]);
+        if (n.def->workspace) {
+            ShapeCtx shapes{graph_, n};
+            k.workspace = static_cast<std::byte *>(workspace_.view().data);
+            k.workspace_bytes = n.def->workspace(shapes, pool.size());
+        }
         kernels_.push_back(std::move(k));
     }
 }

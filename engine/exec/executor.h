@@ -17,16 +17,20 @@ namespace dl {
 // Parameters by name ("dense_1/kernel"), owned here and shared by the training and inference graphs.
 class ParamStore {
 public:
-    Tensor & add(const std::string & name, Shape shape);
+    // Non-trainable parameters (batch_norm's moving statistics) get no gradient; the training graph computes their
+    // next value as an output "update/<name>" (ModelSession::commit_updates copies it in after each step).
+    Tensor & add(const std::string & name, Shape shape, bool trainable = true);
     Tensor & at(const std::string & name);
     const Tensor & at(const std::string & name) const;
     bool has(const std::string & name) const { return tensors_.count(name) != 0; }
     const std::vector<std::string> & names() const { return order_; }  // creation order
+    const std::vector<std::string> & trainable_names() const { return trainable_; }
+    bool trainable(const std::string & name) const;
     size_t total_values() const;
 
 private:
     std::map<std::string, Tensor> tensors_;
-    std::vector<std::string> order_;
+    std::vector<std::string> order_, trainable_;
 };
 
 class Executor {
@@ -47,6 +51,7 @@ private:
     Graph graph_;
     MemoryPlan plan_;
     Tensor arena_;
+    Tensor workspace_;  // the largest OpDef::workspace of the schedule: kernels run one at a time
     std::map<std::string, Tensor> inputs_;
     std::vector<TensorView> views_;  // per node id
     std::vector<KernelCtx> kernels_;

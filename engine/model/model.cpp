@@ -19,6 +19,8 @@ void initialize(Tensor & t, const std::string & how, const std::string & name, u
         std::fill(p, p + n, 0.0f);
     } else if (how == "ones") {
         std::fill(p, p + n, 1.0f);
+    } else if (how == "uniform_0.05") {  // Keras' embeddings: RandomUniform(-0.05, 0.05)
+        for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((2.0 * rng.uniform_double(static_cast<uint64_t>(i)) - 1.0) * 0.05);
     } else if (how == "glorot_uniform" || how == "he_uniform") {
         const double limit = how == "glorot_uniform" ? std::sqrt(6.0 / (fi + fo)) : std::sqrt(6.0 / fi);
         for (int64_t i = 0; i < n; ++i)
@@ -40,9 +42,15 @@ void initialize(Tensor & t, const std::string & how, const std::string & name, u
 
 // A parameter of the model: created in the graph, and in the store (initialised) the first time it is seen.
 Value make_param(Graph & g, ParamStore & params, const std::string & name, Shape shape, const std::string & init,
-                 uint64_t seed, int64_t fan_in, int64_t fan_out) {
-    if (!params.has(name)) initialize(params.add(name, shape), init, name, seed, fan_in, fan_out);
+                 uint64_t seed, int64_t fan_in, int64_t fan_out, bool trainable = true) {
+    if (!params.has(name)) initialize(params.add(name, shape, trainable), init, name, seed, fan_in, fan_out);
     return g.param(name, std::move(shape));
+}
+
+Value filled(Graph & g, int64_t n, float value) {
+    Tensor t(Shape{n});
+    std::fill(t.f32(), t.f32() + n, value);
+    return g.constant(std::move(t));
 }
 
 [[noreturn]] void layer_error(const LayerSpec & l, const std::string & message, const std::string & note = {}) {
@@ -81,7 +89,9 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
     // The sample's own shape, or its values flattened.
     const std::vector<int64_t> & in_shape = spec.model.input;
     const bool flat = in_shape.size() == 1 && in_shape[0] == info.features;
-    if (in_shape != info.sample_shape && !flat) {
+    std::vector<int64_t> with_channel = info.sample_shape;  // [28, 28] images as [28, 28, 1] for a conv2d
+    with_channel.push_back(1);
+    if (in_shape != info.sample_shape && !flat && in_shape != with_channel) {
         const std::string has = info.sample_shape.size() == 1
                                     ? fmt::format("{} feature columns", info.features)
                                     : fmt::format("samples of shape {}", to_string(Shape(info.sample_shape)));
@@ -126,6 +136,86 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             if (mode == GraphMode::train && l.l1 > 0) add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
             act = l.activation;
             out = activate(g, pre, act);
+        } else if (l.type == "conv2d" || l.type == "depthwise_conv2d") {
+            const Shape s = in.shape();
+            if (s.rank() != 4)
+                layer_error(l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)),
+                            s.rank() == 3 ? fmt::format("give the input a channel axis: input: [{}, {}, 1]", s[1], s[2])
+                                          : std::string("reshape the input to [height, width, channels]"));
+            const int64_t channels = s[3];
+            const bool depthwise = l.type == "depthwise_conv2d";
+            const int64_t groups = depthwise ? channels : l.groups;
+            const int64_t filters = depthwise ? channels * l.depth_multiplier : l.filters;
+            if (channels % groups != 0 || filters % groups != 0)
+                layer_error(l, fmt::format("groups {} must divide the {} input channels and the {} filters", groups,
+                                           channels, filters));
+            const int64_t field = l.kernel_size[0] * l.kernel_size[1];
+            // Keras' fans: receptive field times input channels (per group) and times output channels.
+            const int64_t fan_in = field * (depthwise ? channels : channels / groups);
+            const int64_t fan_out = field * (depthwise ? l.depth_multiplier : filters);
+            Value w = make_param(g, params, l.name + "/kernel",
+                                 Shape{l.kernel_size[0], l.kernel_size[1], channels / groups, filters},
+                                 l.kernel_initializer, spec.seed, fan_in, fan_out);
+            pre = g.op("conv2d", {in, w},
+                       {{"strides", l.strides}, {"dilation", l.dilation_rate}, {"padding", l.padding},
+                        {"groups", groups}});
+            if (l.use_bias) {
+                Value b = make_param(g, params, l.name + "/bias", Shape{filters}, l.bias_initializer, spec.seed,
+                                     fan_in, fan_out);
+                pre = g.op("bias_add", {pre, b});
+            }
+            if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
+            if (mode == GraphMode::train && l.l1 > 0) add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
+            act = l.activation;
+            out = activate(g, pre, act);
+        } else if (l.type == "max_pool2d" || l.type == "avg_pool2d" || l.type == "global_avg_pool2d" ||
+                   l.type == "zero_padding2d") {
+            const Shape s = in.shape();
+            if (s.rank() != 4)
+                layer_error(l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)));
+            if (l.type == "global_avg_pool2d") {
+                out = g.op("global_avg_pool2d", {in});
+            } else if (l.type == "zero_padding2d") {
+                const auto & z = l.zero_padding;
+                out = g.op("pad", {in}, {{"before", std::vector<int64_t>{0, z[0], z[2], 0}},
+                                         {"after", std::vector<int64_t>{0, z[1], z[3], 0}}});
+            } else {
+                out = g.op(l.type, {in}, {{"pool", l.pool_size}, {"strides", l.strides}, {"padding", l.padding}});
+            }
+        } else if (l.type == "batch_norm" || l.type == "layer_norm") {
+            const Shape s = in.shape();
+            const int64_t c = s[s.rank() - 1];
+            Value gamma = l.scale ? make_param(g, params, l.name + "/gamma", Shape{c}, "ones", spec.seed, c, c)
+                                  : filled(g, c, 1.0f);
+            Value beta = l.center ? make_param(g, params, l.name + "/beta", Shape{c}, "zeros", spec.seed, c, c)
+                                  : filled(g, c, 0.0f);
+            const Attrs eps = {{"epsilon", l.epsilon}};
+            if (l.type == "layer_norm") {
+                out = g.op("layer_norm", {in, gamma, beta}, eps);
+            } else {
+                Value mean = make_param(g, params, l.name + "/moving_mean", Shape{c}, "zeros", spec.seed, c, c, false);
+                Value var = make_param(g, params, l.name + "/moving_variance", Shape{c}, "ones", spec.seed, c, c, false);
+                if (mode == GraphMode::train) {
+                    // Training normalises with the batch's statistics and moves the averages towards them, as Keras.
+                    out = g.op("batch_norm_train", {in, gamma, beta}, eps);
+                    Value stats = g.op("moments", {in});
+                    auto row = [&](int64_t r) {
+                        Value v = g.op("slice", {stats}, {{"begin", std::vector<int64_t>{r, 0}},
+                                                         {"size", std::vector<int64_t>{1, c}}});
+                        return g.op("reshape", {v}, {{"shape", std::vector<int64_t>{c}}});
+                    };
+                    const float m = static_cast<float>(l.momentum);
+                    g.mark_output("update/" + l.name + "/moving_mean", mean * m + row(0) * (1.0f - m));
+                    g.mark_output("update/" + l.name + "/moving_variance", var * m + row(1) * (1.0f - m));
+                } else {
+                    out = g.op("batch_norm", {in, gamma, beta, mean, var}, eps);
+                }
+            }
+        } else if (l.type == "embedding") {
+            Value ids = g.op("cast", {in}, {{"dtype", std::string("i32")}});
+            Value table = make_param(g, params, l.name + "/embeddings", Shape{l.input_dim, l.output_dim},
+                                     "uniform_0.05", spec.seed, l.input_dim, l.output_dim);
+            out = g.op("embedding", {table, ids});
         } else if (l.type == "activation") {
             pre = in;
             act = l.activation;
@@ -227,11 +317,22 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
     }
     if (regularization.valid()) loss = loss + regularization;
     g.mark_output("loss", loss);
-    if (mode == GraphMode::train) append_backward(g, loss, g.params());
+    if (mode == GraphMode::train) {
+        std::vector<int> trainable;
+        for (int id : g.params())
+            if (params.trainable(g.node(id).name)) trainable.push_back(id);
+        append_backward(g, loss, trainable);
+    }
     return g;
 }
 
 void check_model(const Spec & spec, const DataInfo & info) {
+    if (spec.data.augment.any() && info.sample_shape.size() != 2 && info.sample_shape.size() != 3)
+        throw Error(ExitCode::bad_input,
+                    format_at(spec.data.augment.loc,
+                              fmt::format("data.augment flips and shifts images, but the samples have shape {}",
+                                          to_string(Shape(info.sample_shape))),
+                              "augmentation needs [height, width] or [height, width, channels] samples"));
     ParamStore params;
     build_model_graph(spec, info, 2, GraphMode::train, params);
 }

@@ -50,6 +50,10 @@ struct KernelCtx {
     ThreadPool & pool;
     uint64_t seed = 0;  // the run's seed, for random ops
     uint64_t step = 0;  // the optimizer step, for random ops
+    // Scratch memory the op asked for through OpDef::workspace, shared by all kernels of the executor (they run
+    // one at a time). Threads of the pool index it by ThreadPool::worker_index() when each needs its own part.
+    std::byte * workspace = nullptr;
+    size_t workspace_bytes = 0;
 
     const TensorView & in(int i) const { return inputs[static_cast<size_t>(i)]; }
     TensorView & out() { return output; }
@@ -90,6 +94,9 @@ struct OpDef {
     void (*cpu)(KernelCtx &) = nullptr;
     std::vector<Value> (*grad)(GradCtx &) = nullptr;
     Value (*expand)(Graph &, const std::vector<Value> &, const Attrs &) = nullptr;
+    // Bytes of scratch memory the CPU kernel needs for this node with `threads` pool threads (im2col buffers,
+    // per-chunk partial sums): allocated once with the executor, so the kernel never allocates.
+    size_t (*workspace)(ShapeCtx &, int threads) = nullptr;
     OpTest test;
     bool random = false;     // output depends on (seed, step): never constant-folded
     bool leaf = false;       // input/param/const: no kernel, storage comes from outside the arena

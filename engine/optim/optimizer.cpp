@@ -17,7 +17,7 @@ Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamSto
         return slots_.emplace(param + "/" + name, std::move(t)).first->second.f32();
     };
     const bool momentum = spec_.momentum > 0;
-    for (const std::string & name : params.names()) {
+    for (const std::string & name : params.trainable_names()) {
         ParamSlots ps{.p = params.at(name).f32()};
         if (spec_.type == "sgd" && momentum) ps.s0 = slot(name, "momentum", 0.0f);
         if (spec_.type == "adam" || spec_.type == "adamw") {

@@ -20,7 +20,7 @@ public:
     // With a pool, the update runs over fixed chunks of parameters on its threads (bit-identical at any count).
     Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params, ThreadPool * pool = nullptr);
 
-    // Applies one update; `grads` in the same order as params.names(). Returns the global gradient norm.
+    // Applies one update; `grads` in the same order as params.trainable_names(). Returns the global gradient norm.
     double step(const std::vector<TensorView> & grads, double lr);
 
     int64_t iterations() const { return iterations_; }

@@ -15,6 +15,13 @@ void fold_constants(Graph & g) {
         auto value = std::make_shared<Tensor>(n.shape, n.dtype);
         KernelCtx k{.node = n, .output = value->view(), .pool = pool};
         for (int in : n.inputs) k.inputs.push_back(g.node(in).value->view());
+        Tensor workspace;
+        if (n.def->workspace) {
+            ShapeCtx shapes{g, n};
+            k.workspace_bytes = n.def->workspace(shapes, pool.size());
+            workspace = Tensor(Shape{static_cast<int64_t>((k.workspace_bytes + 3) / 4)});
+            k.workspace = static_cast<std::byte *>(workspace.view().data);
+        }
         n.def->cpu(k);
         n.op = "const";
         n.def = find_op("const");

@@ -10,7 +10,7 @@ const std::vector<Pass> & standard_passes() {
         {"constant_folding", fold_constants},
         {"common_subexpression_elimination", eliminate_common_subexpressions},
         {"dead_node_elimination", eliminate_dead_nodes},
-        {"fusion", fuse_dense},
+        {"fusion", fuse},
         {"dead_node_elimination", eliminate_dead_nodes},
     };
     return passes;

@@ -22,7 +22,7 @@ void infer_shapes(Graph & g);
 void fold_constants(Graph & g);
 void eliminate_common_subexpressions(Graph & g);
 void eliminate_dead_nodes(Graph & g);
-void fuse_dense(Graph & g);
+void fuse(Graph & g);  // fuse_dense, then fuse_masks (fusion.cpp)
 
 const std::vector<Pass> & standard_passes();
 std::vector<std::string> pass_names();  // the names --after accepts, memory_plan included

@@ -28,6 +28,39 @@ void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
         e << YAML::Key << "target_shape" << YAML::Value << YAML::Flow << l.target_shape;
     } else if (l.type == "concat") {
         e << YAML::Key << "axis" << YAML::Value << l.axis;
+    } else if (l.type == "conv2d" || l.type == "depthwise_conv2d") {
+        if (l.type == "conv2d") {
+            e << YAML::Key << "filters" << YAML::Value << l.filters;
+            e << YAML::Key << "groups" << YAML::Value << l.groups;
+        } else {
+            e << YAML::Key << "depth_multiplier" << YAML::Value << l.depth_multiplier;
+        }
+        e << YAML::Key << "kernel_size" << YAML::Value << YAML::Flow << l.kernel_size;
+        e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;
+        e << YAML::Key << "dilation_rate" << YAML::Value << YAML::Flow << l.dilation_rate;
+        e << YAML::Key << "padding" << YAML::Value << l.padding;
+        e << YAML::Key << "activation" << YAML::Value << l.activation;
+        e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
+        e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
+        e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
+        e << YAML::Key << "l1" << YAML::Value << l.l1;
+        e << YAML::Key << "l2" << YAML::Value << l.l2;
+    } else if (l.type == "max_pool2d" || l.type == "avg_pool2d") {
+        e << YAML::Key << "pool_size" << YAML::Value << YAML::Flow << l.pool_size;
+        e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;
+        e << YAML::Key << "padding" << YAML::Value << l.padding;
+    } else if (l.type == "batch_norm" || l.type == "layer_norm") {
+        if (l.type == "batch_norm") e << YAML::Key << "momentum" << YAML::Value << l.momentum;
+        e << YAML::Key << "epsilon" << YAML::Value << l.epsilon;
+        e << YAML::Key << "center" << YAML::Value << l.center;
+        e << YAML::Key << "scale" << YAML::Value << l.scale;
+    } else if (l.type == "embedding") {
+        e << YAML::Key << "input_dim" << YAML::Value << l.input_dim;
+        e << YAML::Key << "output_dim" << YAML::Value << l.output_dim;
+    } else if (l.type == "zero_padding2d") {
+        const auto & z = l.zero_padding;
+        e << YAML::Key << "padding" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::Flow
+          << std::vector<int64_t>{z[0], z[1]} << YAML::Flow << std::vector<int64_t>{z[2], z[3]} << YAML::EndSeq;
     }
     e << YAML::EndMap << YAML::EndMap;
 }
@@ -57,6 +90,16 @@ std::string render_spec(const Spec & s) {
     e << YAML::Key << "test_split" << YAML::Value << s.data.test_split;
     e << YAML::Key << "validation_split" << YAML::Value << s.data.validation_split;
     e << YAML::Key << "normalize" << YAML::Value << s.data.normalize;
+    if (s.data.augment.any()) {
+        const AugmentSpec & a = s.data.augment;
+        e << YAML::Key << "augment" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        e << YAML::Key << "flip" << YAML::Value << a.flip;
+        e << YAML::Key << "crop_padding" << YAML::Value << a.crop_padding;
+        e << YAML::Key << "translate" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "height"
+          << YAML::Value << a.translate_height << YAML::Key << "width" << YAML::Value << a.translate_width
+          << YAML::EndMap;
+        e << YAML::EndMap;
+    }
     e << YAML::EndMap;
 
     e << YAML::Key << "model" << YAML::Value << YAML::BeginMap;

@@ -1,6 +1,7 @@
 #include "spec/spec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -12,7 +13,15 @@ namespace dl {
 
 namespace {
 
-const std::vector<std::string> kLayerTypes = {"dense", "activation", "dropout", "flatten", "reshape", "add", "concat"};
+const std::vector<std::string> kLayerTypes = {
+    "dense",      "activation", "dropout",           "flatten",    "reshape",    "add",       "concat",
+    "conv2d",     "depthwise_conv2d", "max_pool2d",  "avg_pool2d", "global_avg_pool2d", "batch_norm", "layer_norm",
+    "embedding",  "zero_padding2d"};
+// Keras' own names for the same layers (its class names in snake case).
+const std::map<std::string, std::string> kLayerAliases = {
+    {"max_pooling2d", "max_pool2d"},         {"average_pooling2d", "avg_pool2d"},
+    {"global_average_pooling2d", "global_avg_pool2d"}, {"batch_normalization", "batch_norm"},
+    {"layer_normalization", "layer_norm"},   {"conv_2d", "conv2d"}};
 const std::vector<std::string> kActivations = {"linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax",
                                                "leaky_relu", "elu", "gelu"};
 const std::vector<std::string> kInitializers = {"glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
@@ -54,6 +63,25 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     d.validation_split = m.number("validation_split", 0.0, in_unit_interval_open_right());
     d.normalize = m.choice("normalize", "none", {"none", "standard", "minmax"}, "normalization");
     d.rescale = m.number("rescale", 1.0, positive_finite());
+    if (m.has("augment")) {
+        d.augment.loc = m.key_loc("augment");
+        MapReader a(p, m.raw("augment"), "data.augment", false, d.augment.loc);
+        d.augment.flip = a.choice("flip", "none", {"none", "horizontal", "vertical", "horizontal_and_vertical"}, "flip mode");
+        d.augment.crop_padding = a.integer("crop_padding", 0, at_least(0));
+        if (a.has("translate")) {
+            const YAML::Node t = a.raw("translate");
+            auto fraction = [](double v) { return v >= 0 && v <= 1 ? std::string() : std::string("must be in [0, 1]"); };
+            if (t.IsScalar()) {
+                d.augment.translate_height = d.augment.translate_width = a.number("translate", 0.0, fraction);
+            } else {
+                MapReader f(p, t, "data.augment.translate", false, a.key_loc("translate"));
+                d.augment.translate_height = f.number("height", 0.0, fraction);
+                d.augment.translate_width = f.number("width", 0.0, fraction);
+                f.finish();
+            }
+        }
+        a.finish();
+    }
     if (d.format == "idx") {
         m.require("images");
         m.require("labels");
@@ -86,6 +114,60 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     m.finish();
 }
 
+// A size per spatial axis as Keras takes it: one number for both (3) or [height, width].
+std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & key, std::vector<int64_t> fallback) {
+    if (!m.has(key)) return fallback;
+    const YAML::Node v = m.raw(key);
+    std::vector<int64_t> out;
+    if (v.IsScalar()) {
+        const int64_t one = m.integer(key, fallback[0], at_least(1));
+        out = {one, one};
+    } else {
+        out = m.integers(key, at_least(1));
+        if (out.size() != 2 && !out.empty()) {
+            p.add(m.value_loc(key), fmt::format("{}: expected one number or [height, width], got {} numbers",
+                                               m.child_path(key), out.size()));
+            return fallback;
+        }
+    }
+    return out.empty() ? fallback : out;
+}
+
+// zero_padding2d's padding, as Keras: 1 (all sides), [rows, cols], or [[top, bottom], [left, right]].
+std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
+    const std::vector<int64_t> fallback = {1, 1, 1, 1};
+    if (!m.has("padding")) return fallback;
+    const YAML::Node v = m.raw("padding");
+    auto bad = [&] {
+        p.add(m.value_loc("padding"), fmt::format("{}: expected n, [rows, cols] or [[top, bottom], [left, right]]",
+                                                  m.child_path("padding")));
+        return fallback;
+    };
+    if (v.IsScalar()) {
+        const int64_t n = m.integer("padding", 1, at_least(0));
+        return {n, n, n, n};
+    }
+    if (!v.IsSequence() || v.size() != 2) return bad();
+    if (v[0].IsScalar() && v[1].IsScalar()) {
+        const std::vector<int64_t> rc = m.integers("padding", at_least(0));
+        return rc.size() == 2 ? std::vector<int64_t>{rc[0], rc[0], rc[1], rc[1]} : fallback;
+    }
+    std::vector<int64_t> out;
+    for (size_t i = 0; i < 2; ++i) {
+        if (!v[i].IsSequence() || v[i].size() != 2) return bad();
+        for (size_t j = 0; j < 2; ++j) {
+            const std::string where = fmt::format("{}.{}.{}", m.child_path("padding"), i, j);
+            auto d = read_number(p, v[i][j], where);
+            if (!d || *d < 0 || std::floor(*d) != *d) {
+                p.add(p.loc(v[i][j], where), fmt::format("{}: expected a whole number >= 0", where));
+                return fallback;
+            }
+            out.push_back(static_cast<int64_t>(*d));
+        }
+    }
+    return out;
+}
+
 LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & path,
                      std::map<std::string, int> & type_counts) {
     LayerSpec layer;
@@ -96,6 +178,7 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     }
     auto it = item.begin();
     layer.type = it->first.Scalar();
+    if (auto alias = kLayerAliases.find(layer.type); alias != kLayerAliases.end()) layer.type = alias->second;
     layer.loc = p.loc(it->first, path);
     if (std::find(kLayerTypes.begin(), kLayerTypes.end(), layer.type) == kLayerTypes.end()) {
         const std::string close = closest_match(layer.type, kLayerTypes);
@@ -133,6 +216,48 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
         layer.target_shape = m.integers("target_shape", at_least(-1));
     } else if (layer.type == "concat") {
         layer.axis = m.integer("axis", -1);
+    } else if (layer.type == "conv2d" || layer.type == "depthwise_conv2d") {
+        if (layer.type == "conv2d") {
+            m.require("filters");
+            layer.filters = m.integer("filters", 1, at_least(1));
+            layer.groups = m.integer("groups", 1, at_least(1));
+        } else {
+            layer.depth_multiplier = m.integer("depth_multiplier", 1, at_least(1));
+        }
+        m.require("kernel_size");
+        layer.kernel_size = int_pair(p, m, "kernel_size", {1, 1});
+        layer.strides = int_pair(p, m, "strides", {1, 1});
+        layer.dilation_rate = int_pair(p, m, "dilation_rate", {1, 1});
+        layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
+        layer.activation = m.choice("activation", "linear", kActivations, "activation");
+        layer.use_bias = m.boolean("use_bias", true);
+        layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
+        layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
+        layer.l1 = m.number("l1", 0.0, non_negative());
+        layer.l2 = m.number("l2", 0.0, non_negative());
+        if (layer.strides != std::vector<int64_t>{1, 1} && layer.dilation_rate != std::vector<int64_t>{1, 1})
+            p.add(m.key_loc("dilation_rate"), fmt::format("{}: strides and dilation_rate cannot both be above 1 "
+                                                          "(as in Keras)", opts_path));
+    } else if (layer.type == "max_pool2d" || layer.type == "avg_pool2d") {
+        layer.pool_size = int_pair(p, m, "pool_size", {2, 2});
+        layer.strides = int_pair(p, m, "strides", layer.pool_size);  // Keras: strides default to pool_size
+        layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
+    } else if (layer.type == "batch_norm") {
+        layer.momentum = m.number("momentum", 0.99, in_unit_interval_open_right());
+        layer.epsilon = m.number("epsilon", 1e-3, positive_finite());
+        layer.center = m.boolean("center", true);
+        layer.scale = m.boolean("scale", true);
+    } else if (layer.type == "layer_norm") {
+        layer.epsilon = m.number("epsilon", 1e-3, positive_finite());
+        layer.center = m.boolean("center", true);
+        layer.scale = m.boolean("scale", true);
+    } else if (layer.type == "embedding") {
+        m.require("input_dim");
+        m.require("output_dim");
+        layer.input_dim = m.integer("input_dim", 1, at_least(1));
+        layer.output_dim = m.integer("output_dim", 1, at_least(1));
+    } else if (layer.type == "zero_padding2d") {
+        layer.zero_padding = zero_padding(p, m);
     }
     if ((layer.type == "add" || layer.type == "concat") && m.has("inputs") && layer.inputs.size() < 2)
         p.add(m.value_loc("inputs"), fmt::format("{} needs at least two inputs", layer.type));

@@ -20,6 +20,16 @@ struct DataFile {
     bool given() const { return !path.empty(); }
 };
 
+// Training-time image augmentation (data.augment): a flip and whole-pixel shifts with zero fill.
+struct AugmentSpec {
+    std::string flip = "none";          // none | horizontal | vertical | horizontal_and_vertical (as Keras' RandomFlip)
+    int64_t crop_padding = 0;           // random crop with this much zero padding: a shift of up to this many pixels
+    double translate_height = 0.0;      // random translation by up to this fraction of the height (RandomTranslation)
+    double translate_width = 0.0;
+    SourceLoc loc;
+    bool any() const { return flip != "none" || crop_padding > 0 || translate_height > 0 || translate_width > 0; }
+};
+
 struct DataSpec {
     std::string format = "csv";      // csv | idx
     std::string path;        // csv: resolved: relative to the spec file, made absolute
@@ -32,11 +42,12 @@ struct DataSpec {
     double test_split = 0.0;
     double validation_split = 0.0;
     std::string normalize = "none";     // none | standard | minmax
+    AugmentSpec augment;
     SourceLoc path_loc, target_loc, features_loc;
 };
 
 struct LayerSpec {
-    std::string type;                   // dense, activation, dropout, flatten, reshape, add, concat
+    std::string type;                   // dense, conv2d, max_pool2d, batch_norm, ... (kLayerTypes in spec.cpp)
     std::string name;                   // Keras-style default: dense, dense_1, ...
     std::vector<std::string> inputs;    // empty = the previous layer
     SourceLoc loc;
@@ -53,6 +64,24 @@ struct LayerSpec {
     std::vector<int64_t> target_shape;
     // concat
     int64_t axis = -1;
+    // conv2d, depthwise_conv2d (also activation, use_bias, initializers, l1, l2 as dense)
+    int64_t filters = 0;
+    int64_t groups = 1;
+    int64_t depth_multiplier = 1;
+    std::vector<int64_t> kernel_size = {1, 1};    // [height, width]
+    std::vector<int64_t> strides = {1, 1};        // conv and pools; pools default to pool_size
+    std::vector<int64_t> dilation_rate = {1, 1};
+    std::string padding = "valid";                // valid | same
+    // max_pool2d, avg_pool2d
+    std::vector<int64_t> pool_size = {2, 2};
+    // batch_norm, layer_norm (Keras defaults)
+    double momentum = 0.99;
+    double epsilon = 1e-3;
+    bool center = true, scale = true;
+    // embedding
+    int64_t input_dim = 0, output_dim = 0;
+    // zero_padding2d: [top, bottom, left, right]
+    std::vector<int64_t> zero_padding = {1, 1, 1, 1};
 };
 
 struct ModelSpec {

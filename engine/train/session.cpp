@@ -28,6 +28,22 @@ Executor & ModelSession::executor(GraphMode mode, int64_t batch) {
     return *executors_.emplace(key, std::move(ex)).first->second;
 }
 
+std::vector<TensorView> & ModelSession::gradients(Executor & ex) {
+    std::vector<TensorView> & grads = gradients_[&ex];
+    if (grads.empty())
+        for (const std::string & name : params_.trainable_names()) grads.push_back(ex.output("grad/" + name));
+    return grads;
+}
+
+void ModelSession::commit_updates(Executor & ex) {
+    auto [it, fresh] = updates_.try_emplace(&ex);
+    if (fresh) {
+        for (auto & [name, id] : ex.graph().outputs())
+            if (name.starts_with("update/")) it->second.emplace_back(ex.output(name), params_.at(name.substr(7)).view());
+    }
+    for (auto & [from, to] : it->second) std::memcpy(to.data, from.data, from.bytes());
+}
+
 void ModelSession::feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
                         bool with_y) {
     const int64_t f = t.num_features();

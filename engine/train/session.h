@@ -38,6 +38,10 @@ public:
     void accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
                     MetricSums & sums);
     MetricSums evaluate(const Table & t, const std::vector<int64_t> & rows);
+    // A training executor's "grad/<param>" outputs, in params.trainable_names() order (the optimizer's).
+    std::vector<TensorView> & gradients(Executor & ex);
+    // Copies a training step's "update/<param>" outputs (batch_norm's moving statistics) into the parameters.
+    void commit_updates(Executor & ex);
 
 private:
     const Spec & spec_;
@@ -46,6 +50,8 @@ private:
     ThreadPool pool_;
     CpuBackend backend_;
     std::map<std::pair<int, int64_t>, std::unique_ptr<Executor>> executors_;
+    std::map<const Executor *, std::vector<TensorView>> gradients_;
+    std::map<const Executor *, std::vector<std::pair<TensorView, TensorView>>> updates_;  // (from, to)
 };
 
 inline constexpr int64_t kEvalBatch = 256;

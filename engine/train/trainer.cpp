@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/h5file.h"
 #include "optim/optimizer.h"
+#include "train/loader.h"
 #include "train/replicas.h"
 #include "train/session.h"
 
@@ -285,25 +286,38 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     };
 
     StopSignals signals;
-    std::map<const Executor *, std::vector<TensorView>> grads_of;  // per executor, looked up once
     LocalReplicas replicas;  // Note [data parallelism]
+    std::vector<int64_t> order;  // this epoch's rows; outlives the loader, which may still be reading it
+    BatchLoader loader(table, info, spec.data.augment, spec.seed, batch);
     const std::vector<std::string> & metrics = spec.train.metrics;
     bool interrupted = false;
 
     while (st.epoch < spec.train.epochs && !st.stopped_early && !interrupted) {
         const auto epoch_t0 = std::chrono::steady_clock::now();
-        std::vector<int64_t> order = splits.train;
+        order = splits.train;
         if (spec.train.shuffle) {
             const std::vector<int64_t> perm = Rng(spec.seed, Rng::stream("shuffle", static_cast<uint64_t>(st.epoch))).permutation(n_train);
             for (int64_t i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = splits.train[static_cast<size_t>(perm[static_cast<size_t>(i)])];
         }
         if (st.batch_in_epoch == 0) st.partial = MetricSums{};
         const int64_t first_batch = st.batch_in_epoch;
-        for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
+        auto rows_of = [&](int64_t b) {
             const int64_t global_begin = b * batch, global_end = std::min(n_train, global_begin + batch);
-            const auto [begin, end] = replicas.shard(global_begin, global_end);
+            return std::tuple{global_begin, global_end, replicas.shard(global_begin, global_end)};
+        };
+        if (st.batch_in_epoch < steps_per_epoch) {
+            const auto [gb, ge, local] = rows_of(st.batch_in_epoch);
+            loader.start(order, local.first, local.second, static_cast<uint64_t>(st.step));
+        }
+        for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
+            const auto [global_begin, global_end, local] = rows_of(b);
+            const auto [begin, end] = local;
             Executor & ex = session.executor(GraphMode::train, end - begin);
-            session.feed(ex, table, order, begin, end, true);
+            loader.finish(ex);
+            if (b + 1 < steps_per_epoch) {  // the next batch is gathered while this step runs
+                const auto [nb, ne, next] = rows_of(b + 1);
+                loader.start(order, next.first, next.second, static_cast<uint64_t>(st.step + 1));
+            }
             ex.run(spec.seed, static_cast<uint64_t>(st.step));
             const double loss = ex.output("loss").f32()[0];
             if (!std::isfinite(loss)) {
@@ -315,9 +329,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                                         loss, st.epoch + 1, st.step + 1));
             }
             session.accumulate(ex, table, order, begin, end, st.partial);
-            std::vector<TensorView> & grads = grads_of[&ex];
-            if (grads.empty())
-                for (const std::string & name : params.names()) grads.push_back(ex.output("grad/" + name));
+            session.commit_updates(ex);
+            std::vector<TensorView> & grads = session.gradients(ex);
             replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
             const double norm_g = opt.step(grads, schedule.at(st.step, st.plateau_factor));
             if (!std::isfinite(norm_g)) {

@@ -92,6 +92,13 @@ void check_kernel_bounds(const Graph & g, int node_id, const std::vector<Tensor>
     KernelCtx k{.node = n, .output = TensorView{buffer.data() + kPad, n.dtype, n.shape}, .pool = pool, .seed = kSeed,
                 .step = kStep};
     for (const Tensor & t : inputs) k.inputs.push_back(t.view());
+    std::vector<std::byte> workspace;
+    if (n.def->workspace) {
+        ShapeCtx shapes{g, n};
+        workspace.resize(n.def->workspace(shapes, pool.size()));
+        k.workspace = workspace.data();
+        k.workspace_bytes = workspace.size();
+    }
     n.def->cpu(k);
     for (int64_t i = 0; i < kPad; ++i) {
         CHECK_MESSAGE(buffer[static_cast<size_t>(i)] == kSentinel, "kernel wrote before its output, at -", kPad - i);
@@ -298,6 +305,16 @@ TEST_CASE("gradients of attribute variants") {
         {"matmul", {{{4, 3}, {5, 4}}}, {{"transpose_a", int64_t{1}}, {"transpose_b", int64_t{1}}}, {}},
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {{"activation", std::string("sigmoid")}}, {}},
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {{"activation", std::string("relu")}}, kinked},
+        {"conv2d", {{{2, 7, 6, 2}, {3, 3, 2, 3}}}, {{"strides", ints({2, 2})}}, {}},
+        {"conv2d", {{{1, 7, 6, 2}, {3, 2, 2, 3}}}, {{"strides", ints({2, 3})}, {"padding", std::string("same")}}, {}},
+        {"conv2d", {{{1, 7, 7, 2}, {3, 3, 2, 2}}}, {{"dilation", ints({2, 2})}, {"padding", std::string("same")}}, {}},
+        {"conv2d", {{{2, 5, 5, 4}, {3, 3, 2, 4}}}, {{"groups", int64_t{2}}, {"padding", std::string("same")}}, {}},
+        {"conv2d", {{{1, 5, 4, 3}, {2, 2, 1, 6}}}, {{"groups", int64_t{3}}}, {}},  // depthwise, multiplier 2
+        {"conv2d", {{{2, 5, 5, 2}, {3, 3, 2, 3}, {3}}}, {{"activation", std::string("relu")}}, kinked},
+        {"conv2d_backprop_input", {{{1, 3, 2, 3}, {3, 3, 2, 3}}},
+         {{"strides", ints({2, 2})}, {"input_shape", ints({1, 7, 6, 2})}}, {}},
+        {"conv2d_backprop_filter", {{{1, 7, 7, 2}, {1, 7, 7, 2}}},
+         {{"dilation", ints({2, 2})}, {"padding", std::string("same")}, {"filter_shape", ints({3, 3, 2, 2})}}, {}},
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {}, {}},
         {"pow", {{{3, 4}, {3, 4}}}, {}, {.low = 0.5f, .high = 2.0f}},
         {"dropout", {{{40, 30}}}, {{"rate", 0.5}, {"key", int64_t{3}}}, {}},
@@ -309,6 +326,28 @@ TEST_CASE("gradients of attribute variants") {
         {"categorical_crossentropy", {{{3, 3}, {3, 3}}}, {{"from_logits", int64_t{1}}}, {}},
         {"sparse_categorical_crossentropy", {{{3, 3}, {3}}}, {}, {.class_inputs = {1}, .classes = 3}},
         {"div", {{{3, 3}, {3, 1}}}, {}, {.low = 0.5f, .high = 2.0f}},
+        // Pooling: overlapping windows (stride < pool), "same" on odd sizes, non-square windows, "valid" dropping
+        // the last rows and columns.
+        {"max_pool2d", {{{1, 5, 4, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("valid")}}, kinked},
+        {"max_pool2d", {{{2, 5, 3, 1}}},
+         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("same")}}, kinked},
+        {"max_pool2d", {{{1, 7, 5, 3}}},
+         {{"pool", ints({3, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}}, kinked},
+        {"max_pool2d_grad", {{{1, 5, 5, 2}, {1, 2, 2, 2}}},
+         {{"pool", ints({2, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}}, kinked},
+        {"max_pool2d_gather", {{{1, 5, 5, 2}, {1, 5, 5, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({2, 2})}, {"padding", std::string("same")}}, kinked},
+        {"avg_pool2d", {{{1, 5, 4, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("same")}}, {}},
+        {"avg_pool2d", {{{2, 5, 4, 1}}},
+         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("valid")}}, {}},
+        {"avg_pool2d_grad", {{{2, 3, 2, 1}}},
+         {{"pool", ints({2, 2})},
+          {"strides", ints({2, 2})},
+          {"padding", std::string("same")},
+          {"input_shape", ints({2, 5, 3, 1})}},
+         {}},
     };
     for (const Variant & v : variants)
         for (const std::vector<Shape> & shapes : v.cases) {

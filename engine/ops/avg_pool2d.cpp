@@ -1,0 +1,62 @@
+// y[n, i, j, c] = mean of x[n, i*sh - top + a, j*sw - left + b, c] over the real (unpadded) positions of the window
+// a < ph, b < pw (Keras AveragePooling2D, channels last; attrs as max_pool2d); dx = avg_pool2d_grad(dy).
+#include <algorithm>
+
+#include "ops/kernel_util.h"
+
+namespace dl {
+namespace {
+// Geometry from the input and output shapes: the padding rule gives 0 for "valid" (see max_pool2d.cpp).
+struct Pool2d {
+    int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, top, left;
+};
+Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
+    const std::span<const int64_t> pool = a.ints("pool"), strides = a.ints("strides");
+    Pool2d p{in[0], in[1], in[2], in[3], out[1], out[2], pool[0], pool[1], strides[0], strides[1], 0, 0};
+    p.top = std::max<int64_t>((p.oh - 1) * p.sh + p.ph - p.h, 0) / 2;
+    p.left = std::max<int64_t>((p.ow - 1) * p.sw + p.pw - p.w, 0) / 2;
+    return p;
+}
+
+OutInfo infer(ShapeCtx & c) { return find_op("max_pool2d")->infer(c); }  // the same windows and rules
+
+void cpu(KernelCtx & k) {
+    const Pool2d p = pool2d(k.in(0).shape, k.out().shape, k.attrs());
+    const float * px = k.in(0).f32();
+    float * py = k.out().f32();
+    auto image = [&](int64_t n) {  // each image writes its own outputs: the same result at any thread count
+        const float * xn = px + n * p.h * p.w * p.c;
+        for (int64_t i = 0; i < p.oh; ++i) {
+            const int64_t r = i * p.sh - p.top, r0 = std::max<int64_t>(r, 0), r1 = std::min(r + p.ph, p.h);
+            for (int64_t j = 0; j < p.ow; ++j) {
+                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
+                float * __restrict y = py + ((n * p.oh + i) * p.ow + j) * p.c;
+                std::fill(y, y + p.c, 0.0f);
+                for (int64_t a = r0; a < r1; ++a)
+                    for (int64_t b = q0; b < q1; ++b) {
+                        const float * __restrict v = xn + (a * p.w + b) * p.c;
+                        for (int64_t ch = 0; ch < p.c; ++ch) y[ch] += v[ch];
+                    }
+                const float scale = 1.0f / static_cast<float>((r1 - r0) * (q1 - q0));
+                for (int64_t ch = 0; ch < p.c; ++ch) y[ch] *= scale;
+            }
+        }
+    };
+    if (k.in(0).numel() > kChunk)
+        k.pool.parallel_for(p.n, image);
+    else
+        for (int64_t n = 0; n < p.n; ++n) image(n);
+}
+
+std::vector<Value> grad(GradCtx & g) {
+    Attrs a = g.attrs();
+    a.set("input_shape", g.in(0).shape().dims);
+    return {g.op("avg_pool2d_grad", {g.dout()}, std::move(a))};
+}
+}  // namespace
+DL_REGISTER_OP({.name = "avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
+                .test = {.cases = {{{1, 4, 5, 2}}, {{2, 3, 3, 1}}},
+                         .attrs = {{"pool", std::vector<int64_t>{2, 2}},
+                                   {"strides", std::vector<int64_t>{2, 2}},
+                                   {"padding", std::string("same")}}}});
+}  // namespace dl

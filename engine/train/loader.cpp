@@ -1,0 +1,80 @@
+#include "train/loader.h"
+
+#include <cstring>
+
+namespace dl {
+
+BatchLoader::BatchLoader(const Table & table, const DataInfo & info, const AugmentSpec & augment, uint64_t seed,
+                         int64_t max_batch)
+    : table_(table), info_(info), augmenter_(augment, table.sample_shape, seed),
+      x_(static_cast<size_t>(max_batch * table.num_features())),
+      y_(info.classification ? 0 : static_cast<size_t>(max_batch * table.num_targets())),
+      labels_(info.classification ? static_cast<size_t>(max_batch) : 0), thread_([this] { loop(); }) {}
+
+BatchLoader::~BatchLoader() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+}
+
+void BatchLoader::start(const std::vector<int64_t> & rows, int64_t begin, int64_t end, uint64_t step) {
+    {
+        std::lock_guard lock(mutex_);
+        DL_ASSERT(!pending_ && !ready_);
+        DL_ASSERT(end - begin <= static_cast<int64_t>(x_.size()) / std::max<int64_t>(1, table_.num_features()));
+        rows_ = &rows;
+        begin_ = begin, end_ = end, step_ = step;
+        pending_ = true;
+    }
+    wake_.notify_one();
+}
+
+void BatchLoader::finish(Executor & ex) {
+    {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [&] { return ready_; });
+        ready_ = false;
+    }
+    const int64_t n = end_ - begin_;
+    TensorView x = ex.input("x");
+    DL_ASSERT(x.shape[0] == n);
+    std::memcpy(x.data, x_.data(), x.bytes());
+    TensorView y = ex.input("y");
+    if (info_.classification) std::memcpy(y.data, labels_.data(), y.bytes());
+    else std::memcpy(y.data, y_.data(), y.bytes());
+}
+
+void BatchLoader::gather() {
+    const int64_t f = table_.num_features(), k = table_.num_targets();
+    for (int64_t i = begin_; i < end_; ++i) {
+        const int64_t row = (*rows_)[static_cast<size_t>(i)], slot = i - begin_;
+        const float * src = table_.features.data() + row * f;
+        float * dst = x_.data() + slot * f;
+        if (augmenter_.active()) augmenter_.apply(src, dst, step_, slot);
+        else std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(f));
+        if (info_.classification) labels_[static_cast<size_t>(slot)] = table_.labels[static_cast<size_t>(row)];
+        else std::memcpy(y_.data() + slot * k, table_.targets.data() + row * k, sizeof(float) * static_cast<size_t>(k));
+    }
+}
+
+void BatchLoader::loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stop_ || pending_; });
+            if (stop_) return;
+        }
+        gather();
+        {
+            std::lock_guard lock(mutex_);
+            pending_ = false;
+            ready_ = true;
+        }
+        done_.notify_one();
+    }
+}
+
+}  // namespace dl

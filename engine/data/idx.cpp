@@ -2,7 +2,10 @@
 // values row-major. gzip is read through zlib (gzread passes plain files through unchanged).
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <future>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -12,34 +15,56 @@ namespace dl {
 
 namespace {
 
-struct IdxArray {
+// One file as read: its decompressed bytes, checked; values are decoded later straight into the table.
+struct IdxFile {
     std::vector<int64_t> dims;
-    std::vector<float> values;
+    std::string bytes;
+    size_t header = 0, count = 0;
+    bool floats = false;  // float32 values, else unsigned bytes
 };
+
+// gzip's trailer holds the uncompressed size (mod 2^32): reserving it saves the copies of a growing buffer.
+size_t expected_size(const std::string & path) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : 0;
+    if (size < 18) return static_cast<size_t>(std::max<std::streamoff>(size, 0));
+    unsigned char magic[2] = {}, trailer[4] = {};
+    in.seekg(0);
+    in.read(reinterpret_cast<char *>(magic), 2);
+    if (magic[0] != 0x1f || magic[1] != 0x8b) return static_cast<size_t>(size);
+    in.seekg(size - 4);
+    in.read(reinterpret_cast<char *>(trailer), 4);
+    return size_t{trailer[0]} | size_t{trailer[1]} << 8 | size_t{trailer[2]} << 16 | size_t{trailer[3]} << 24;
+}
 
 std::string read_maybe_gzip(const DataFile & f) {
     gzFile in = gzopen(f.path.c_str(), "rb");
     if (!in) throw Error(ExitCode::missing_input, fmt::format("{}: cannot be read", f.as_written));
+    gzbuffer(in, 1 << 17);
     std::string data;
-    char buf[1 << 16];
+    data.reserve(expected_size(f.path) + 1);
     for (;;) {
-        const int n = gzread(in, buf, sizeof buf);
+        const size_t at = data.size();
+        const size_t room = std::max<size_t>(data.capacity() - at, 1 << 16);
+        data.resize(at + room);
+        const int n = gzread(in, data.data() + at, static_cast<unsigned>(std::min<size_t>(room, 1u << 30)));
         if (n < 0) {
             int errnum = 0;
             const std::string why = gzerror(in, &errnum);
             gzclose(in);
             throw Error(ExitCode::bad_input, fmt::format("{}: not a readable gzip/IDX file ({})", f.as_written, why));
         }
+        data.resize(at + static_cast<size_t>(n));
         if (n == 0) break;
-        data.append(buf, static_cast<size_t>(n));
     }
     gzclose(in);
     return data;
 }
 
-IdxArray read_idx_file(const DataFile & f, Sha256 & digest) {
-    const std::string bytes = read_maybe_gzip(f);
-    digest.update(bytes);
+IdxFile read_idx_file(const DataFile & f) {
+    IdxFile a;
+    a.bytes = read_maybe_gzip(f);
+    const std::string & bytes = a.bytes;
     auto u8 = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
     if (bytes.size() < 4 || u8(0) != 0 || u8(1) != 0)
         throw Error(ExitCode::bad_input, fmt::format("{}: not an IDX file (bad magic number)", f.as_written));
@@ -51,48 +76,68 @@ IdxArray read_idx_file(const DataFile & f, Sha256 & digest) {
         throw Error(ExitCode::bad_input,
                     fmt::format("{}: IDX value type 0x{:02x} is not supported (unsigned bytes 0x08 or float32 0x0d)",
                                 f.as_written, type));
+    a.floats = width == 4;
     if (rank < 1 || bytes.size() < 4 + 4 * static_cast<size_t>(rank))
         throw Error(ExitCode::bad_input, fmt::format("{}: truncated IDX header", f.as_written));
-    IdxArray a;
-    size_t count = 1;
+    a.count = 1;
     for (size_t d = 0; d < rank; ++d) {
         const size_t at = 4 + 4 * d;
         const int64_t extent = (int64_t{u8(at)} << 24) | (int64_t{u8(at + 1)} << 16) | (int64_t{u8(at + 2)} << 8) | u8(at + 3);
         a.dims.push_back(extent);
-        count *= static_cast<size_t>(extent);
+        a.count *= static_cast<size_t>(extent);
     }
-    const size_t header = 4 + 4 * static_cast<size_t>(rank);
-    if (bytes.size() != header + count * width)
+    a.header = 4 + 4 * static_cast<size_t>(rank);
+    if (bytes.size() != a.header + a.count * width)
         throw Error(ExitCode::bad_input, fmt::format("{}: the header promises {} values, the file holds {} bytes of data",
-                                                     f.as_written, count, bytes.size() - header));
-    a.values.resize(count);
-    if (width == 1) {
-        for (size_t i = 0; i < count; ++i) a.values[i] = static_cast<float>(u8(header + i));
-    } else {
-        for (size_t i = 0; i < count; ++i) {
-            const size_t at = header + 4 * i;
-            const uint32_t bits = (uint32_t{u8(at)} << 24) | (uint32_t{u8(at + 1)} << 16) | (uint32_t{u8(at + 2)} << 8) | u8(at + 3);
-            std::memcpy(&a.values[i], &bits, 4);
-        }
-    }
+                                                     f.as_written, a.count, bytes.size() - a.header));
     return a;
 }
 
-void append_pair(Table & t, const DataFile & images, const DataFile & labels, Sha256 & digest) {
-    const IdxArray x = read_idx_file(images, digest), y = read_idx_file(labels, digest);
-    if (y.dims.size() != 1)
+// Appends the file's values, times `scale`, to `out` (one pass: no intermediate float copy of the images).
+void decode(const IdxFile & a, float scale, std::vector<float> & out) {
+    const size_t base = out.size();
+    out.resize(base + a.count);
+    float * dst = out.data() + base;
+    const auto * src = reinterpret_cast<const unsigned char *>(a.bytes.data() + a.header);
+    if (!a.floats) {
+        for (size_t i = 0; i < a.count; ++i) dst[i] = static_cast<float>(src[i]) * scale;
+        return;
+    }
+    for (size_t i = 0; i < a.count; ++i) {
+        const unsigned char * at = src + 4 * i;
+        const uint32_t bits = (uint32_t{at[0]} << 24) | (uint32_t{at[1]} << 16) | (uint32_t{at[2]} << 8) | at[3];
+        std::memcpy(dst + i, &bits, 4);
+        dst[i] *= scale;
+    }
+}
+
+struct IdxPair {
+    IdxFile images, labels;
+};
+
+IdxPair read_pair(const DataFile & images, const DataFile & labels) {
+    IdxPair p{read_idx_file(images), read_idx_file(labels)};
+    if (p.labels.dims.size() != 1)
         throw Error(ExitCode::bad_input, fmt::format("{}: labels must be one value per image, got {} dimensions",
-                                                     labels.as_written, y.dims.size()));
-    if (x.dims[0] != y.dims[0])
+                                                     labels.as_written, p.labels.dims.size()));
+    if (p.images.dims[0] != p.labels.dims[0])
         throw Error(ExitCode::bad_input, fmt::format("{} has {} images but {} has {} labels", images.as_written,
-                                                     x.dims[0], labels.as_written, y.dims[0]));
-    const std::vector<int64_t> shape(x.dims.begin() + 1, x.dims.end());
+                                                     p.images.dims[0], labels.as_written, p.labels.dims[0]));
+    return p;
+}
+
+void append_pair(Table & t, const IdxPair & p, const DataFile & images, float scale, Sha256 & digest) {
+    digest.update(p.images.bytes);
+    digest.update(p.labels.bytes);
+    const std::vector<int64_t> shape(p.images.dims.begin() + 1, p.images.dims.end());
     if (t.sample_shape.empty()) t.sample_shape = shape;
     if (shape != t.sample_shape)
         throw Error(ExitCode::bad_input, fmt::format("{}: images are {}, the training images are {}", images.as_written,
                                                      to_string(Shape(shape)), to_string(Shape(t.sample_shape))));
-    t.features.insert(t.features.end(), x.values.begin(), x.values.end());
-    for (float v : y.values) t.labels.push_back(static_cast<int32_t>(v));
+    decode(p.images, scale, t.features);
+    std::vector<float> labels;
+    decode(p.labels, 1.0f, labels);
+    for (float v : labels) t.labels.push_back(static_cast<int32_t>(v));
 }
 
 }  // namespace
@@ -101,12 +146,23 @@ Table read_idx(const DataSpec & data) {
     Table t;
     t.classification = true;
     t.target_names = {"label"};
+    // The test files are decompressed on a second thread meanwhile: gzip is most of the load time.
+    std::future<IdxPair> test;
+    if (data.test_images.given())
+        test = std::async(std::launch::async, [&] { return read_pair(data.test_images, data.test_labels); });
+    const float scale = static_cast<float>(data.rescale);
     Sha256 digest;  // over the decompressed files, in order
-    append_pair(t, data.images, data.labels, digest);
+    IdxPair train = read_pair(data.images, data.labels);
+    const IdxPair tested = test.valid() ? test.get() : IdxPair{};
+    t.features.reserve(train.images.count + tested.images.count);
+    t.labels.reserve(train.labels.count + tested.labels.count);
+    append_pair(t, train, data.images, scale, digest);
+    train = IdxPair{};  // the decompressed bytes are no longer needed: keep the peak memory down
     if (data.test_images.given()) {
         t.test_start = static_cast<int64_t>(t.labels.size());
-        append_pair(t, data.test_images, data.test_labels, digest);
+        append_pair(t, tested, data.test_images, scale, digest);
     }
+
     int32_t max_label = -1;
     for (int32_t l : t.labels) max_label = std::max(max_label, l);
     for (int32_t i = 0; i <= max_label; ++i) t.class_names.push_back(std::to_string(i));
@@ -124,7 +180,7 @@ Table read_dataset(const DataSpec & data, bool class_labels, const std::vector<s
     } else {
         t = read_csv(data, class_labels, known_classes);
     }
-    if (data.rescale != 1.0) {
+    if (data.rescale != 1.0 && data.format != "idx") {  // IDX values are scaled as they are decoded
         const float r = static_cast<float>(data.rescale);
         for (float & v : t.features) v *= r;
     }

@@ -123,11 +123,18 @@ double Optimizer::step(const std::vector<TensorView> & grads, double lr) {
             for (int64_t c = 0; c < static_cast<int64_t>(chunks_.size()); ++c) body(c);
     };
     // Global norm in double: fixed chunks summed in a fixed order, the same at any thread count.
+    // Eight interleaved sums (a fixed order the compiler can keep in vector lanes): one running sum is a chain of
+    // dependent additions that cost a tenth of the MLP's step.
     run([&](int64_t k) {
         const Chunk & c = chunks_[static_cast<size_t>(k)];
         const float * g = grads[c.param].f32();
+        double lanes[8] = {};
+        int64_t i = c.begin;
+        for (; i + 8 <= c.end; i += 8)
+            for (int j = 0; j < 8; ++j) lanes[j] += static_cast<double>(g[i + j]) * g[i + j];
         double s = 0;
-        for (int64_t i = c.begin; i < c.end; ++i) s += static_cast<double>(g[i]) * g[i];
+        for (; i < c.end; ++i) s += static_cast<double>(g[i]) * g[i];
+        for (double lane : lanes) s += lane;
         partial_sumsq_[static_cast<size_t>(k)] = s;
     });
     double sumsq = 0;

@@ -327,12 +327,6 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
 }
 
 void check_model(const Spec & spec, const DataInfo & info) {
-    if (spec.data.augment.any() && info.sample_shape.size() != 2 && info.sample_shape.size() != 3)
-        throw Error(ExitCode::bad_input,
-                    format_at(spec.data.augment.loc,
-                              fmt::format("data.augment flips and shifts images, but the samples have shape {}",
-                                          to_string(Shape(info.sample_shape))),
-                              "augmentation needs [height, width] or [height, width, channels] samples"));
     ParamStore params;
     build_model_graph(spec, info, 2, GraphMode::train, params);
 }

@@ -2,21 +2,10 @@
 // a < ph, b < pw (Keras AveragePooling2D, channels last; attrs as max_pool2d); dx = avg_pool2d_grad(dy).
 #include <algorithm>
 
-#include "ops/kernel_util.h"
+#include "ops/pool_util.h"
 
 namespace dl {
 namespace {
-// Geometry from the input and output shapes: the padding rule gives 0 for "valid" (see max_pool2d.cpp).
-struct Pool2d {
-    int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, top, left;
-};
-Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
-    const std::span<const int64_t> pool = a.ints("pool"), strides = a.ints("strides");
-    Pool2d p{in[0], in[1], in[2], in[3], out[1], out[2], pool[0], pool[1], strides[0], strides[1], 0, 0};
-    p.top = std::max<int64_t>((p.oh - 1) * p.sh + p.ph - p.h, 0) / 2;
-    p.left = std::max<int64_t>((p.ow - 1) * p.sw + p.pw - p.w, 0) / 2;
-    return p;
-}
 
 OutInfo infer(ShapeCtx & c) { return find_op("max_pool2d")->infer(c); }  // the same windows and rules
 

@@ -3,23 +3,10 @@
 // dx = max_pool2d_grad(x, dy). A NaN in a window makes its max NaN, as in `max`.
 #include <algorithm>
 
-#include "ops/kernel_util.h"
+#include "ops/pool_util.h"
 
 namespace dl {
 namespace {
-// Geometry of one node, from its input and output shapes: "valid" needs no padding, and for "same" TensorFlow pads
-// the shortfall max((out - 1) * stride + pool - in, 0) with the smaller half first, which gives 0 for "valid" too,
-// so kernels need not read `padding`.
-struct Pool2d {
-    int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, top, left;
-};
-Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
-    const std::span<const int64_t> pool = a.ints("pool"), strides = a.ints("strides");
-    Pool2d p{in[0], in[1], in[2], in[3], out[1], out[2], pool[0], pool[1], strides[0], strides[1], 0, 0};
-    p.top = std::max<int64_t>((p.oh - 1) * p.sh + p.ph - p.h, 0) / 2;
-    p.left = std::max<int64_t>((p.ow - 1) * p.sw + p.pw - p.w, 0) / 2;
-    return p;
-}
 
 // The rules for `pool`, `strides` and `padding`, shared by the other pooling ops through find_op("max_pool2d").
 OutInfo infer(ShapeCtx & c) {

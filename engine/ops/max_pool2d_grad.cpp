@@ -1,23 +1,13 @@
 // dx = max_pool2d's gradient: each dy[n, i, j, c] added to x at the first maximum of its window (row-major), summed
 // where windows overlap; attrs as max_pool2d. Linear in dy, constant in x almost everywhere:
-// d(dy) = max_pool2d_gather(x, ddx), the adjoint; no gradient flows to x.
+// d(dy) = max_pool2d_gather(x, ddx), the adjoint; no gradient flows to x. With relu_input = 1 (set by the fusion
+// pass) only maxima above 0 pass their dy on.
 #include <algorithm>
 
-#include "ops/kernel_util.h"
+#include "ops/pool_util.h"
 
 namespace dl {
 namespace {
-// Geometry from the input and output shapes: the padding rule gives 0 for "valid" (see max_pool2d.cpp).
-struct Pool2d {
-    int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, top, left;
-};
-Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
-    const std::span<const int64_t> pool = a.ints("pool"), strides = a.ints("strides");
-    Pool2d p{in[0], in[1], in[2], in[3], out[1], out[2], pool[0], pool[1], strides[0], strides[1], 0, 0};
-    p.top = std::max<int64_t>((p.oh - 1) * p.sh + p.ph - p.h, 0) / 2;
-    p.left = std::max<int64_t>((p.ow - 1) * p.sw + p.pw - p.w, 0) / 2;
-    return p;
-}
 
 OutInfo infer(ShapeCtx & c) {
     const OutInfo pooled = find_op("max_pool2d")->infer(c);  // checks x and the attributes
@@ -34,6 +24,9 @@ void cpu(KernelCtx & k) {
     const Pool2d p = pool2d(k.in(0).shape, k.in(1).shape, k.attrs());
     const float *px = k.in(0).f32(), *pdy = k.in(1).f32();
     float * pdx = k.out().f32();
+    // Set by the fusion pass for where_positive(max_pool2d_grad(x, dy), x): x is a relu's output, and the relu's
+    // backward step is folded in here.
+    const bool relu_input = k.attrs().get_int("relu_input") != 0;
     // One task per image: overlapping windows add into the same dx, so an image's sums stay in one task, in
     // window order, whatever the thread count.
     auto image = [&](int64_t n) {
@@ -62,6 +55,9 @@ void cpu(KernelCtx & k) {
                                 at[ch] = take ? s : at[ch];
                             }
                         }
+                    // The fused relu backward: a maximum that is not positive came out of the relu as 0.
+                    if (relu_input)
+                        for (int64_t ch = 0; ch < m; ++ch) at[ch] = best[ch] > 0.0f ? at[ch] : -1;
                     // A masked add over the window rather than a scatter through `at`: contiguous, so it vectorises.
                     for (int64_t a = r0; a < r1; ++a)
                         for (int64_t b = q0; b < q1; ++b) {

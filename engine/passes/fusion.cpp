@@ -78,11 +78,35 @@ void fuse_masks(Graph & g) {
     }
 }
 
+// where_positive(max_pool2d_grad(x, dy), x) -> max_pool2d_grad(x, dy) {relu_input = 1}: the relu's backward step
+// decided by the window's maximum, inside the pooling gradient (conv -> relu -> max-pool, the classic CNN).
+void fuse_pool_masks(Graph & g) {
+    const auto users = consumers(g);
+    for (Node & n : g.nodes()) {
+        if (n.dead || n.op != "where_positive") continue;
+        const Node & pool = g.node(n.inputs[0]);
+        if (pool.op != "max_pool2d_grad" || pool.inputs[0] != n.inputs[1] || pool.attrs.get_int("relu_input")) continue;
+        if (users[static_cast<size_t>(pool.id)].size() != 1) continue;
+        bool is_output = false;
+        for (auto & [name, out] : g.outputs()) is_output |= out == pool.id;
+        if (is_output) continue;
+        const int pool_id = pool.id;
+        Attrs attrs = pool.attrs;
+        attrs.set("relu_input", int64_t{1});
+        n.inputs = pool.inputs;
+        n.attrs = attrs;
+        n.op = "max_pool2d_grad";
+        n.def = find_op(n.op);
+        g.infer_node(n);
+        g.node(pool_id).dead = true;
+    }
+}
 }  // namespace
 
 void fuse(Graph & g) {
     fuse_dense(g);
     fuse_masks(g);
+    fuse_pool_masks(g);
 }
 
 }  // namespace dl

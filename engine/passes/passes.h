@@ -22,7 +22,9 @@ void infer_shapes(Graph & g);
 void fold_constants(Graph & g);
 void eliminate_common_subexpressions(Graph & g);
 void eliminate_dead_nodes(Graph & g);
-void fuse(Graph & g);  // fuse_dense, then fuse_masks (fusion.cpp)
+// matmul+bias+activation -> fused_dense, conv2d+bias+relu -> conv2d, mul(dy, step(y)) -> where_positive, and
+// that mask folded into a max-pool gradient (fusion.cpp).
+void fuse(Graph & g);
 
 const std::vector<Pass> & standard_passes();
 std::vector<std::string> pass_names();  // the names --after accepts, memory_plan included

@@ -138,6 +138,7 @@ std::string render_spec(const Spec & s) {
 
     e << YAML::Key << "epochs" << YAML::Value << t.epochs;
     e << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
+    if (t.steps_per_epoch > 0) e << YAML::Key << "steps_per_epoch" << YAML::Value << t.steps_per_epoch;
     e << YAML::Key << "shuffle" << YAML::Value << t.shuffle;
     e << YAML::Key << "deterministic" << YAML::Value << t.deterministic;
 

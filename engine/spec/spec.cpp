@@ -68,8 +68,8 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
         MapReader a(p, m.raw("augment"), "data.augment", false, d.augment.loc);
         d.augment.flip = a.choice("flip", "none", {"none", "horizontal", "vertical", "horizontal_and_vertical"}, "flip mode");
         d.augment.crop_padding = a.integer("crop_padding", 0, at_least(0));
+        const YAML::Node t = a.raw("translate");
         if (a.has("translate")) {
-            const YAML::Node t = a.raw("translate");
             auto fraction = [](double v) { return v >= 0 && v <= 1 ? std::string() : std::string("must be in [0, 1]"); };
             if (t.IsScalar()) {
                 d.augment.translate_height = d.augment.translate_width = a.number("translate", 0.0, fraction);
@@ -116,8 +116,8 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
 
 // A size per spatial axis as Keras takes it: one number for both (3) or [height, width].
 std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & key, std::vector<int64_t> fallback) {
+    const YAML::Node v = m.raw(key);  // known even when absent: "did you mean" can suggest it
     if (!m.has(key)) return fallback;
-    const YAML::Node v = m.raw(key);
     std::vector<int64_t> out;
     if (v.IsScalar()) {
         const int64_t one = m.integer(key, fallback[0], at_least(1));
@@ -136,8 +136,8 @@ std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & k
 // zero_padding2d's padding, as Keras: 1 (all sides), [rows, cols], or [[top, bottom], [left, right]].
 std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
     const std::vector<int64_t> fallback = {1, 1, 1, 1};
-    if (!m.has("padding")) return fallback;
     const YAML::Node v = m.raw("padding");
+    if (!m.has("padding")) return fallback;
     auto bad = [&] {
         p.add(m.value_loc("padding"), fmt::format("{}: expected n, [rows, cols] or [[top, bottom], [left, right]]",
                                                   m.child_path("padding")));
@@ -368,6 +368,7 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
     read_optimizer(p, m, t.optimizer);
     t.epochs = m.integer("epochs", 1, at_least(1));
     t.batch_size = m.integer("batch_size", 32, at_least(1));
+    t.steps_per_epoch = m.integer("steps_per_epoch", 0, at_least(0));
     t.shuffle = m.boolean("shuffle", true);
     t.deterministic = m.boolean("deterministic", true);
 

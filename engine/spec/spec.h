@@ -154,6 +154,7 @@ struct TrainSpec {
     CheckpointSpec checkpoint;
     int64_t epochs = 1;
     int64_t batch_size = 32;
+    int64_t steps_per_epoch = 0;        // 0 = the whole training split; else at most this many batches (as Keras)
     bool shuffle = true;
     bool deterministic = true;
 };

@@ -95,6 +95,13 @@ void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<
 PreparedData prepare_data(const Spec & spec) {
     PreparedData d;
     d.table = read_dataset(spec.data, is_classification_loss(spec.train.loss.name));
+    const std::vector<int64_t> & sample = d.table.sample_shape;
+    if (spec.data.augment.any() && sample.size() != 2 && sample.size() != 3)
+        throw Error(ExitCode::bad_input,
+                    format_at(spec.data.augment.loc,
+                              fmt::format("data.augment flips and shifts images, but the samples have shape {}",
+                                          to_string(Shape(sample))),
+                              "augmentation needs [height, width] or [height, width, channels] samples"));
     d.splits = make_splits(d.table.rows(), spec.data, spec.seed, d.table.test_start);
     DL_CHECK(!d.splits.train.empty(), ExitCode::bad_input,
              "{}: no training rows left after test_split and validation_split", spec.data.path_as_written);

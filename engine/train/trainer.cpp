@@ -206,7 +206,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     ModelSession session(spec, info, params, threads);
     const int64_t batch = spec.train.batch_size;
     const int64_t n_train = static_cast<int64_t>(splits.train.size());
-    const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+    int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+    if (spec.train.steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, spec.train.steps_per_epoch);
     session.executor(GraphMode::train, std::min(batch, n_train));  // creates and initialises the parameters
     Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
     const LrSchedule schedule(spec.train, steps_per_epoch);

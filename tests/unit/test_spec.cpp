@@ -109,3 +109,87 @@ TEST_CASE("closest_match: typos, swapped letters, case; nothing for unrelated wo
     CHECK(dl::closest_match("optimiser", {"optimizer", "epochs"}) == "optimizer");
     CHECK(dl::closest_match("zzz", {"train", "data"}).empty());
 }
+
+TEST_CASE("image layers: Keras defaults and names, one number or [height, width], augmentation") {
+    const dl::Spec s = parse(R"(name: img
+data:
+  path: datasets/iris.csv
+  target: species
+  augment: {flip: horizontal, crop_padding: 2, translate: {height: 0.1, width: 0.2}}
+model:
+  input: [4]
+  layers:
+    - reshape: {target_shape: [2, 2, 1]}
+    - conv2d: {filters: 8, kernel_size: 3, padding: same, strides: [1, 2]}
+    - batch_normalization: {}
+    - depthwise_conv2d: {kernel_size: [1, 2], depth_multiplier: 2, dilation_rate: 1}
+    - max_pooling2d: {}
+    - average_pooling2d: {pool_size: 1, strides: 1}
+    - zero_padding2d: {padding: [[1, 0], [2, 3]]}
+    - global_average_pooling2d: {}
+    - layer_normalization: {epsilon: 0.01}
+    - dense: {units: 3, activation: softmax}
+train: {loss: sparse_categorical_crossentropy}
+)");
+    const auto & L = s.model.layers;
+    REQUIRE(L.size() == 10);
+    CHECK(L[1].type == "conv2d");
+    CHECK(L[1].kernel_size == std::vector<int64_t>{3, 3});
+    CHECK(L[1].strides == std::vector<int64_t>{1, 2});
+    CHECK(L[1].padding == "same");
+    CHECK(L[1].groups == 1);
+    CHECK(L[2].type == "batch_norm");
+    CHECK(L[2].name == "batch_norm");
+    CHECK(L[2].momentum == 0.99);
+    CHECK(L[2].epsilon == 1e-3);
+    CHECK(L[3].depth_multiplier == 2);
+    CHECK(L[3].dilation_rate == std::vector<int64_t>{1, 1});
+    CHECK(L[4].type == "max_pool2d");
+    CHECK(L[4].pool_size == std::vector<int64_t>{2, 2});
+    CHECK(L[4].strides == std::vector<int64_t>{2, 2});  // Keras: strides default to the pool size
+    CHECK(L[5].type == "avg_pool2d");
+    CHECK(L[5].strides == std::vector<int64_t>{1, 1});
+    CHECK(L[6].zero_padding == std::vector<int64_t>{1, 0, 2, 3});
+    CHECK(L[7].type == "global_avg_pool2d");
+    CHECK(L[8].epsilon == 0.01);
+    CHECK(L[9].type == "dense");
+    CHECK(s.data.augment.flip == "horizontal");
+    CHECK(s.data.augment.crop_padding == 2);
+    CHECK(s.data.augment.translate_width == 0.2);
+    // The resolved spec keeps all of it.
+    const std::string once = dl::render_spec(s);
+    CHECK(dl::render_spec(dl::parse_spec(once, "resolved.yaml", "/")) == once);
+    CHECK(once.find("zero_padding2d") != std::string::npos);
+    CHECK(once.find("augment") != std::string::npos);
+}
+
+TEST_CASE("image layers: bad sizes and modes are reported with their place") {
+    const std::string base = R"(name: img
+data: {path: datasets/iris.csv, target: species}
+model:
+  input: [4]
+  layers:
+    - reshape: {target_shape: [2, 2, 1]}
+    - LAYER
+    - flatten: {}
+    - dense: {units: 3, activation: softmax}
+train: {loss: sparse_categorical_crossentropy}
+)";
+    auto with = [&](const std::string & layer) {
+        std::string t = base;
+        t.replace(t.find("LAYER"), 5, layer);
+        return error_of(t);
+    };
+    CHECK(with("conv2d: {filters: 2, kernel_size: [3, 3, 3]}").find("expected one number or [height, width]") !=
+          std::string::npos);
+    CHECK(with("conv2d: {kernel_size: 3}").find("filters") != std::string::npos);
+    CHECK(with("conv2d: {filters: 2, kernel_size: 0}").find("at least 1") != std::string::npos);
+    CHECK(with("conv2d: {filters: 2, kernel_size: 3, padding: valud}").find("did you mean 'valid'") !=
+          std::string::npos);
+    CHECK(with("conv2d: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}").find("cannot both") !=
+          std::string::npos);
+    CHECK(with("max_pool2d: {pool_size: [2, 2], stride: 1}").find("did you mean 'strides'") != std::string::npos);
+    CHECK(with("zero_padding2d: {padding: [1, 2, 3]}").find("[[top, bottom], [left, right]]") != std::string::npos);
+    CHECK(with("batch_norm: {momentum: 1.5}").find("momentum") != std::string::npos);
+    CHECK(with("embeding: {input_dim: 3, output_dim: 2}").find("did you mean 'embedding'") != std::string::npos);
+}

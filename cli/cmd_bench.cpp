@@ -2,6 +2,8 @@
 // samples/s for training and inference, on the spec's real data (like `caffe time`).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <map>
 
@@ -59,16 +61,22 @@ void run_bench(const BenchOptions & o) {
     for (int64_t s = 0; s < o.steps; ++s) step(s, &per_kernel, &optimizer_s);
 
     // Inference: the prediction graph at the training batch size, and at batch 1 for latency.
+    // The median of single runs: a latency, robust to the odd preempted run (PyTorch's peer reports the same).
     auto time_predict = [&](int64_t b, int64_t runs) {
         dl::Executor & p = session.executor(dl::GraphMode::predict, b);
         session.feed(p, table, splits.train, 0, b, false);
-        p.run(spec.seed, 0);
-        const double t0 = now_s();
-        for (int64_t r = 0; r < runs; ++r) p.run(spec.seed, 0);
-        return (now_s() - t0) / static_cast<double>(runs);
+        for (int64_t r = 0; r < 10; ++r) p.run(spec.seed, 0);
+        std::vector<double> times(static_cast<size_t>(runs));
+        for (double & t : times) {
+            const double t0 = now_s();
+            p.run(spec.seed, 0);
+            t = now_s() - t0;
+        }
+        std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
+        return times[static_cast<size_t>(runs / 2)];
     };
     const double predict_s = time_predict(batch, o.steps);
-    const double latency_s = time_predict(1, std::max<int64_t>(o.steps, 200));
+    const double latency_s = time_predict(1, std::max<int64_t>(o.steps, 1000));
 
     // Forward nodes come before the loss; autodiff appended the backward pass after it.
     const int loss_id = ex.graph().outputs().at("loss");

@@ -41,9 +41,10 @@ void cpu(KernelCtx & k) {
     const float * bias = k.inputs.size() == 3 ? k.in(2).f32() : nullptr;
     const bool relu = k.attrs().get_str("activation", "linear") == "relu";
     float * y = k.out().f32();
-    const int64_t rows = g.rows(), patch = g.patch(), fg = g.fg(), tiles = (rows + kConvTileRows - 1) / kConvTileRows;
+    const int64_t rows = g.rows(), patch = g.patch(), fg = g.fg(), tile_rows = conv_tile_rows(rows);
+    const int64_t tiles = (rows + tile_rows - 1) / tile_rows;
     auto tile = [&](int64_t t) {
-        const int64_t r0 = t * kConvTileRows, count = std::min(kConvTileRows, rows - r0);
+        const int64_t r0 = t * tile_rows, count = std::min(tile_rows, rows - r0);
         StridedMap out(y + r0 * g.f, count, g.f, Eigen::OuterStride<>(g.f));
         if (g.pointwise()) {
             out.noalias() = ConstMatrixMap(x + r0 * g.c, count, g.c) * ConstMatrixMap(w, g.c, g.f);
@@ -59,7 +60,7 @@ void cpu(KernelCtx & k) {
         if (bias) out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, g.f);
         if (relu) out = out.array().max(0.0f);
     };
-    if (rows * g.f * patch < (1 << 17)) {
+    if (rows * g.f * patch < (1 << 16)) {
         for (int64_t t = 0; t < tiles; ++t) tile(t);
     } else {
         k.pool.parallel_for(tiles, tile);

@@ -5,6 +5,7 @@
 // TensorFlow: out = ceil(in / stride), the smaller half of the padding before), groups (default 1).
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -39,6 +40,12 @@ Attrs conv_attrs(const Attrs & attrs);
 // Rows of the patch matrix that the kernels process at a time: small enough to stay in cache, the same for any
 // number of threads (Note [determinism]).
 inline constexpr int64_t kConvTileRows = 128;
+// Smaller tiles for small outputs (batch-1 inference: 121 pixels would be one tile on one thread). A function of
+// the shape alone, so results still do not depend on the number of threads.
+inline int64_t conv_tile_rows(int64_t rows) {
+    if (rows >= 4 * kConvTileRows) return kConvTileRows;
+    return std::clamp<int64_t>((rows / 4 + 7) / 8 * 8, 16, kConvTileRows);
+}
 
 // Writes rows [r0, r0 + count) of group `grp`'s patch matrix ([rows, patch], row-major) to `col`.
 void im2col(const ConvGeometry & g, const float * x, int64_t grp, int64_t r0, int64_t count, float * col);

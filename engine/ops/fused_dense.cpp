@@ -6,6 +6,7 @@
 namespace dl {
 namespace {
 constexpr int64_t kTileRows = 32;  // the same tiles as matmul, so fusion does not change a bit of the result
+constexpr int64_t kFewRows = 4, kColumnBlock = 64;  // and the same column split for a few rows
 
 OutInfo infer(ShapeCtx & c) {
     const Shape &x = c.in(0), &w = c.in(1), &b = c.in(2);
@@ -22,19 +23,30 @@ void cpu(KernelCtx & k) {
     MatrixMap y = k.out().matrix();
     const std::string act = k.attrs().get_str("activation", "none");
     const int64_t m = y.rows(), tiles = (m + kTileRows - 1) / kTileRows;
-    auto tile = [&](int64_t t) {
-        const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, m - r0);
-        auto out = y.middleRows(r0, rows);
-        out.noalias() = x.middleRows(r0, rows) * w;
-        // Same two roundings as bias_add followed by the activation op.
-        out.rowwise() += b.row(0);
+    // Same two roundings as bias_add followed by the activation op.
+    auto finish = [&](auto out, auto bias) {
+        out.rowwise() += bias;
         auto a = out.array();
         if (act == "relu") a = a.max(0.0f);
         else if (act == "sigmoid") a = 1.0f / (1.0f + (-a).exp());
         else if (act == "tanh") a = a.tanh();
     };
+    auto tile = [&](int64_t t) {
+        const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, m - r0);
+        auto out = y.middleRows(r0, rows);
+        out.noalias() = x.middleRows(r0, rows) * w;
+        finish(out, b.row(0));
+    };
     if (m * y.cols() * x.cols() < (1 << 17)) {
         for (int64_t t = 0; t < tiles; ++t) tile(t);
+    } else if (m <= kFewRows) {  // as matmul: batch-1 inference splits the columns
+        const int64_t blocks = (y.cols() + kColumnBlock - 1) / kColumnBlock;
+        k.pool.parallel_for(blocks, [&](int64_t j) {
+            const int64_t c0 = j * kColumnBlock, cols = std::min(kColumnBlock, y.cols() - c0);
+            auto out = y.middleCols(c0, cols);
+            out.noalias() = x * w.middleCols(c0, cols);
+            finish(out, b.row(0).segment(c0, cols));
+        });
     } else {
         k.pool.parallel_for(tiles, tile);
     }

@@ -7,6 +7,9 @@
 namespace dl {
 namespace {
 constexpr int64_t kTileRows = 32;
+// A product of a few rows (batch-1 inference) is one tile: its columns are split over the threads instead, in
+// blocks fixed by the shape (fused_dense splits the same way, so fusing changes no bit).
+constexpr int64_t kFewRows = 4, kColumnBlock = 64;
 
 OutInfo infer(ShapeCtx & c) {
     const Shape &a = c.in(0), &b = c.in(1);
@@ -35,6 +38,12 @@ void cpu(KernelCtx & k) {
     };
     if (flops < (1 << 17)) {
         for (int64_t t = 0; t < tiles; ++t) tile(t);
+    } else if (m <= kFewRows && !ta && !tb) {  // batch-1 inference: split the columns instead
+        const int64_t blocks = (c.cols() + kColumnBlock - 1) / kColumnBlock;
+        k.pool.parallel_for(blocks, [&](int64_t j) {
+            const int64_t c0 = j * kColumnBlock, cols = std::min(kColumnBlock, c.cols() - c0);
+            c.middleCols(c0, cols).noalias() = a * b.middleCols(c0, cols);
+        });
     } else {
         k.pool.parallel_for(tiles, tile);
     }

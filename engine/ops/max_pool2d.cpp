@@ -40,10 +40,12 @@ void cpu(KernelCtx & k) {
     const Pool2d p = pool2d(k.in(0).shape, k.out().shape, k.attrs());
     const float * px = k.in(0).f32();
     float * py = k.out().f32();
-    // One task per image, each writing its own outputs: the same result at any thread count.
-    auto image = [&](int64_t n) {
+    // One task per output row of an image, each writing its own outputs: the same result at any thread count,
+    // and a single image (batch-1 inference) still spreads over the threads.
+    auto row = [&](int64_t task) {
+        const int64_t n = task / p.oh, i = task % p.oh;
         const float * xn = px + n * p.h * p.w * p.c;
-        for (int64_t i = 0; i < p.oh; ++i) {
+        {
             const int64_t r = i * p.sh - p.top, r0 = std::max<int64_t>(r, 0), r1 = std::min(r + p.ph, p.h);
             for (int64_t j = 0; j < p.ow; ++j) {
                 const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
@@ -58,10 +60,10 @@ void cpu(KernelCtx & k) {
             }
         }
     };
-    if (k.in(0).numel() > kChunk)
-        k.pool.parallel_for(p.n, image);
+    if (k.in(0).numel() > kChunk / 4)
+        k.pool.parallel_for(p.n * p.oh, row);
     else
-        for (int64_t n = 0; n < p.n; ++n) image(n);
+        for (int64_t t = 0; t < p.n * p.oh; ++t) row(t);
 }
 
 std::vector<Value> grad(GradCtx & g) { return {g.op("max_pool2d_grad", {g.in(0), g.dout()}, g.attrs())}; }

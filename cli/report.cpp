@@ -31,6 +31,7 @@ static double now_s() {
 
 void ProgressPrinter::on_start(const dl::Spec & spec, const dl::RunRef & run, int64_t rows, int64_t steps) {
     epochs_ = spec.train.epochs;
+    batch_size_ = spec.train.batch_size;
     fmt::print(stderr, "training {}@{}: {} rows, {} steps per epoch, {} epochs\n", run.name, run.version, rows, steps,
                epochs_);
 }
@@ -38,12 +39,20 @@ void ProgressPrinter::on_start(const dl::Spec & spec, const dl::RunRef & run, in
 void ProgressPrinter::on_batch(int64_t epoch, int64_t batch, int64_t batches, double loss) {
     if (!animated_) return;
     const double t = now_s();
+    if (epoch != rate_epoch_) rate_epoch_ = epoch, rate_batch0_ = batch, rate_t0_ = t;
     if (batch != batches && t - last_draw_ < 0.05) return;  // redraw at most 20 times a second
     last_draw_ = t;
     const int width = 24;
     const int filled = static_cast<int>(width * batch / std::max<int64_t>(1, batches));
-    fmt::print(stderr, "\r\033[2KEpoch {}/{} [{}{}] {}/{} loss {}", epoch, epochs_, std::string(static_cast<size_t>(filled), '='),
-               std::string(static_cast<size_t>(width - filled), ' '), batch, batches, format_value(loss));
+    std::string speed;
+    if (batch > rate_batch0_ && t > rate_t0_) {
+        const double per_batch = (t - rate_t0_) / static_cast<double>(batch - rate_batch0_);
+        speed = fmt::format(" - {:.0f} samples/s - ETA {:.0f}s", static_cast<double>(batch_size_) / per_batch,
+                            per_batch * static_cast<double>(batches - batch));
+    }
+    fmt::print(stderr, "\r\033[2KEpoch {}/{} [{}{}] {}/{} loss {}{}", epoch, epochs_,
+               std::string(static_cast<size_t>(filled), '='), std::string(static_cast<size_t>(width - filled), ' '),
+               batch, batches, format_value(loss), speed);
 }
 
 void ProgressPrinter::on_epoch(const dl::EpochReport & r) {

@@ -1,5 +1,7 @@
 // Training batches prepared on a background thread: while step k runs, the rows of step k + 1 are gathered from
-// the table (and augmented) into a staging buffer, so the engine does not wait on input.
+// the table (and augmented) into a staging buffer, so the engine does not wait on input. Batches of a few
+// kilobytes without augmentation are gathered on the calling thread instead: handing them over would cost more
+// than copying them (the housing example's whole step takes about a microsecond).
 //   BatchLoader loader(table, info, spec.data.augment, spec.seed, batch);
 //   loader.start(order, begin, end, step);     // begin gathering rows order[begin, end)
 //   loader.finish(ex);                          // wait for them, copy them into the executor's "x" and "y"
@@ -28,7 +30,7 @@ public:
     void finish(Executor & ex);
 
 private:
-    void gather();
+    void gather(float * x, int32_t * labels, float * y);
     void loop();
 
     const Table & table_;
@@ -41,6 +43,7 @@ private:
     int64_t begin_ = 0, end_ = 0;
     uint64_t step_ = 0;
     bool pending_ = false, ready_ = false, stop_ = false;
+    bool on_caller_ = false;  // small batches: gathered in finish(), no thread
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     std::thread thread_;

@@ -114,6 +114,8 @@ const std::vector<Case> kCases = {
     {{2, 6, 5, 4}, {3, 3, 1, 8}, {.groups = 4}},                       // depthwise, multiplier 2
     {{2, 5, 5, 3}, {1, 1, 3, 4}, {}},                                  // pointwise: a plain matrix product
     {{3, 28, 28, 1}, {3, 3, 1, 32}, {}},                               // the Fashion-MNIST CNN's first layer
+    {{2, 9, 8, 3}, {3, 3, 3, 16}, {.sh = 2, .padding = "same"}},      // few channels: taps summed directly
+    {{1, 9, 9, 2}, {3, 2, 2, 32}, {.dh = 2, .dw = 2}},
     {{300, 4, 4, 3}, {3, 3, 3, 5}, {.padding = "same"}},               // enough rows for several chunks
 };
 

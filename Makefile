@@ -19,7 +19,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build bench-deps
-	bench/run.sh $(BUILD)/dlctl
+	bench/run.sh $(BUILD)/dlctl $(BENCH_ARGS)
 
 # apt-get only for what is missing; non-interactive; `apt-get update` first.
 define install_missing

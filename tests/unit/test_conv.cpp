@@ -116,6 +116,8 @@ const std::vector<Case> kCases = {
     {{3, 28, 28, 1}, {3, 3, 1, 32}, {}},                               // the Fashion-MNIST CNN's first layer
     {{2, 9, 8, 3}, {3, 3, 3, 16}, {.sh = 2, .padding = "same"}},      // few channels: taps summed directly
     {{1, 9, 9, 2}, {3, 2, 2, 32}, {.dh = 2, .dw = 2}},
+    {{1, 13, 13, 32}, {3, 3, 32, 64}, {}},                            // batch-1 inference: taps summed directly
+    {{2, 11, 10, 8}, {3, 3, 8, 48}, {.sh = 2, .sw = 2, .padding = "same"}},
     {{300, 4, 4, 3}, {3, 3, 3, 5}, {.padding = "same"}},               // enough rows for several chunks
 };
 

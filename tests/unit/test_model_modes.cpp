@@ -109,3 +109,45 @@ TEST_CASE("batch_norm: the moving averages follow Keras' rule moving = moving * 
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("embedding and layer_norm layers: a model on integer ids computes what the layers say") {
+    const Spec spec = parse_spec(R"(
+name: ids
+data: {path: datasets/housing.csv, target: MEDV}
+model:
+  input: [3]
+  layers:
+    - embedding: {input_dim: 5, output_dim: 4}
+    - layer_norm: {}
+    - flatten: {}
+    - dense: {units: 1}
+train: {loss: mse}
+)",
+                                 "ids.yaml", DLCTL_SOURCE_DIR);
+    const DataInfo info{.sample_shape = {3}, .features = 3, .targets = 1};
+    ParamStore params;
+    ModelSession session(spec, info, params, 1);
+    Executor & ex = session.executor(GraphMode::predict, 2);
+    const float ids[6] = {0, 4, 2, 3, 3, 1};  // ids arrive as numbers, as every feature does
+    std::memcpy(ex.input("x").data, ids, sizeof ids);
+    ex.run(1, 0);
+    const Tensor & table = params.at("embedding/embeddings");
+    const Tensor & kernel = params.at("dense/kernel");
+    REQUIRE(table.shape() == Shape{5, 4});
+    for (int64_t i = 0; i < 20; ++i) CHECK(std::fabs(table.f32()[i]) <= 0.05f);  // Keras' uniform(-0.05, 0.05)
+    for (int b = 0; b < 2; ++b) {
+        double want = 0;
+        for (int t = 0; t < 3; ++t) {
+            const float * row = table.f32() + static_cast<int64_t>(ids[b * 3 + t]) * 4;
+            double mean = 0, var = 0;
+            for (int j = 0; j < 4; ++j) mean += row[j] / 4.0;
+            for (int j = 0; j < 4; ++j) var += (row[j] - mean) * (row[j] - mean) / 4.0;
+            for (int j = 0; j < 4; ++j) want += (row[j] - mean) / std::sqrt(var + 1e-3) * kernel.f32()[t * 4 + j];
+        }
+        CHECK(ex.output("prediction").f32()[b] == doctest::Approx(want).epsilon(1e-4));
+    }
+}
+
+}  // namespace

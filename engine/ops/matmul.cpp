@@ -25,11 +25,15 @@ void cpu(KernelCtx & k) {
     const bool ta = k.attrs().get_int("transpose_a"), tb = k.attrs().get_int("transpose_b");
     const MatrixMap a = k.in(0).matrix(), b = k.in(1).matrix();
     MatrixMap c = k.out().matrix();
-    const int64_t m = c.rows();
-    const int64_t tiles = (m + kTileRows - 1) / kTileRows;
-    const int64_t flops = m * c.cols() * (ta ? a.rows() : a.cols());
+    const int64_t m = c.rows(), inner = ta ? a.rows() : a.cols();
+    // A weight gradient (x^T dy) sums over the batch: a short inner dimension, where each tile's GEMM costs as
+    // much in packing dy as in multiplying; bigger tiles pack it fewer times. (Forward products keep fused_dense's
+    // tiles, so fusing changes no bit.) Either way the tiles depend on the shapes alone.
+    const int64_t tile_rows = ta && inner <= 4 * kTileRows ? 4 * kTileRows : kTileRows;
+    const int64_t tiles = (m + tile_rows - 1) / tile_rows;
+    const int64_t flops = m * c.cols() * inner;
     auto tile = [&](int64_t t) {
-        const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, m - r0);
+        const int64_t r0 = t * tile_rows, rows = std::min(tile_rows, m - r0);
         auto out = c.middleRows(r0, rows);
         if (!ta && !tb) out.noalias() = a.middleRows(r0, rows) * b;
         else if (!ta && tb) out.noalias() = a.middleRows(r0, rows) * b.transpose();

@@ -11,35 +11,19 @@
 #include "exec/executor.h"
 #include "model/model.h"
 #include "ops/op.h"
+#include "op_runner.h"
 #include "passes/passes.h"
 #include "spec/spec.h"
 
 namespace {
 using namespace dl;
+using dl::testing::run_op;
 
 Tensor random(Shape shape, uint64_t stream) {
     Tensor t(std::move(shape));
     const Rng rng(11, stream);
     for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = 2.0f * rng.uniform(static_cast<uint64_t>(i)) - 1.0f;
     return t;
-}
-
-Tensor run_op(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs, int threads = 1) {
-    Graph g;
-    std::vector<Value> in;
-    for (size_t i = 0; i < inputs.size(); ++i) in.push_back(g.input("in" + std::to_string(i), inputs[i].shape()));
-    g.mark_output("out", g.op(op, in, attrs));
-    ParamStore params;
-    ThreadPool pool(threads);
-    CpuBackend cpu;
-    Executor ex(g, params, pool, cpu);
-    for (size_t i = 0; i < inputs.size(); ++i)
-        std::memcpy(ex.input("in" + std::to_string(i)).data, inputs[i].view().data, inputs[i].bytes());
-    ex.run(1, 0);
-    const TensorView y = ex.output("out");
-    Tensor out(y.shape);
-    std::memcpy(out.f32(), y.f32(), y.bytes());
-    return out;
 }
 
 struct Conv {
@@ -170,16 +154,17 @@ TEST_CASE("conv2d's gradient ops are the transposes of the reference convolution
 TEST_CASE("conv2d and its gradients are bit-identical on 1 and 2 threads") {
     const Case c = {{32, 13, 13, 32}, {3, 3, 32, 64}, {.padding = "same"}};
     const Tensor x = random(c.x, 6), w = random(c.w, 7);
-    const Tensor y1 = run_op("conv2d", {x, w}, c.conv.attrs(), 1), y2 = run_op("conv2d", {x, w}, c.conv.attrs(), 2);
+    const Tensor y1 = run_op("conv2d", {x, w}, c.conv.attrs(), {.threads = 1});
+    const Tensor y2 = run_op("conv2d", {x, w}, c.conv.attrs(), {.threads = 2});
     CHECK(std::memcmp(y1.f32(), y2.f32(), y1.bytes()) == 0);
     Attrs w_attrs = c.conv.attrs(), in_attrs = c.conv.attrs();
     w_attrs.set("filter_shape", c.w.dims);
     in_attrs.set("input_shape", c.x.dims);
-    const Tensor dw1 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, 1);
-    const Tensor dw2 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, 2);
+    const Tensor dw1 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, {.threads = 1});
+    const Tensor dw2 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, {.threads = 2});
     CHECK(std::memcmp(dw1.f32(), dw2.f32(), dw1.bytes()) == 0);
-    const Tensor dx1 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, 1);
-    const Tensor dx2 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, 2);
+    const Tensor dx1 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, {.threads = 1});
+    const Tensor dx2 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, {.threads = 2});
     CHECK(std::memcmp(dx1.f32(), dx2.f32(), dx1.bytes()) == 0);
 }
 

@@ -10,9 +10,11 @@
 #include "core/rng.h"
 #include "exec/executor.h"
 #include "ops/op.h"
+#include "op_runner.h"
 
 namespace {
 using namespace dl;
+using dl::testing::run_op;
 
 Tensor random(Shape shape, uint64_t stream, float low = -1.0f, float high = 1.0f) {
     Tensor t(std::move(shape));
@@ -26,30 +28,6 @@ Tensor ids(Shape shape, std::vector<int32_t> values) {
     REQUIRE(static_cast<int64_t>(values.size()) == t.numel());
     std::copy(values.begin(), values.end(), t.view().i32());
     return t;
-}
-
-struct Run {
-    int threads = 1;
-};
-
-// Builds `op` on graph inputs holding `inputs`, runs it once through the executor, returns a copy of the output.
-Tensor run_op(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs = {}, Run run = {}) {
-    Graph g;
-    std::vector<Value> in;
-    for (size_t i = 0; i < inputs.size(); ++i)
-        in.push_back(g.input("in" + std::to_string(i), inputs[i].shape(), inputs[i].dtype()));
-    g.mark_output("out", g.op(op, in, attrs));
-    ParamStore params;
-    ThreadPool pool(run.threads);
-    CpuBackend cpu;
-    Executor ex(g, params, pool, cpu);
-    for (size_t i = 0; i < inputs.size(); ++i)
-        std::memcpy(ex.input("in" + std::to_string(i)).data, inputs[i].view().data, inputs[i].bytes());
-    ex.run(1, 0);
-    const TensorView y = ex.output("out");
-    Tensor out(y.shape, y.dtype);
-    std::memcpy(out.view().data, y.data, y.bytes());
-    return out;
 }
 
 // The kernel alone, without the workspace the executor gives it (as constant folding runs kernels).

@@ -10,9 +10,11 @@
 #include "core/rng.h"
 #include "exec/executor.h"
 #include "ops/op.h"
+#include "op_runner.h"
 
 namespace {
 using namespace dl;
+using dl::testing::run_op;
 
 Tensor tensor(Shape shape, std::vector<float> values) {
     Tensor t(std::move(shape));
@@ -32,31 +34,6 @@ Tensor random(Shape shape, uint64_t stream) {
     const Rng rng(7, stream);
     for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = 2.0f * rng.uniform(static_cast<uint64_t>(i)) - 1.0f;
     return t;
-}
-
-struct Run {
-    int threads = 1;
-    uint64_t seed = 1, step = 0;
-};
-
-// Builds `op` on graph inputs holding `inputs`, runs it once through the executor, returns a copy of the output.
-Tensor run_op(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs = {}, Run run = {}) {
-    Graph g;
-    std::vector<Value> in;
-    for (size_t i = 0; i < inputs.size(); ++i)
-        in.push_back(g.input("in" + std::to_string(i), inputs[i].shape(), inputs[i].dtype()));
-    g.mark_output("out", g.op(op, in, attrs));
-    ParamStore params;
-    ThreadPool pool(run.threads);
-    CpuBackend cpu;
-    Executor ex(g, params, pool, cpu);
-    for (size_t i = 0; i < inputs.size(); ++i)
-        std::memcpy(ex.input("in" + std::to_string(i)).data, inputs[i].view().data, inputs[i].bytes());
-    ex.run(run.seed, run.step);
-    const TensorView y = ex.output("out");
-    Tensor out(y.shape, y.dtype);
-    std::memcpy(out.view().data, y.data, y.bytes());
-    return out;
 }
 
 float scalar(const Tensor & t) {

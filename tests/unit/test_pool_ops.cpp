@@ -13,9 +13,11 @@
 #include "core/rng.h"
 #include "exec/executor.h"
 #include "ops/op.h"
+#include "op_runner.h"
 
 namespace {
 using namespace dl;
+using dl::testing::run_op;
 
 Tensor random(Shape shape, uint64_t stream) {
     Tensor t(std::move(shape));
@@ -35,26 +37,6 @@ Tensor iota(Shape shape) {
     Tensor t(std::move(shape));
     std::iota(t.f32(), t.f32() + t.numel(), 0.0f);
     return t;
-}
-
-// Builds `op` on graph inputs holding `inputs`, runs it once through the executor, returns a copy of the output.
-Tensor run_op(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs, int threads = 1) {
-    Graph g;
-    std::vector<Value> in;
-    for (size_t i = 0; i < inputs.size(); ++i)
-        in.push_back(g.input("in" + std::to_string(i), inputs[i].shape(), inputs[i].dtype()));
-    g.mark_output("out", g.op(op, in, attrs));
-    ParamStore params;
-    ThreadPool pool(threads);
-    CpuBackend cpu;
-    Executor ex(g, params, pool, cpu);
-    for (size_t i = 0; i < inputs.size(); ++i)
-        std::memcpy(ex.input("in" + std::to_string(i)).data, inputs[i].view().data, inputs[i].bytes());
-    ex.run(1, 0);
-    const TensorView y = ex.output("out");
-    Tensor out(y.shape, y.dtype);
-    std::memcpy(out.view().data, y.data, y.bytes());
-    return out;
 }
 
 struct Config {
@@ -315,12 +297,13 @@ TEST_CASE("pooling ops give bit-identical results at 1 and 2 threads") {
     };
     for (const Case & c : cases) {
         INFO(c.op);
-        const Tensor one = run_op(c.op, c.inputs, c.attrs, 1), two = run_op(c.op, c.inputs, c.attrs, 2);
+        const Tensor one = run_op(c.op, c.inputs, c.attrs, {.threads = 1});
+        const Tensor two = run_op(c.op, c.inputs, c.attrs, {.threads = 2});
         CHECK(bit_identical(one, two));
     }
     // And the parallel path computes the right thing.
-    check_close(run_op("max_pool2d_grad", {x, dy}, cfg.attrs(), 2), cfg.x, ref_max_grad(wn, x, dy), 1e-5);
-    check_close(run_op("avg_pool2d_grad", {dy}, grad_attrs, 2), cfg.x, ref_avg_grad(wn, dy), 1e-5);
+    check_close(run_op("max_pool2d_grad", {x, dy}, cfg.attrs(), {.threads = 2}), cfg.x, ref_max_grad(wn, x, dy), 1e-5);
+    check_close(run_op("avg_pool2d_grad", {dy}, grad_attrs, {.threads = 2}), cfg.x, ref_avg_grad(wn, dy), 1e-5);
 }
 
 TEST_CASE("pooling ops reject bad inputs and attributes with clear messages") {

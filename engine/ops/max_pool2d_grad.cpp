@@ -17,9 +17,6 @@ OutInfo infer(ShapeCtx & c) {
     return {c.in(0)};
 }
 
-// Channels are taken in blocks of this many so that the running maxima live on the stack.
-constexpr int64_t kBlock = 128;
-
 void cpu(KernelCtx & k) {
     const Pool2d p = pool2d(k.in(0).shape, k.in(1).shape, k.attrs());
     const float *px = k.in(0).f32(), *pdy = k.in(1).f32();
@@ -38,23 +35,11 @@ void cpu(KernelCtx & k) {
             for (int64_t j = 0; j < p.ow; ++j) {
                 const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
                 const float * dy = pdy + ((n * p.oh + i) * p.ow + j) * p.c;
-                for (int64_t c0 = 0; c0 < p.c; c0 += kBlock) {
-                    const int64_t m = std::min(kBlock, p.c - c0);
-                    float best[kBlock];
-                    int32_t at[kBlock];  // spatial index a * w + b of the first maximum
-                    const int32_t start = static_cast<int32_t>(r0 * p.w + q0);
-                    std::copy(xn + start * p.c + c0, xn + start * p.c + c0 + m, best);
-                    std::fill(at, at + m, start);
-                    for (int64_t a = r0; a < r1; ++a)
-                        for (int64_t b = a == r0 ? q0 + 1 : q0; b < q1; ++b) {
-                            const int32_t s = static_cast<int32_t>(a * p.w + b);
-                            const float * __restrict v = xn + s * p.c + c0;
-                            for (int64_t ch = 0; ch < m; ++ch) {
-                                const bool take = v[ch] > best[ch];  // strictly: ties keep the first
-                                best[ch] = take ? v[ch] : best[ch];
-                                at[ch] = take ? s : at[ch];
-                            }
-                        }
+                for (int64_t c0 = 0; c0 < p.c; c0 += kPoolBlock) {
+                    const int64_t m = std::min(kPoolBlock, p.c - c0);
+                    float best[kPoolBlock];
+                    int32_t at[kPoolBlock];
+                    window_argmax(p, xn, r0, r1, q0, q1, c0, m, best, at);
                     // The fused relu backward: a maximum that is not positive came out of the relu as 0.
                     if (relu_input)
                         for (int64_t ch = 0; ch < m; ++ch) at[ch] = best[ch] > 0.0f ? at[ch] : -1;

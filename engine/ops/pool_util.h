@@ -21,4 +21,27 @@ inline Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
     return p;
 }
 
+// Channels are taken in blocks of this many so that the running maxima live on the stack.
+inline constexpr int64_t kPoolBlock = 128;
+
+// The first maximum (row-major in the window) of channels [c0, c0 + m) over the window rows [r0, r1) and columns
+// [q0, q1) of image `xn`: its value in best[], its spatial index (a * w + b) in at[]. Ties keep the first, as
+// max_pool2d_grad routes and max_pool2d_gather reads.
+inline void window_argmax(const Pool2d & p, const float * xn, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
+                          int64_t c0, int64_t m, float * best, int32_t * at) {
+    const int32_t start = static_cast<int32_t>(r0 * p.w + q0);
+    std::copy(xn + start * p.c + c0, xn + start * p.c + c0 + m, best);
+    std::fill(at, at + m, start);
+    for (int64_t a = r0; a < r1; ++a)
+        for (int64_t b = a == r0 ? q0 + 1 : q0; b < q1; ++b) {
+            const int32_t s = static_cast<int32_t>(a * p.w + b);
+            const float * __restrict v = xn + s * p.c + c0;
+            for (int64_t ch = 0; ch < m; ++ch) {
+                const bool take = v[ch] > best[ch];  // strictly: ties keep the first
+                best[ch] = take ? v[ch] : best[ch];
+                at[ch] = take ? s : at[ch];
+            }
+        }
+}
+
 }  // namespace dl

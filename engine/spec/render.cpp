@@ -8,18 +8,23 @@ namespace dl {
 
 namespace {
 
+// What dense and the convolutions share: activation, bias, initializers and regularization.
+void emit_weight_options(YAML::Emitter & e, const LayerSpec & l) {
+    e << YAML::Key << "activation" << YAML::Value << l.activation;
+    e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
+    e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
+    e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
+    e << YAML::Key << "l1" << YAML::Value << l.l1;
+    e << YAML::Key << "l2" << YAML::Value << l.l2;
+}
+
 void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
     e << YAML::BeginMap << YAML::Key << l.type << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "name" << YAML::Value << l.name;
     if (!l.inputs.empty()) e << YAML::Key << "inputs" << YAML::Value << YAML::Flow << l.inputs;
     if (l.type == "dense") {
         e << YAML::Key << "units" << YAML::Value << l.units;
-        e << YAML::Key << "activation" << YAML::Value << l.activation;
-        e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
-        e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
-        e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
-        e << YAML::Key << "l1" << YAML::Value << l.l1;
-        e << YAML::Key << "l2" << YAML::Value << l.l2;
+        emit_weight_options(e, l);
     } else if (l.type == "activation") {
         e << YAML::Key << "activation" << YAML::Value << l.activation;
     } else if (l.type == "dropout") {
@@ -39,12 +44,7 @@ void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
         e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;
         e << YAML::Key << "dilation_rate" << YAML::Value << YAML::Flow << l.dilation_rate;
         e << YAML::Key << "padding" << YAML::Value << l.padding;
-        e << YAML::Key << "activation" << YAML::Value << l.activation;
-        e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
-        e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
-        e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
-        e << YAML::Key << "l1" << YAML::Value << l.l1;
-        e << YAML::Key << "l2" << YAML::Value << l.l2;
+        emit_weight_options(e, l);
     } else if (l.type == "max_pool2d" || l.type == "avg_pool2d") {
         e << YAML::Key << "pool_size" << YAML::Value << YAML::Flow << l.pool_size;
         e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;

@@ -168,6 +168,16 @@ std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
     return out;
 }
 
+// What dense and the convolutions share: activation, bias, initializers and regularization (Keras' defaults).
+void read_weight_options(MapReader & m, LayerSpec & layer) {
+    layer.activation = m.choice("activation", "linear", kActivations, "activation");
+    layer.use_bias = m.boolean("use_bias", true);
+    layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
+    layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
+    layer.l1 = m.number("l1", 0.0, non_negative());
+    layer.l2 = m.number("l2", 0.0, non_negative());
+}
+
 LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & path,
                      std::map<std::string, int> & type_counts) {
     LayerSpec layer;
@@ -199,12 +209,7 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     if (layer.type == "dense") {
         m.require("units");
         layer.units = m.integer("units", 1, at_least(1));
-        layer.activation = m.choice("activation", "linear", kActivations, "activation");
-        layer.use_bias = m.boolean("use_bias", true);
-        layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
-        layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
-        layer.l1 = m.number("l1", 0.0, non_negative());
-        layer.l2 = m.number("l2", 0.0, non_negative());
+        read_weight_options(m, layer);
     } else if (layer.type == "activation") {
         m.require("activation");
         layer.activation = m.choice("activation", "linear", kActivations, "activation");
@@ -229,12 +234,7 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
         layer.strides = int_pair(p, m, "strides", {1, 1});
         layer.dilation_rate = int_pair(p, m, "dilation_rate", {1, 1});
         layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
-        layer.activation = m.choice("activation", "linear", kActivations, "activation");
-        layer.use_bias = m.boolean("use_bias", true);
-        layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
-        layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
-        layer.l1 = m.number("l1", 0.0, non_negative());
-        layer.l2 = m.number("l2", 0.0, non_negative());
+        read_weight_options(m, layer);
         if (layer.strides != std::vector<int64_t>{1, 1} && layer.dilation_rate != std::vector<int64_t>{1, 1})
             p.add(m.key_loc("dilation_rate"), fmt::format("{}: strides and dilation_rate cannot both be above 1 "
                                                           "(as in Keras)", opts_path));

@@ -7,15 +7,16 @@ CMAKE_ARGS ?=
 
 DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev \
                 libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3 \
+                libonnx-dev libprotobuf-dev protobuf-compiler libcpp-httplib-dev curl \
                 dataset-fashion-mnist
-BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time
+BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time wrk
 
-.PHONY: demo test bench deps bench-deps build configure clean
+.PHONY: demo test bench deps bench-deps test-deps build configure clean
 
 demo: build
 	./$(BUILD)/dlctl train configs/housing.yaml
 
-test: build
+test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build bench-deps
@@ -33,6 +34,12 @@ endef
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
+
+# The other tools the export tests prove our files in (PyPI, as Debian's python3-onnx is too old): onnx and
+# onnxruntime for model.onnx, tensorflow-cpu for model.h5.
+PIP_TEST_PACKAGES := onnx onnxruntime tensorflow-cpu
+test-deps:
+	@python3 -c 'import onnx, onnxruntime, tensorflow' 2>/dev/null || python3 -m pip install -q $(PIP_TEST_PACKAGES)
 
 bench-deps:
 	$(call install_missing,$(BENCH_PACKAGES))

@@ -9,6 +9,8 @@ const std::vector<Command> & commands() {
         {"validate", "check a spec and its data without training", setup_validate},
         {"render", "print a spec with every default filled in", setup_render},
         {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},
+        {"export", "write a trained version as ONNX, Keras HDF5 and dlctl's bundle in TF Serving's layout", setup_export},
+        {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
     };

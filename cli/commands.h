@@ -20,6 +20,8 @@ void setup_eval(CLI::App &, const char *, const char *);
 void setup_validate(CLI::App &, const char *, const char *);
 void setup_render(CLI::App &, const char *, const char *);
 void setup_graph(CLI::App &, const char *, const char *);
+void setup_export(CLI::App &, const char *, const char *);
+void setup_predict(CLI::App &, const char *, const char *);
 void setup_runs(CLI::App &, const char *, const char *);
 void setup_bench(CLI::App &, const char *, const char *);
 

@@ -9,6 +9,11 @@ find_package(doctest CONFIG REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(HDF5 REQUIRED COMPONENTS C)
+# Export: ONNX's own protobuf classes and checker (libonnx-dev); serving: cpp-httplib (libcpp-httplib-dev).
+find_package(ONNX CONFIG REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # yaml-cpp 0.7 exports the target `yaml-cpp` without a namespace.
 if(TARGET yaml-cpp::yaml-cpp)

@@ -7,38 +7,9 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "data/dataset.h"
+#include "data/text_fields.h"
 
 namespace dl {
-
-namespace {
-
-std::vector<std::string_view> split_fields(std::string_view line, char delimiter) {
-    std::vector<std::string_view> out;
-    size_t start = 0;
-    for (;;) {
-        const size_t end = line.find(delimiter, start);
-        out.push_back(line.substr(start, end - start));
-        if (end == std::string_view::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-    return s;
-}
-
-bool parse_float(std::string_view s, double & out) {
-    if (s.empty()) return false;
-    if (s.front() == '+') s.remove_prefix(1);
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(out);
-}
-
-}  // namespace
 
 // The data file as the user can open it from where they are.
 std::string display_path(const std::string & absolute) {
@@ -73,7 +44,7 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
             line = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
             pos = end == std::string_view::npos ? all.size() : end + 1;
             ++line_no;
-            if (!trim(line).empty()) return true;
+            if (!trim_field(line).empty()) return true;
         }
         return false;
     };
@@ -81,7 +52,7 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     std::string_view header;
     if (!next_line(header)) throw Error(ExitCode::bad_input, fmt::format("{}: the file is empty", file));
     std::vector<std::string> columns;
-    for (auto f : split_fields(header, delim)) columns.emplace_back(trim(f));
+    for (auto f : split_fields(header, delim)) columns.emplace_back(trim_field(f));
 
     auto column_index = [&](const std::string & name, const char * what) -> size_t {
         auto it = std::find(columns.begin(), columns.end(), name);
@@ -121,17 +92,17 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
         if (fields.size() != columns.size())
             fail(line_no, line, "", fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
         for (size_t c : feature_cols) {
-            const std::string_view f = trim(fields[c]);
+            const std::string_view f = trim_field(fields[c]);
             double v;
             if (f.empty()) fail(line_no, fields[c], columns[c], "missing value");
-            if (!parse_float(f, v)) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
+            if (!parse_number(f, v)) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
             t.features.push_back(static_cast<float>(v));
         }
         for (size_t c : target_cols) {
-            const std::string_view f = trim(fields[c]);
+            const std::string_view f = trim_field(fields[c]);
             if (f.empty()) fail(line_no, fields[c], columns[c], "missing value");
             double v;
-            const bool is_number = parse_float(f, v);
+            const bool is_number = parse_number(f, v);
             if (!class_labels) {
                 if (!is_number) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
                 t.targets.push_back(static_cast<float>(v));

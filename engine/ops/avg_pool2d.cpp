@@ -2,6 +2,7 @@
 // a < ph, b < pw (Keras AveragePooling2D, channels last; attrs as max_pool2d); dx = avg_pool2d_grad(dy).
 #include <algorithm>
 
+#include "ops/onnx_ctx.h"
 #include "ops/pool_util.h"
 
 namespace dl {
@@ -42,10 +43,23 @@ std::vector<Value> grad(GradCtx & g) {
     a.set("input_shape", g.in(0).shape().dims);
     return {g.op("avg_pool2d_grad", {g.dout()}, std::move(a))};
 }
+// AveragePool, channels first (channels_first), "same" as explicit pads left out of the count
+// (count_include_pad 0): the kernel averages the real values only.
+std::string onnx(OnnxCtx & c) {
+    const Pool2d p = pool2d(c.in_shape(0), c.out_shape(), c.attrs());
+    const int64_t bottom = onnx_pad_after(p.h, p.oh, p.ph, p.sh, p.top);
+    const int64_t right = onnx_pad_after(p.w, p.ow, p.pw, p.sw, p.left);
+    return c.channels_first("AveragePool", {c.in(0)},
+                            {{"kernel_shape", std::vector<int64_t>{p.ph, p.pw}},
+                             {"strides", std::vector<int64_t>{p.sh, p.sw}},
+                             {"pads", std::vector<int64_t>{p.top, p.left, bottom, right}},
+                             {"count_include_pad", int64_t{0}}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{1, 4, 5, 2}}, {{2, 3, 3, 1}}},
                          .attrs = {{"pool", std::vector<int64_t>{2, 2}},
                                    {"strides", std::vector<int64_t>{2, 2}},
-                                   {"padding", std::string("same")}}}});
+                                   {"padding", std::string("same")}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -3,6 +3,7 @@
 // With s = 1 / sqrt(var + eps): dx = dy gamma s, dgamma = dy (x - mean) s, dbeta = dy, dmean = -dx,
 // dvar = -dy (x - mean) gamma s³ / 2  (autodiff sums the per-element terms down to [C])
 #include "ops/norm_stats.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -53,8 +54,30 @@ std::vector<Value> grad(GradCtx & g) {
     const Value dy_xc = dy * (x - g.in(3));
     return {dx, dy_xc * s, dy, -dx, dy_xc * (gamma * s * s * s * -0.5f)};
 }
+// In ONNX as the kernel computes it: (x - mean) * scale + beta over the last axis, the per-channel
+// scale = gamma / sqrt(var + epsilon) folded at export (in double, as the kernel) when gamma, var are known.
+std::string onnx(OnnxCtx & c) {
+    const double eps = c.attrs().get_float("epsilon", kNormEpsilon);
+    const Tensor *gamma = c.in_value(1), *var = c.in_value(4);
+    std::string scale;
+    if (gamma && var) {
+        Tensor s(gamma->shape());
+        for (int64_t j = 0; j < s.numel(); ++j)
+            s.f32()[j] = static_cast<float>(static_cast<double>(gamma->f32()[j]) /
+                                            std::sqrt(static_cast<double>(var->f32()[j]) + eps));
+        scale = c.initializer(s);
+    } else {
+        Tensor e(Shape{});
+        e.f32()[0] = static_cast<float>(eps);
+        const std::string root = c.add("Sqrt", {c.add("Add", {c.in(4), c.initializer(e)})});
+        scale = c.add("Div", {c.in(1), root});
+    }
+    const std::string centered = c.add("Sub", {c.in(0), c.in(3)});
+    return c.add("Add", {c.add("Mul", {centered, scale}), c.in(2)});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "batch_norm", .arity = 5, .infer = infer, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{6, 3}, {3}, {3}, {3}, {3}}, {{2, 2, 2, 4}, {4}, {4}, {4}, {4}}},
-                         .attrs = {{"epsilon", 1e-3}}, .low = 0.1f, .high = 1.0f}});
+                         .attrs = {{"epsilon", 1e-3}}, .low = 0.1f, .high = 1.0f},
+                .onnx = onnx});
 }  // namespace dl

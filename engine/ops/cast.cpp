@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -30,7 +31,22 @@ std::vector<Value> grad(GradCtx & g) {
     if (g.node().dtype == DType::f32 && g.in(0).node().dtype == DType::f32) return {g.dout()};
     return {Value{}};
 }
+// Cast. ONNX's Cast truncates where the kernel rounds half away from zero (lround): to integers through
+// sign(x) * floor(|x| + 0.5) first (ONNX's Round would take ties to even).
+std::string onnx(OnnxCtx & c) {
+    const DType to = c.node().dtype;
+    std::string x = c.in(0);
+    if (to == c.in_dtype(0)) return c.add("Identity", {x});
+    if (to != DType::f32) {
+        Tensor half(Shape{});
+        half.f32()[0] = 0.5f;
+        const std::string magnitude = c.add("Floor", {c.add("Add", {c.add("Abs", {x}), c.initializer(half)})});
+        x = c.add("Mul", {c.add("Sign", {x}), magnitude});
+    }
+    return c.add("Cast", {x}, {{"to", static_cast<int64_t>(onnx_type(to))}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "cast", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{3, 4}}}, .attrs = {{"dtype", std::string("f32")}}}});
+                .test = {.cases = {{{3, 4}}}, .attrs = {{"dtype", std::string("f32")}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -55,7 +56,13 @@ std::vector<Value> grad(GradCtx & g) {
     }
     return out;
 }
+std::string onnx(OnnxCtx & c) {
+    std::vector<std::string> inputs;
+    for (int i = 0; i < c.num_inputs(); ++i) inputs.push_back(c.in(i));
+    return c.add("Concat", inputs, {{"axis", c.attrs().get_int("axis", -1)}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "concat", .arity = -1, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{2, 3}, {2, 4}}, {{3, 2}, {3, 1}, {3, 3}}, {{5}}}}});
+                .test = {.cases = {{{2, 3}, {2, 4}}, {{3, 2}, {3, 1}, {3, 3}}, {{5}}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -5,6 +5,7 @@
 // dz = dy * act'(y), dx = conv2d_backprop_input(dz, w), dw = conv2d_backprop_filter(x, dz), db = dz (un-broadcast
 // centrally).
 #include "ops/conv_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -138,9 +139,39 @@ std::vector<Value> grad(GradCtx & g) {
     if (g.node().inputs.size() == 3) grads.push_back(dz);
     return grads;
 }
+// ONNX's Conv is channels first with [f, c / groups, kh, kw] filters: the input is transposed around it
+// (channels_first) and a known filter converted at export; "same" becomes explicit pads.
+std::string onnx(OnnxCtx & c) {
+    const ConvGeometry g = geometry(c.node(), c.in_shape(0), c.in_shape(1));
+    std::string w;
+    if (const Tensor * hwio = c.in_value(1)) {
+        Tensor oihw(Shape{g.f, g.cg(), g.kh, g.kw});
+        for (int64_t y = 0; y < g.kh; ++y)
+            for (int64_t x = 0; x < g.kw; ++x)
+                for (int64_t i = 0; i < g.cg(); ++i)
+                    for (int64_t o = 0; o < g.f; ++o)
+                        oihw.f32()[((o * g.cg() + i) * g.kh + y) * g.kw + x] =
+                            hwio->f32()[((y * g.kw + x) * g.cg() + i) * g.f + o];
+        w = c.initializer(oihw);
+    } else {
+        w = c.add("Transpose", {c.in(1)}, {{"perm", std::vector<int64_t>{3, 2, 0, 1}}});
+    }
+    std::vector<std::string> inputs = {c.in(0), w};
+    if (c.num_inputs() == 3) inputs.push_back(c.in(2));
+    const int64_t bottom = onnx_pad_after(g.h, g.oh, (g.kh - 1) * g.dh + 1, g.sh, g.pad_top);
+    const int64_t right = onnx_pad_after(g.w, g.ow, (g.kw - 1) * g.dw + 1, g.sw, g.pad_left);
+    const Attrs attrs = {{"kernel_shape", std::vector<int64_t>{g.kh, g.kw}},
+                         {"strides", std::vector<int64_t>{g.sh, g.sw}},
+                         {"dilations", std::vector<int64_t>{g.dh, g.dw}},
+                         {"pads", std::vector<int64_t>{g.pad_top, g.pad_left, bottom, right}},
+                         {"group", g.groups}};
+    const bool relu = c.attrs().get_str("activation", "linear") == "relu";
+    return c.channels_first("Conv", inputs, attrs, relu ? "Relu" : "");
+}
 }  // namespace
 DL_REGISTER_OP({.name = "conv2d", .arity = -1, .infer = infer, .cpu = cpu, .grad = grad,
                 .workspace = workspace,
                 .test = {.cases = {{{2, 5, 6, 3}, {3, 2, 3, 4}}, {{1, 4, 4, 2}, {1, 1, 2, 3}}},
-                         .attrs = {{"padding", std::string("same")}}}});
+                         .attrs = {{"padding", std::string("same")}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -1,5 +1,6 @@
 // y = x for x > 0, alpha * (exp(x) - 1) otherwise (Keras default alpha = 1); expm1 keeps small |x| exact.
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -14,9 +15,13 @@ std::vector<Value> grad(GradCtx & g) {
     Value s = g.op("step", {g.in(0)});
     return {g.dout() * (s + (1.0f - s) * (g.out() + alpha))};
 }
+std::string onnx(OnnxCtx & c) {
+    return c.add("Elu", {c.in(0)}, {{"alpha", static_cast<double>(alpha_of(c.attrs()))}});
+}
 }  // namespace
 // alpha != 1 puts a kink at 0; the test's alpha keeps it, so the check must step around it.
 DL_REGISTER_OP({.name = "elu", .infer = infer_same, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .attrs = {{"alpha", 0.7}}, .low = -2.0f, .high = 2.0f,
-                         .kink = 0.0f, .has_kink = true}});
+                         .kink = 0.0f, .has_kink = true},
+                .onnx = onnx});
 }  // namespace dl

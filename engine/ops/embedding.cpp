@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -43,7 +44,10 @@ std::vector<Value> grad(GradCtx & g) {
     const Value table = g.in(0), ids = g.in(1);
     return {g.op("embedding_grad", {ids, g.dout()}, {{"vocab", table.shape()[0]}}), Value{}};
 }
+// Gather of rows. An id outside [0, V) is an error in ONNX Runtime where the kernel gives a row of zeros.
+std::string onnx(OnnxCtx & c) { return c.add("Gather", {c.in(0), c.in(1)}, {{"axis", int64_t{0}}}); }
 }  // namespace
 DL_REGISTER_OP({.name = "embedding", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{4, 3}, {5}}, {{4, 3}, {2, 3}}}, .class_inputs = {1}, .classes = 4}});
+                .test = {.cases = {{{4, 3}, {5}}, {{4, 3}, {2, 3}}}, .class_inputs = {1}, .classes = 4},
+                .onnx = onnx});
 }  // namespace dl

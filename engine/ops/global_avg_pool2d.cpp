@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -46,7 +47,12 @@ std::vector<Value> grad(GradCtx & g) {
     Value d = g.op("reshape", {g.dout()}, {{"shape", std::vector<int64_t>{xs[0], 1, 1, xs[3]}}});
     return {g.op("broadcast_to", {d}, {{"shape", xs.dims}}) * (1.0f / static_cast<float>(xs[1] * xs[2]))};
 }
+// ReduceMean over H and W (opset 17 still takes `axes` as an attribute).
+std::string onnx(OnnxCtx & c) {
+    return c.add("ReduceMean", {c.in(0)}, {{"axes", std::vector<int64_t>{1, 2}}, {"keepdims", int64_t{0}}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "global_avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{2, 3, 4, 5}}, {{1, 1, 1, 3}}}}});
+                .test = {.cases = {{{2, 3, 4, 5}}, {{1, 1, 1, 3}}}},
+                .onnx = onnx});
 }  // namespace dl

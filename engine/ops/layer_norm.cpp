@@ -2,6 +2,7 @@
 // LayerNormalization.   x [..., D], gamma [D], beta [D] -> [..., D];  attr epsilon (1e-3)
 // dx = layer_norm_grad(x, gamma, dy);  dgamma = dy * xhat with xhat = layer_norm(x, 1, 0);  dbeta = dy
 #include "ops/norm_stats.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -45,7 +46,14 @@ std::vector<Value> grad(GradCtx & g) {
     const Value xhat = g.op("layer_norm", {x, g.graph.constant(std::move(ones)), zeros}, eps);
     return {g.op("layer_norm_grad", {x, g.in(1), dy}, eps), dy * xhat, dy};
 }
+// LayerNormalization (opset 17) over the last axis; ONNX Runtime takes the moments in float, the kernel in
+// double.
+std::string onnx(OnnxCtx & c) {
+    return c.add("LayerNormalization", {c.in(0), c.in(1), c.in(2)},
+                 {{"axis", int64_t{-1}}, {"epsilon", c.attrs().get_float("epsilon", kNormEpsilon)}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "layer_norm", .arity = 3, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{4, 5}, {5}, {5}}, {{2, 3, 4}, {4}, {4}}}, .attrs = {{"epsilon", 1e-3}}}});
+                .test = {.cases = {{{4, 5}, {5}, {5}}, {{2, 3, 4}, {4}, {4}}}, .attrs = {{"epsilon", 1e-3}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -1,6 +1,7 @@
 // y = x - max - log(sum(exp(x - max))) over the last axis: shifting by the row max keeps exp from overflowing,
 // so inputs like 1000 stay finite. The row sum is taken in double, in element order.
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -26,7 +27,9 @@ std::vector<Value> grad(GradCtx & g) {
     Value s = g.op("sum", {dy}, {{"axes", std::vector<int64_t>{-1}}, {"keepdims", int64_t{1}}});
     return {dy - g.op("exp", {g.out()}) * s};
 }
+std::string onnx(OnnxCtx & c) { return c.add("LogSoftmax", {c.in(0)}, {{"axis", int64_t{-1}}}); }
 }  // namespace
 DL_REGISTER_OP({.name = "log_softmax", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f}});
+                .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f},
+                .onnx = onnx});
 }  // namespace dl

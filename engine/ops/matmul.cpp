@@ -3,6 +3,7 @@
 // Note [determinism]: the output is always computed in fixed tiles of kTileRows rows with single-threaded Eigen,
 // tiles spread over the pool, so the result is the same at any thread count.
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -64,7 +65,17 @@ std::vector<Value> grad(GradCtx & g) {
     if (ta && !tb) return {mm(b, dc, false, true), mm(a, dc, false, false)};
     return {mm(b, dc, true, true), mm(dc, a, true, true)};
 }
+// MatMul, with the transposes the attributes ask for as Transpose nodes.
+std::string onnx(OnnxCtx & c) {
+    auto side = [&c](int i, const char * key) {
+        const std::string v = c.in(i);
+        return c.attrs().get_int(key) ? c.add("Transpose", {v}, {{"perm", std::vector<int64_t>{1, 0}}}) : v;
+    };
+    const std::string a = side(0, "transpose_a"), b = side(1, "transpose_b");
+    return c.add("MatMul", {a, b});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "matmul", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{3, 4}, {4, 5}}, {{70, 6}, {6, 2}}}}});
+                .test = {.cases = {{{3, 4}, {4, 5}}, {{70, 6}, {6, 2}}}},
+                .onnx = onnx});
 }  // namespace dl

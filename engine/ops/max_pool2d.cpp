@@ -3,6 +3,7 @@
 // dx = max_pool2d_grad(x, dy). A NaN in a window makes its max NaN, as in `max`.
 #include <algorithm>
 
+#include "ops/onnx_ctx.h"
 #include "ops/pool_util.h"
 
 namespace dl {
@@ -67,11 +68,23 @@ void cpu(KernelCtx & k) {
 }
 
 std::vector<Value> grad(GradCtx & g) { return {g.op("max_pool2d_grad", {g.in(0), g.dout()}, g.attrs())}; }
+// MaxPool, channels first (channels_first), "same" as explicit pads; ONNX pads a max pool with -inf, so the
+// padding never wins, as in the kernel.
+std::string onnx(OnnxCtx & c) {
+    const Pool2d p = pool2d(c.in_shape(0), c.out_shape(), c.attrs());
+    const int64_t bottom = onnx_pad_after(p.h, p.oh, p.ph, p.sh, p.top);
+    const int64_t right = onnx_pad_after(p.w, p.ow, p.pw, p.sw, p.left);
+    return c.channels_first("MaxPool", {c.in(0)},
+                            {{"kernel_shape", std::vector<int64_t>{p.ph, p.pw}},
+                             {"strides", std::vector<int64_t>{p.sh, p.sw}},
+                             {"pads", std::vector<int64_t>{p.top, p.left, bottom, right}}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "max_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{1, 4, 5, 2}}, {{2, 3, 3, 1}}},
                          .attrs = {{"pool", std::vector<int64_t>{2, 2}},
                                    {"strides", std::vector<int64_t>{2, 2}},
                                    {"padding", std::string("same")}},
-                         .has_kink = true}});
+                         .has_kink = true},
+                .onnx = onnx});
 }  // namespace dl

@@ -87,6 +87,8 @@ struct OpTest {
     bool skip = false;                        // op needs hand-written tests (placeholders, consts)
 };
 
+class OnnxCtx;  // ops/onnx_ctx.h
+
 struct OpDef {
     const char * name = nullptr;
     int arity = 1;  // number of inputs; -1 = any number >= 1
@@ -100,6 +102,10 @@ struct OpDef {
     OpTest test;
     bool random = false;     // output depends on (seed, step): never constant-folded
     bool leaf = false;       // input/param/const: no kernel, storage comes from outside the arena
+    // The op in ONNX (`dlctl export`): adds ONNX nodes through the context and returns the name of the value
+    // standing for the output. Without it, exporting a model that uses the op fails naming the layer.
+    // See ops/onnx_ctx.h.
+    std::string (*onnx)(OnnxCtx &) = nullptr;
     const char * file = "";  // filled in by DL_REGISTER_OP
 };
 

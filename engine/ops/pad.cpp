@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -60,8 +61,17 @@ void cpu(KernelCtx & k) {
 std::vector<Value> grad(GradCtx & g) {
     return {g.op("slice", {g.dout()}, {{"begin", g.attrs().get_ints("before")}, {"size", g.in(0).shape().dims}})};
 }
+// Pad (constant zeros), `pads` as ONNX orders them: every axis' before, then every axis' after.
+std::string onnx(OnnxCtx & c) {
+    std::vector<int64_t> pads = c.attrs().get_ints("before");
+    const std::vector<int64_t> after = c.attrs().get_ints("after");
+    if (c.batched(0) && (pads[0] != 0 || after[0] != 0)) c.fail("pads the batch axis");
+    pads.insert(pads.end(), after.begin(), after.end());
+    return c.add("Pad", {c.in(0), c.ints(pads)});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "pad", .infer = infer, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{2, 3}}, {{1, 1}}},
-                         .attrs = {{"before", std::vector<int64_t>{1, 0}}, {"after", std::vector<int64_t>{0, 2}}}}});
+                         .attrs = {{"before", std::vector<int64_t>{1, 0}}, {"after", std::vector<int64_t>{0, 2}}}},
+                .onnx = onnx});
 }  // namespace dl

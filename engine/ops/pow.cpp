@@ -1,5 +1,6 @@
 // y = a^b (broadcasting)
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -13,7 +14,9 @@ std::vector<Value> grad(GradCtx & g) {
     Value db = dy * (g.out() * g.op("log", {safe_a}));
     return {da, db};
 }
+std::string onnx(OnnxCtx & c) { return c.add("Pow", {c.in(0), c.in(1)}); }
 }  // namespace
 DL_REGISTER_OP({.name = "pow", .arity = 2, .infer = infer_broadcast, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{2, 3}, {}}}, .low = 0.5f, .high = 2.0f}});
+                .test = {.cases = {{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{2, 3}, {}}}, .low = 0.5f, .high = 2.0f},
+                .onnx = onnx});
 }  // namespace dl

@@ -1,5 +1,6 @@
 // y = x with a new shape of the same size (one extent may be -1);  dx = reshape(dy, x.shape)
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 #include <cstring>
 
@@ -24,7 +25,19 @@ OutInfo infer(ShapeCtx & c) {
 }
 void cpu(KernelCtx & k) { std::memcpy(k.out().data, k.in(0).data, k.out().bytes()); }
 std::vector<Value> grad(GradCtx & g) { return {g.op("reshape", {g.dout()}, {{"shape", g.in(0).shape().dims}})}; }
+// Reshape with the batch axis as 0 (ONNX: copy the input's extent), never the size the graph was built with.
+std::string onnx(OnnxCtx & c) {
+    std::vector<int64_t> shape = c.attrs().get_ints("shape");
+    if (c.batched(0)) {
+        if (c.out_shape().rank() == 0 || c.out_shape()[0] != c.in_shape(0)[0])
+            c.fail(fmt::format("reshapes {} into {} across the batch axis", to_string(c.in_shape(0)),
+                               to_string(c.out_shape())));
+        shape[0] = 0;
+    }
+    return c.add("Reshape", {c.in(0), c.ints(shape)});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "reshape", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{3, 4}}}, .attrs = {{"shape", std::vector<int64_t>{2, -1}}}}});
+                .test = {.cases = {{{3, 4}}}, .attrs = {{"shape", std::vector<int64_t>{2, -1}}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -2,6 +2,7 @@
 // It is the formula fused_dense uses (Eigen's vectorised exp on the same fixed chunks), so fusing
 // matmul -> bias_add -> sigmoid changes no bit of the result.
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -17,7 +18,9 @@ std::vector<Value> grad(GradCtx & g) {
     Value y = g.out();
     return {g.dout() * (y * (1.0f - y))};
 }
+std::string onnx(OnnxCtx & c) { return c.add("Sigmoid", {c.in(0)}); }
 }  // namespace
 DL_REGISTER_OP({.name = "sigmoid", .infer = infer_same, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f}});
+                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f},
+                .onnx = onnx});
 }  // namespace dl

@@ -2,8 +2,10 @@
 // per axis, size -1 = to the end). One form for all axes, so concat's gradient is a single slice per input.
 //   [4, 6] begin [1, 2] size [2, -1] -> [2, 4]
 #include <cstring>
+#include <limits>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -65,8 +67,25 @@ std::vector<Value> grad(GradCtx & g) {
     for (int d = 0; d < xs.rank(); ++d) after.push_back(xs[d] - begin[static_cast<size_t>(d)] - ys[d]);
     return {g.op("pad", {g.dout()}, {{"before", begin}, {"after", after}})};
 }
+// Slice on the axes it cuts; an axis taken whole is left out, so the batch axis stays dynamic.
+std::string onnx(OnnxCtx & c) {
+    const Shape & x = c.in_shape(0);
+    const std::vector<int64_t> begin = c.attrs().get_ints("begin"), size = c.attrs().get_ints("size");
+    std::vector<int64_t> starts, ends, axes;
+    for (int d = 0; d < x.rank(); ++d) {
+        const int64_t b = begin[static_cast<size_t>(d)], s = size[static_cast<size_t>(d)];
+        if (b == 0 && (s == -1 || s == x[d])) continue;
+        if (d == 0 && c.batched(0)) c.fail("slices the batch axis");
+        starts.push_back(b);
+        ends.push_back(s == -1 ? std::numeric_limits<int64_t>::max() : b + s);
+        axes.push_back(d);
+    }
+    if (axes.empty()) return c.add("Identity", {c.in(0)});
+    return c.add("Slice", {c.in(0), c.ints(starts), c.ints(ends), c.ints(axes)});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "slice", .infer = infer, .cpu = cpu, .grad = grad,
                 .test = {.cases = {{{4, 6}}, {{3, 5}}},
-                         .attrs = {{"begin", std::vector<int64_t>{1, 2}}, {"size", std::vector<int64_t>{2, -1}}}}});
+                         .attrs = {{"begin", std::vector<int64_t>{1, 2}}, {"size", std::vector<int64_t>{2, -1}}}},
+                .onnx = onnx});
 }  // namespace dl

@@ -1,5 +1,6 @@
 // y = exp(x - max) / sum(exp(x - max)) over the last axis;  dx = y * (dy - sum(dy * y, last, keepdims))
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -21,7 +22,9 @@ std::vector<Value> grad(GradCtx & g) {
     Value s = g.op("sum", {dy * y}, {{"axes", std::vector<int64_t>{-1}}, {"keepdims", int64_t{1}}});
     return {y * (dy - s)};
 }
+std::string onnx(OnnxCtx & c) { return c.add("Softmax", {c.in(0)}, {{"axis", int64_t{-1}}}); }
 }  // namespace
 DL_REGISTER_OP({.name = "softmax", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f}});
+                .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f},
+                .onnx = onnx});
 }  // namespace dl

@@ -1,5 +1,6 @@
 // y = tanh(x), with Eigen's tanh as fused_dense uses it, so fusing matmul -> bias_add -> tanh changes no bit.
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -15,7 +16,9 @@ std::vector<Value> grad(GradCtx & g) {
     Value y = g.out();
     return {g.dout() * (1.0f - y * y)};
 }
+std::string onnx(OnnxCtx & c) { return c.add("Tanh", {c.in(0)}); }
 }  // namespace
 DL_REGISTER_OP({.name = "tanh", .infer = infer_same, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -2.0f, .high = 2.0f}});
+                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -2.0f, .high = 2.0f},
+                .onnx = onnx});
 }  // namespace dl

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 namespace {
@@ -72,7 +73,13 @@ std::vector<Value> grad(GradCtx & g) {
     for (size_t i = 0; i < p.size(); ++i) inv[static_cast<size_t>(p[i])] = static_cast<int64_t>(i);
     return {g.op("transpose", {g.dout()}, {{"perm", inv}})};
 }
+std::string onnx(OnnxCtx & c) {
+    const std::vector<int64_t> p = perm_of(c.attrs(), c.in_shape(0).rank());
+    if (c.batched(0) && !p.empty() && p[0] != 0) c.fail("moves the batch axis");
+    return c.add("Transpose", {c.in(0)}, {{"perm", p}});
+}
 }  // namespace
 DL_REGISTER_OP({.name = "transpose", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{2, 3, 4}}, {{4, 1, 3}}}, .attrs = {{"perm", std::vector<int64_t>{2, 0, 1}}}}});
+                .test = {.cases = {{{2, 3, 4}}, {{4, 1, 3}}}, .attrs = {{"perm", std::vector<int64_t>{2, 0, 1}}}},
+                .onnx = onnx});
 }  // namespace dl

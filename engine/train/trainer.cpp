@@ -463,25 +463,33 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
 }
 
 TrainedModel load_trained(const RunRef & run) {
-    TrainedModel m;
+    TrainedModel m = load_trained_file(run.dir + "/model.h5");
     m.run = run;
-    const std::string path = run.dir + "/model.h5";
+    return m;
+}
+
+TrainedModel load_trained_file(const std::string & path) {
+    TrainedModel m;
     const H5Content c = read_h5(path);
     auto attr = [&](const char * k) -> std::string {
         auto it = c.attrs.find(k);
         DL_CHECK(it != c.attrs.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' attribute)", path, k);
         return it->second;
     };
-    m.spec = parse_spec(attr("spec"), path + " (saved spec)", "/");
+    m.run.name = attr("name");
+    m.run.version = std::stoll(attr("version"));
+    m.spec_yaml = attr("spec");
+    m.spec = parse_spec(m.spec_yaml, path + " (saved spec)", "/");
     m.classes = nlohmann::json::parse(attr("classes")).get<std::vector<std::string>>();
+    m.features = nlohmann::json::parse(attr("features")).get<std::vector<std::string>>();
     const auto sample_shape = nlohmann::json::parse(attr("sample_shape")).get<std::vector<int64_t>>();
-    const auto targets = nlohmann::json::parse(attr("targets")).get<std::vector<std::string>>();
+    m.targets = nlohmann::json::parse(attr("targets")).get<std::vector<std::string>>();
     m.normalizer.method = attr("normalization");
     const Tensor & off = c.tensors.at("normalization/offset");
     const Tensor & sc = c.tensors.at("normalization/scale");
     m.normalizer.offset.assign(off.f32(), off.f32() + off.numel());
     m.normalizer.scale.assign(sc.f32(), sc.f32() + sc.numel());
-    m.info = data_info_for(m.spec, sample_shape, static_cast<int64_t>(targets.size()),
+    m.info = data_info_for(m.spec, sample_shape, static_cast<int64_t>(m.targets.size()),
                            static_cast<int64_t>(m.classes.size()));
     m.epoch = c.ints.count("state/epoch") ? c.ints.at("state/epoch") : 0;
     // Build once to create the parameters with the right shapes, then load them.

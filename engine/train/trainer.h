@@ -63,13 +63,19 @@ TrainResult train(const TrainOptions & options, TrainObserver & observer);
 struct TrainedModel {
     RunRef run;
     Spec spec;
+    std::string spec_yaml;  // as saved (the spec_sha256 of the version is over these bytes)
     ParamStore params;
     Normalizer normalizer;
     std::vector<std::string> classes;
+    std::vector<std::string> features;  // CSV feature column names, in input order (empty for images)
+    std::vector<std::string> targets;   // target column names
     DataInfo info;
     int64_t epoch = 0;
 };
 TrainedModel load_trained(const RunRef & run);
+// A checkpoint (model.h5) or an export bundle (dlctl.h5): both carry the spec, parameters, normalisation and
+// column names under the same attributes.
+TrainedModel load_trained_file(const std::string & h5_path);
 
 // Reads the spec's data with a trained model's label mapping and normalisation (the saved statistics).
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override);

@@ -1,0 +1,168 @@
+#include "io/export.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/version.h"
+#include "io/h5file.h"
+#include "io/runs.h"
+#include "passes/passes.h"
+
+namespace dl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string json_array(const std::vector<std::string> & v) { return nlohmann::json(v).dump(); }
+
+H5Content pack_bundle(const TrainedModel & m, const nlohmann::json & meta) {
+    H5Content c;
+    for (const std::string & name : m.params.names()) c.tensors["params/" + name] = m.params.at(name);
+    const Normalizer & norm = m.normalizer;
+    Tensor offset(Shape{static_cast<int64_t>(norm.offset.size())}), scale(offset.shape());
+    std::copy(norm.offset.begin(), norm.offset.end(), offset.f32());
+    std::copy(norm.scale.begin(), norm.scale.end(), scale.f32());
+    c.tensors["normalization/offset"] = offset;
+    c.tensors["normalization/scale"] = scale;
+    c.ints["state/epoch"] = m.epoch;
+    c.attrs["format"] = "dlctl-bundle/1";
+    c.attrs["dlctl_version"] = DLCTL_VERSION;
+    c.attrs["name"] = m.run.name;
+    c.attrs["version"] = std::to_string(m.run.version);
+    c.attrs["spec"] = m.spec_yaml;
+    c.attrs["classes"] = json_array(m.classes);
+    c.attrs["features"] = json_array(m.features);
+    c.attrs["sample_shape"] = nlohmann::json(m.info.sample_shape).dump();
+    c.attrs["targets"] = json_array(m.targets);
+    c.attrs["normalization"] = norm.method;
+    c.attrs["metrics"] = meta.value("metrics", nlohmann::json::object()).dump();
+    // The inference graph the spec builds (batch 1, after the passes), for people and tools reading the bundle;
+    // loading rebuilds it from the spec so that any batch size gets its own planned graph.
+    ParamStore params = m.params;
+    Graph g = build_model_graph(m.spec, m.info, 1, GraphMode::predict, params);
+    run_passes(g);
+    c.attrs["graph"] = g.dump();
+    return c;
+}
+
+// Swaps `tmp` into `target`'s place in one step (renameat2 RENAME_EXCHANGE when `target` exists), then removes what
+// was there: readers see the old version or the new one, never neither or half of one.
+void publish_directory(const std::string & tmp, const std::string & target) {
+    std::error_code ec;
+    if (fs::exists(target, ec)) {
+#ifdef SYS_renameat2
+        constexpr unsigned kExchange = 2;  // RENAME_EXCHANGE
+        if (::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), kExchange) == 0) {
+            fs::remove_all(tmp, ec);
+            fsync_path(fs::path(target).parent_path().string());
+            return;
+        }
+#endif
+        const std::string old = tmp + ".old";
+        fs::rename(target, old);
+        fs::rename(tmp, target);
+        fs::remove_all(old, ec);
+    } else {
+        fs::rename(tmp, target);
+    }
+    fsync_path(fs::path(target).parent_path().string());
+}
+
+}  // namespace
+
+std::vector<std::string> output_names(const TrainedModel & model) {
+    if (model.info.classification) return {"probabilities", "label"};
+    return {"prediction"};
+}
+
+const std::vector<std::string> & export_formats() {
+    static const std::vector<std::string> formats = {"native", "onnx", "keras"};
+    return formats;
+}
+
+nlohmann::ordered_json make_signature(const TrainedModel & m, const nlohmann::json & meta) {
+    nlohmann::ordered_json s;
+    s["name"] = m.run.name;
+    s["version"] = m.run.version;
+    s["kind"] = m.info.classification ? "classification" : "regression";
+    nlohmann::ordered_json in;
+    in["name"] = kInputName;
+    in["dtype"] = "float32";
+    std::vector<int64_t> shape = {-1};
+    shape.insert(shape.end(), m.info.sample_shape.begin(), m.info.sample_shape.end());
+    in["shape"] = shape;
+    if (!m.features.empty()) in["features"] = m.features;
+    in["rescale"] = m.spec.data.rescale;  // applied first, then the normalisation: both are part of the graph
+    in["normalization"] = m.normalizer.method;
+    s["inputs"] = nlohmann::ordered_json::array({in});
+    nlohmann::ordered_json outs = nlohmann::ordered_json::array();
+    if (m.info.classification) {
+        outs.push_back({{"name", "probabilities"}, {"dtype", "float32"}, {"shape", {-1, m.info.classes}}});
+        outs.push_back({{"name", "label"}, {"dtype", "string"}, {"shape", {-1}}});
+    } else {
+        outs.push_back({{"name", "prediction"}, {"dtype", "float32"}, {"shape", {-1, m.info.targets}}});
+    }
+    s["outputs"] = outs;
+    s["targets"] = m.targets;
+    if (m.info.classification) s["labels"] = m.classes;
+    s["metrics"] = meta.value("metrics", nlohmann::json::object());
+    s["spec_sha256"] = meta.contains("spec_sha256") ? meta["spec_sha256"].get<std::string>() : sha256_hex(m.spec_yaml);
+    s["dlctl_version"] = DLCTL_VERSION;
+    return s;
+}
+
+ExportResult export_version(const TrainedModel & m, const nlohmann::json & meta, const std::string & out_root,
+                            const std::vector<std::string> & formats, bool skip_unsupported) {
+    const fs::path base = fs::absolute(out_root).lexically_normal() / m.run.name;
+    const fs::path target = base / std::to_string(m.run.version);
+    std::error_code ec;
+    fs::create_directories(base, ec);
+    if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", base.string(), ec.message()));
+    // Dot-prefixed, so servers watching the base directory skip it until it is renamed into place.
+    const std::string tmp = (base / fmt::format(".tmp-{}-{}", m.run.version, ::getpid())).string();
+    fs::remove_all(tmp, ec);
+    fs::create_directory(tmp, ec);
+    if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", tmp, ec.message()));
+    ExportResult r{.path = target.string(), .name = m.run.name, .version = m.run.version};
+    try {
+        write_file_atomic(tmp + "/signature.json", make_signature(m, meta).dump(2) + "\n");
+        for (const std::string & f : export_formats()) {
+            if (std::find(formats.begin(), formats.end(), f) == formats.end()) continue;
+            try {
+                if (f == "native") write_h5(tmp + "/dlctl.h5", pack_bundle(m, meta));
+                else if (f == "onnx") write_file_atomic(tmp + "/model.onnx", onnx_model_bytes(m));
+                else if (f == "keras") write_keras_h5(tmp + "/model.h5", m);
+            } catch (const Error & e) {
+                if (!skip_unsupported || e.code() != ExitCode::bad_input) throw;
+                r.skipped.emplace_back(f, e.what());
+                continue;
+            }
+            r.formats.push_back(f);
+        }
+        fsync_path(tmp);
+        publish_directory(tmp, target.string());
+    } catch (...) {
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+    return r;
+}
+
+TrainedModel load_bundle(const std::string & dir_or_file) {
+    std::error_code ec;
+    const std::string path = fs::is_directory(dir_or_file, ec) ? dir_or_file + "/dlctl.h5" : dir_or_file;
+    if (!file_exists(path))
+        throw Error(ExitCode::missing_input,
+                    fmt::format("{}: no dlctl.h5 (export the version with --format native)", dir_or_file));
+    TrainedModel m = load_trained_file(path);
+    m.run.dir = fs::absolute(fs::path(path).parent_path()).lexically_normal().string();
+    return m;
+}
+
+}  // namespace dl

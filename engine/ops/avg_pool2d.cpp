@@ -46,14 +46,9 @@ std::vector<Value> grad(GradCtx & g) {
 // AveragePool, channels first (channels_first), "same" as explicit pads left out of the count
 // (count_include_pad 0): the kernel averages the real values only.
 std::string onnx(OnnxCtx & c) {
-    const Pool2d p = pool2d(c.in_shape(0), c.out_shape(), c.attrs());
-    const int64_t bottom = onnx_pad_after(p.h, p.oh, p.ph, p.sh, p.top);
-    const int64_t right = onnx_pad_after(p.w, p.ow, p.pw, p.sw, p.left);
-    return c.channels_first("AveragePool", {c.in(0)},
-                            {{"kernel_shape", std::vector<int64_t>{p.ph, p.pw}},
-                             {"strides", std::vector<int64_t>{p.sh, p.sw}},
-                             {"pads", std::vector<int64_t>{p.top, p.left, bottom, right}},
-                             {"count_include_pad", int64_t{0}}});
+    Attrs a = onnx_pool_attrs(pool2d(c.in_shape(0), c.out_shape(), c.attrs()));
+    a.set("count_include_pad", int64_t{0});
+    return c.channels_first("AveragePool", {c.in(0)}, a);
 }
 }  // namespace
 DL_REGISTER_OP({.name = "avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,

@@ -71,13 +71,7 @@ std::vector<Value> grad(GradCtx & g) { return {g.op("max_pool2d_grad", {g.in(0),
 // MaxPool, channels first (channels_first), "same" as explicit pads; ONNX pads a max pool with -inf, so the
 // padding never wins, as in the kernel.
 std::string onnx(OnnxCtx & c) {
-    const Pool2d p = pool2d(c.in_shape(0), c.out_shape(), c.attrs());
-    const int64_t bottom = onnx_pad_after(p.h, p.oh, p.ph, p.sh, p.top);
-    const int64_t right = onnx_pad_after(p.w, p.ow, p.pw, p.sw, p.left);
-    return c.channels_first("MaxPool", {c.in(0)},
-                            {{"kernel_shape", std::vector<int64_t>{p.ph, p.pw}},
-                             {"strides", std::vector<int64_t>{p.sh, p.sw}},
-                             {"pads", std::vector<int64_t>{p.top, p.left, bottom, right}}});
+    return c.channels_first("MaxPool", {c.in(0)}, onnx_pool_attrs(pool2d(c.in_shape(0), c.out_shape(), c.attrs())));
 }
 }  // namespace
 DL_REGISTER_OP({.name = "max_pool2d", .infer = infer, .cpu = cpu, .grad = grad,

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "ops/kernel_util.h"
+#include "ops/onnx_ctx.h"
 
 namespace dl {
 
@@ -42,6 +43,15 @@ inline void window_argmax(const Pool2d & p, const float * xn, int64_t r0, int64_
                 at[ch] = take ? s : at[ch];
             }
         }
+}
+
+// The window attributes of ONNX's MaxPool/AveragePool for this geometry: "same" as explicit pads.
+inline Attrs onnx_pool_attrs(const Pool2d & p) {
+    const int64_t bottom = onnx_pad_after(p.h, p.oh, p.ph, p.sh, p.top);
+    const int64_t right = onnx_pad_after(p.w, p.ow, p.pw, p.sw, p.left);
+    return {{"kernel_shape", std::vector<int64_t>{p.ph, p.pw}},
+            {"strides", std::vector<int64_t>{p.sh, p.sw}},
+            {"pads", std::vector<int64_t>{p.top, p.left, bottom, right}}};
 }
 
 }  // namespace dl

@@ -13,6 +13,7 @@ const std::vector<Command> & commands() {
         {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
+        {"serve", "serve exported versions over TF Serving's REST API (labels, canary, hot reload, batching)", setup_serve},
     };
     return table;
 }

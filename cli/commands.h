@@ -24,5 +24,6 @@ void setup_export(CLI::App &, const char *, const char *);
 void setup_predict(CLI::App &, const char *, const char *);
 void setup_runs(CLI::App &, const char *, const char *);
 void setup_bench(CLI::App &, const char *, const char *);
+void setup_serve(CLI::App &, const char *, const char *);
 
 }  // namespace dlctl

@@ -29,8 +29,9 @@ void check(herr_t rc, const std::string & path, const char * what) {
     if (rc < 0) throw Error(ExitCode::io, fmt::format("{}: HDF5 failed to {}", path, what));
 }
 
+// Debian's HDF5 is thread-safe, with error settings and an error stack per thread.
 void silence_hdf5() {
-    static bool done = false;
+    thread_local bool done = false;
     if (!done) {
         H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves
         done = true;
@@ -163,12 +164,17 @@ H5Content read_h5(const std::string & path) {
     silence_hdf5();
     if (!file_exists(path)) throw Error(ExitCode::missing_input, fmt::format("{}: no such checkpoint", path));
     H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (file.id < 0) throw Error(ExitCode::bad_input, fmt::format("{}: not a readable HDF5 checkpoint", path));
+    if (file.id < 0) {
+        H5Eclear2(H5E_DEFAULT);  // a failed call left on a thread's stack makes HDF5 loop when it closes at exit
+        throw Error(ExitCode::bad_input, fmt::format("{}: not a readable HDF5 checkpoint", path));
+    }
     H5Content c;
     ReadCtx ctx{&c, path};
     if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &ctx) < 0 ||
-        H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, nullptr, visit_attr, &ctx) < 0)
+        H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, nullptr, visit_attr, &ctx) < 0) {
+        H5Eclear2(H5E_DEFAULT);
         throw Error(ExitCode::bad_input, fmt::format("{}: the checkpoint cannot be read (corrupt?)", path));
+    }
     auto it = c.attrs.find("checksum");
     if (it == c.attrs.end() || it->second != content_checksum(c))
         throw Error(ExitCode::bad_input, fmt::format("{}: checksum mismatch: the checkpoint is corrupt", path));

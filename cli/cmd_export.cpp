@@ -26,11 +26,14 @@ void run_export(const ExportOptions & o) {
     const dl::RunRef run = dl::resolve_model(o.model, dl::runs_root(o.runs));
     const nlohmann::json meta = dl::read_meta(run.dir);
     if (meta.value("status", "done") != "done")
-        throw dl::Error(dl::ExitCode::usage, fmt::format("{}@{} has not finished training (status '{}'); export a finished version",
-                                                         run.name, run.version, meta.value("status", "")));
+        throw dl::Error(
+            dl::ExitCode::usage,
+            fmt::format("{}@{} has not finished training (status '{}'); export a finished version", run.name,
+                        run.version, meta.value("status", "")));
     dl::TrainedModel m = dl::load_trained(run);
     const bool every = o.formats.empty();
-    const dl::ExportResult r = dl::export_version(m, meta, o.out, every ? known : o.formats, /*skip_unsupported=*/every);
+    const dl::ExportResult r =
+        dl::export_version(m, meta, o.out, every ? known : o.formats, /*skip_unsupported=*/every);
     for (auto & [format, why] : r.skipped) note(fmt::format("{} left out of the export: {}", format, why));
     if (o.json) {
         nlohmann::ordered_json j;
@@ -50,8 +53,10 @@ void setup_export(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<ExportOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
     sub->add_option("model", o->model, "a run directory, NAME@VERSION or NAME@latest")->required();
-    sub->add_option("--out", o->out, "root of the model repository: writes OUT/<name>/<version>/")->capture_default_str();
-    sub->add_option("--format", o->formats, "onnx, keras, native (dlctl.h5 for serve/predict); default: every one")
+    sub->add_option("--out", o->out, "root of the model repository: writes OUT/<name>/<version>/")
+        ->capture_default_str();
+    sub->add_option("--format", o->formats,
+                    "onnx, keras, native (dlctl.h5 for serve/predict); default: every one")
         ->delimiter(',');
     sub->add_option("--runs", o->runs, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     sub->add_flag("--json", o->json, "print {\"path\", \"name\", \"version\", \"formats\"} on stdout");

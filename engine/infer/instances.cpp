@@ -29,9 +29,9 @@ bool flatten(const nlohmann::json & v, float * row, int64_t capacity, int64_t & 
 }
 
 std::string sample_text(const TrainedModel & m) {
-    return m.info.sample_shape.size() == 1 ? fmt::format("{} values", m.info.features)
-                                           : fmt::format("{} values (shape {})", m.info.features,
-                                                         to_string(Shape(m.info.sample_shape)));
+    return m.info.sample_shape.size() == 1
+               ? fmt::format("{} values", m.info.features)
+               : fmt::format("{} values (shape {})", m.info.features, to_string(Shape(m.info.sample_shape)));
 }
 
 bool parse_float(std::string_view s, float & out) {
@@ -48,7 +48,8 @@ void for_each_line(std::string_view all, F && f) {
     int64_t line_no = 0;
     while (pos < all.size()) {
         const size_t end = all.find('\n', pos);
-        const std::string_view line = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+        const std::string_view line =
+            all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
         pos = end == std::string_view::npos ? all.size() : end + 1;
         ++line_no;
         if (!trim_field(line).empty()) f(line, line_no);
@@ -69,8 +70,8 @@ InputRows read_csv_rows(const std::string & path, const std::string & text, cons
             if (m.features.empty()) {
                 if (static_cast<int64_t>(names.size()) != f)
                     throw Error(ExitCode::bad_input,
-                                fmt::format("{}: {} columns, but the model takes {} per row", path, names.size(),
-                                            sample_text(m)));
+                                fmt::format("{}: {} columns, but the model takes {} per row", path,
+                                            names.size(), sample_text(m)));
                 for (size_t i = 0; i < names.size(); ++i) cols.push_back(i);
                 return;
             }
@@ -78,29 +79,34 @@ InputRows read_csv_rows(const std::string & path, const std::string & text, cons
                 auto it = std::find(names.begin(), names.end(), feature);
                 if (it == names.end()) {
                     const std::string close = closest_match(feature, names);
-                    throw Error(ExitCode::bad_input,
-                                format_at({.file = path, .line = static_cast<int>(line_no), .col = 1},
-                                          fmt::format("no column '{}', a feature of the model (its features: {})",
-                                                      feature, fmt::join(m.features, ", ")),
-                                          close.empty() ? "" : fmt::format("did you mean '{}'?", close)));
+                    throw Error(
+                        ExitCode::bad_input,
+                        format_at({.file = path, .line = static_cast<int>(line_no), .col = 1},
+                                  fmt::format("no column '{}', a feature of the model (its features: {})",
+                                              feature, fmt::join(m.features, ", ")),
+                                  close.empty() ? "" : fmt::format("did you mean '{}'?", close)));
                 }
                 cols.push_back(static_cast<size_t>(it - names.begin()));
             }
             return;
         }
         if (fields.size() != width)
-            throw Error(ExitCode::bad_input, format_at({.file = path, .line = static_cast<int>(line_no), .col = 1},
-                                                       fmt::format("{} fields, the header has {}", fields.size(), width)));
+            throw Error(ExitCode::bad_input,
+                        format_at({.file = path, .line = static_cast<int>(line_no), .col = 1},
+                                  fmt::format("{} fields, the header has {}", fields.size(), width)));
         for (int64_t j = 0; j < f; ++j) {
             const std::string_view field = fields[cols[static_cast<size_t>(j)]];
             float v = 0;
             if (!parse_float(trim_field(field), v)) {
-                const std::string column = m.features.empty() ? fmt::format("{}", j + 1)
-                                                              : fmt::format("'{}'", m.features[static_cast<size_t>(j)]);
-                throw Error(ExitCode::bad_input,
-                            format_at({.file = path, .line = static_cast<int>(line_no),
-                                       .col = static_cast<int>(field.data() - line.data()) + 1},
-                                      fmt::format("column {}: '{}' is not a number", column, trim_field(field))));
+                const std::string column = m.features.empty()
+                                               ? fmt::format("{}", j + 1)
+                                               : fmt::format("'{}'", m.features[static_cast<size_t>(j)]);
+                throw Error(
+                    ExitCode::bad_input,
+                    format_at({.file = path,
+                               .line = static_cast<int>(line_no),
+                               .col = static_cast<int>(field.data() - line.data()) + 1},
+                              fmt::format("column {}: '{}' is not a number", column, trim_field(field))));
             }
             out.values.push_back(v);
         }
@@ -134,7 +140,8 @@ InputRows read_jsonl_rows(const std::string & path, const std::string & text, co
 
 }  // namespace
 
-bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, float * row, std::string & why) {
+bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, float * row,
+                     std::string & why) {
     const int64_t f = m.info.features;
     if (instance.is_object() && !instance.contains(kInputName) && !m.features.empty()) {
         for (int64_t j = 0; j < f; ++j) {
@@ -156,7 +163,8 @@ bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, fl
         }
         return true;
     }
-    const nlohmann::json & values = instance.is_object() && instance.contains(kInputName) ? instance[kInputName] : instance;
+    const nlohmann::json & values =
+        instance.is_object() && instance.contains(kInputName) ? instance[kInputName] : instance;
     if (!values.is_array() && !(f == 1 && values.is_number())) {
         why = fmt::format("expected {}, a list{}", sample_text(m),
                           m.features.empty() ? "" : " or an object keyed by feature name");
@@ -172,9 +180,11 @@ bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, fl
 }
 
 InputRows read_input_rows(const std::string & path, const std::string & format, const TrainedModel & model) {
-    const std::string text = path == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : read_file(path);
+    const std::string text =
+        path == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : read_file(path);
     const std::string shown = path == "-" ? "<stdin>" : path;
-    InputRows rows = format == "csv" ? read_csv_rows(shown, text, model) : read_jsonl_rows(shown, text, model);
+    InputRows rows =
+        format == "csv" ? read_csv_rows(shown, text, model) : read_jsonl_rows(shown, text, model);
     if (rows.rows == 0) throw Error(ExitCode::bad_input, fmt::format("{}: no rows to predict", shown));
     return rows;
 }

@@ -8,11 +8,14 @@ Predictor::Predictor(TrainedModel model, int threads) : model_(std::move(model))
     session_ = std::make_unique<ModelSession>(model_.spec, model_.info, model_.params, threads);
 }
 
-int64_t Predictor::output_size() const { return model_.info.classification ? model_.info.classes : model_.info.targets; }
+int64_t Predictor::output_size() const {
+    return model_.info.classification ? model_.info.classes : model_.info.targets;
+}
 
 void Predictor::predict(const float * rows, int64_t n, float * out) {
     const int64_t f = input_size(), k = output_size();
-    // As training read the data: data.rescale (1/255 for 8-bit images) as the values are read, then the statistics.
+    // As training read the data: data.rescale (1/255 for 8-bit images) as the values are read, then the
+    // statistics.
     const float rescale = static_cast<float>(model_.spec.data.rescale);
     const bool rescaled = model_.spec.data.rescale != 1.0;
     const Normalizer & norm = model_.normalizer;
@@ -26,7 +29,8 @@ void Predictor::predict(const float * rows, int64_t n, float * out) {
             for (int64_t j = 0; j < f; ++j) {
                 float v = src[i * f + j];
                 if (rescaled) v *= rescale;
-                if (normalize) v = (v - norm.offset[static_cast<size_t>(j)]) / norm.scale[static_cast<size_t>(j)];
+                if (normalize)
+                    v = (v - norm.offset[static_cast<size_t>(j)]) / norm.scale[static_cast<size_t>(j)];
                 x[i * f + j] = v;
             }
         }

@@ -42,8 +42,8 @@ H5Content pack_bundle(const TrainedModel & m, const nlohmann::json & meta) {
     c.attrs["targets"] = json_array(m.targets);
     c.attrs["normalization"] = norm.method;
     c.attrs["metrics"] = meta.value("metrics", nlohmann::json::object()).dump();
-    // The inference graph the spec builds (batch 1, after the passes), for people and tools reading the bundle;
-    // loading rebuilds it from the spec so that any batch size gets its own planned graph.
+    // The inference graph the spec builds (batch 1, after the passes), for people and tools reading the
+    // bundle; loading rebuilds it from the spec so that any batch size gets its own planned graph.
     ParamStore params = m.params;
     Graph g = build_model_graph(m.spec, m.info, 1, GraphMode::predict, params);
     run_passes(g);
@@ -51,8 +51,8 @@ H5Content pack_bundle(const TrainedModel & m, const nlohmann::json & meta) {
     return c;
 }
 
-// Swaps `tmp` into `target`'s place in one step (renameat2 RENAME_EXCHANGE when `target` exists), then removes what
-// was there: readers see the old version or the new one, never neither or half of one.
+// Swaps `tmp` into `target`'s place in one step (renameat2 RENAME_EXCHANGE when `target` exists), then
+// removes what was there: readers see the old version or the new one, never neither or half of one.
 void publish_directory(const std::string & tmp, const std::string & target) {
     std::error_code ec;
     if (fs::exists(target, ec)) {
@@ -112,7 +112,8 @@ nlohmann::ordered_json make_signature(const TrainedModel & m, const nlohmann::js
     s["targets"] = m.targets;
     if (m.info.classification) s["labels"] = m.classes;
     s["metrics"] = meta.value("metrics", nlohmann::json::object());
-    s["spec_sha256"] = meta.contains("spec_sha256") ? meta["spec_sha256"].get<std::string>() : sha256_hex(m.spec_yaml);
+    s["spec_sha256"] =
+        meta.contains("spec_sha256") ? meta["spec_sha256"].get<std::string>() : sha256_hex(m.spec_yaml);
     s["dlctl_version"] = DLCTL_VERSION;
     return s;
 }
@@ -135,9 +136,12 @@ ExportResult export_version(const TrainedModel & m, const nlohmann::json & meta,
         for (const std::string & f : export_formats()) {
             if (std::find(formats.begin(), formats.end(), f) == formats.end()) continue;
             try {
-                if (f == "native") write_h5(tmp + "/dlctl.h5", pack_bundle(m, meta));
-                else if (f == "onnx") write_file_atomic(tmp + "/model.onnx", onnx_model_bytes(m));
-                else if (f == "keras") write_keras_h5(tmp + "/model.h5", m);
+                if (f == "native")
+                    write_h5(tmp + "/dlctl.h5", pack_bundle(m, meta));
+                else if (f == "onnx")
+                    write_file_atomic(tmp + "/model.onnx", onnx_model_bytes(m));
+                else if (f == "keras")
+                    write_keras_h5(tmp + "/model.h5", m);
             } catch (const Error & e) {
                 if (!skip_unsupported || e.code() != ExitCode::bad_input) throw;
                 r.skipped.emplace_back(f, e.what());

@@ -14,6 +14,10 @@ find_package(ONNX CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# Packaging and pushing images (engine/deploy/oci/, full binary only): libcurl for the registry API, libarchive
+# for tar layers.
+find_package(CURL REQUIRED)
+find_package(LibArchive REQUIRED)
 
 # yaml-cpp 0.7 exports the target `yaml-cpp` without a namespace.
 if(TARGET yaml-cpp::yaml-cpp)

@@ -1,0 +1,33 @@
+# The top-level Dockerfile cannot be built here (no Docker engine), so it is kept honest against what is: its
+# build stage installs exactly the Makefile's -dev packages, and its runtime stage's packages (with what apt pulls
+# in for them) own every shared library the built binary loads.
+source "$(dirname "$0")/lib.sh"
+cd "$SRC"
+# The package names of the apt-get install in stage N (1 = build, 2 = runtime).
+stage_packages() {
+  awk -v want="$1" '/^FROM /{stage++} stage == want' Dockerfile | tr -d '\\' | tr ' ' '\n' \
+    | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vxE 'RUN|apt-get|update|install|rm|rf|useradd|uid|create-home|shell' | sort -u
+}
+make_packages() { sed -n '/^DEB_PACKAGES/,/^$/p' Makefile | tr -d '\\' | tr ' ' '\n' | grep -E -- '-dev$' | sort -u; }
+
+build=$(stage_packages 1 | grep -E -- '-dev$' || true)
+[ -n "$build" ] || fail "found no -dev packages in the Dockerfile's build stage"
+diff <(echo "$build") <(make_packages) >"$T/diff" || fail "Dockerfile build stage and Makefile DEB_PACKAGES differ in -dev packages:
+$(cat "$T/diff")"
+
+runtime=$(stage_packages 2 | grep -E '^lib|^zlib|^ca-certificates$')
+[ -n "$runtime" ] || fail "found no packages in the Dockerfile's runtime stage"
+# Everything apt installs for them, plus what debian:12-slim has already (apt and its dependencies).
+# shellcheck disable=SC2086
+apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
+  apt $runtime 2>/dev/null | grep -E '^[a-z0-9]' | sed 's/:amd64$//' | sort -u >"$T/closure"
+missing=""
+for lib in $(ldd "$DLCTL" | awk '$3 ~ /^\// {print $3}'); do
+  real=$(readlink -f "$lib")
+  owner=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null || true)
+  pkg=${owner%%:*}
+  [ -n "$pkg" ] || fail "no Debian package owns $real"
+  grep -qx "$pkg" "$T/closure" || missing="$missing $pkg($lib)"
+done
+[ -z "$missing" ] || fail "the Dockerfile's runtime stage lacks the packages of:$missing"
+echo "Dockerfile matches the Makefile's -dev packages ($(echo "$build" | wc -l)) and covers $(ldd "$DLCTL" | grep -c '=> /') libraries"

@@ -49,9 +49,9 @@ DataFile read_file_key(Problems & p, MapReader & m, const char * key, const std:
     f.loc = m.value_loc(key);
     if (f.as_written.empty()) return f;
     std::filesystem::path path(f.as_written);
-    if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+    if (path.is_relative()) path = std::filesystem::path(base_dir.empty() ? "/" : base_dir) / path;
     f.path = std::filesystem::absolute(path).lexically_normal().string();
-    if (!file_exists(f.path))
+    if (!base_dir.empty() && !file_exists(f.path))
         p.add_missing_file(f.loc, fmt::format("data.{}: no such file '{}'", key, f.as_written), install_hint(f.path));
     return f;
 }

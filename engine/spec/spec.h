@@ -170,7 +170,9 @@ struct Spec {
 
 // Reads, validates and resolves a spec; `overrides` are KEY=VALUE (dotted paths, values parsed as YAML).
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides = {});
-// The same from text already in memory (tests, and resolved specs saved beside a model).
+// The same from text already in memory (tests, and resolved specs saved beside a model). An empty `base_dir`
+// marks a saved spec: its data files are not checked, since a model is loaded where its data never was (an
+// export served from an image).
 Spec parse_spec(const std::string & yaml_text, const std::string & file_for_messages, const std::string & base_dir,
                 const std::vector<std::string> & overrides = {});
 std::string render_spec(const Spec & spec);

@@ -479,7 +479,7 @@ TrainedModel load_trained_file(const std::string & path) {
     m.run.name = attr("name");
     m.run.version = std::stoll(attr("version"));
     m.spec_yaml = attr("spec");
-    m.spec = parse_spec(m.spec_yaml, path + " (saved spec)", "/");
+    m.spec = parse_spec(m.spec_yaml, path + " (saved spec)", /*base_dir=*/"");  // data files need not exist
     m.classes = nlohmann::json::parse(attr("classes")).get<std::vector<std::string>>();
     m.features = nlohmann::json::parse(attr("features")).get<std::vector<std::string>>();
     const auto sample_shape = nlohmann::json::parse(attr("sample_shape")).get<std::vector<int64_t>>();

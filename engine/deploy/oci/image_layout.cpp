@@ -1,0 +1,454 @@
+#include "deploy/oci/image_layout.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/version.h"
+#include "deploy/oci/tar_layer.h"
+
+namespace fs = std::filesystem;
+
+namespace dl::oci {
+
+namespace {
+
+// The user the entrypoint runs as: distroless' "nonroot", so nothing in the container runs as root.
+constexpr int kNonRootId = 65532;
+constexpr const char * kBinaryPath = "usr/local/bin/dlctl";
+constexpr int kServePort = 8501;
+
+struct ExportedVersion {
+    std::string dir;  // absolute, no trailing slash
+    std::string name;
+    int64_t version = 0;
+    nlohmann::json signature;
+    int64_t created = 0;  // seconds since the epoch
+};
+
+std::string rfc3339(int64_t seconds) {
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Note [image time]: the image's `created` (config, history, labels, and the model layer's mtimes) comes from
+// SOURCE_DATE_EPOCH when set (reproducible-builds.org), else from when the version was exported
+// (signature.json's mtime), never from the clock: packaging the same export twice gives the same digest. The
+// runtime layer uses the epoch itself, so that it is byte-identical for every model and a registry stores it
+// once.
+int64_t image_time(const std::string & signature_path) {
+    if (const char * sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+        char * end = nullptr;
+        const long long v = std::strtoll(sde, &end, 10);
+        DL_CHECK(*end == '\0' && v >= 0, ExitCode::usage, "SOURCE_DATE_EPOCH={} is not a number of seconds",
+                 sde);
+        return v;
+    }
+    struct stat st {};
+    DL_CHECK(::stat(signature_path.c_str(), &st) == 0, ExitCode::missing_input, "{}: cannot read it",
+             signature_path);
+    return st.st_mtim.tv_sec;
+}
+
+ExportedVersion read_exported_version(const std::string & dir) {
+    std::error_code ec;
+    DL_CHECK(
+        fs::is_directory(dir, ec), ExitCode::missing_input,
+        "{}: no such directory (want an export version directory DIR/<name>/<version>, as `dlctl export` "
+        "writes it)",
+        dir);
+    ExportedVersion v;
+    v.dir = fs::absolute(dir).lexically_normal().string();
+    while (v.dir.size() > 1 && v.dir.back() == '/') v.dir.pop_back();
+    for (const char * file : {"dlctl.h5", "signature.json"})
+        DL_CHECK(file_exists(v.dir + "/" + file), ExitCode::bad_input,
+                 "{}: not an export version directory: it has no {} (run `dlctl export MODEL --out DIR` and "
+                 "package DIR/<name>/<version>)",
+                 dir, file);
+    const std::string signature_path = v.dir + "/signature.json";
+    try {
+        v.signature = nlohmann::json::parse(read_file(signature_path));
+        v.name = v.signature.at("name").get<std::string>();
+        v.version = v.signature.at("version").get<int64_t>();
+    } catch (const nlohmann::json::exception & e) {
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: not a dlctl signature: {}", signature_path, e.what()));
+    }
+    static const std::regex kModelName("[A-Za-z0-9][A-Za-z0-9._-]*");
+    DL_CHECK(std::regex_match(v.name, kModelName) && v.version > 0, ExitCode::bad_input,
+             "{}: invalid model name '{}' or version {}", signature_path, v.name, v.version);
+    v.created = image_time(signature_path);
+    return v;
+}
+
+// Runs `argv` and returns what it printed on stdout, with its exit status.
+std::pair<std::string, int> capture_output(const std::vector<std::string> & argv) {
+    std::vector<char *> args;  // built before fork: the child only calls async-signal-safe functions
+    for (const std::string & a : argv) args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    int pipe_fds[2];
+    DL_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, ExitCode::runtime, "pipe: {}", std::strerror(errno));
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+        throw Error(ExitCode::runtime, fmt::format("fork: {}", std::strerror(err)));
+    }
+    if (pid == 0) {
+        ::dup2(pipe_fds[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(pipe_fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return {out, WIFEXITED(status) ? WEXITSTATUS(status) : 128};
+}
+
+// The runtime layer: the serving binary, every library the loader maps for it at the path it asks for (a
+// symlink such as libz.so.1 stays a symlink to the real file beside it), a passwd/group naming the non-root
+// user, and a world-writable /tmp.
+LayerBuilder runtime_layer(const std::string & binary) {
+    LayerBuilder b(/*mtime=*/0);  // Note [image time]
+    b.add_file(kBinaryPath, binary);
+    for (const std::string & lib : shared_library_closure(binary)) {
+        const fs::path requested = fs::path(lib).lexically_normal();
+        const fs::path real = fs::canonical(requested);
+        const std::string dir = requested.parent_path().relative_path().string();
+        const std::string file = dir + "/" + real.filename().string();
+        b.add_file(file, real.string());
+        if (real.filename() != requested.filename())
+            b.add_symlink(requested.relative_path().string(), real.filename().string());
+    }
+    b.add_bytes(
+        "etc/passwd",
+        fmt::format(
+            "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{0}:{0}:nonroot:/home/nonroot:/sbin/nologin\n",
+            kNonRootId),
+        0644);
+    b.add_bytes("etc/group", fmt::format("root:x:0:\nnonroot:x:{0}:\n", kNonRootId), 0644);
+    b.add_directory("home/nonroot", 0755);
+    b.add_directory("tmp", 01777);
+    return b;
+}
+
+// The model layer: the version directory as exported, and a labels.json that makes it `stable`.
+LayerBuilder model_layer(const ExportedVersion & v) {
+    LayerBuilder b(v.created);
+    const std::string base = "models/" + v.name;
+    const std::string version_dir = fmt::format("{}/{}", base, v.version);
+    b.add_directory(version_dir);
+    for (const fs::directory_entry & e : fs::recursive_directory_iterator(v.dir)) {
+        const std::string rel = fs::relative(e.path(), v.dir).string();
+        if (e.is_directory()) {
+            b.add_directory(version_dir + "/" + rel);
+        } else if (e.is_regular_file()) {
+            b.add_file(version_dir + "/" + rel, e.path().string());
+        }
+    }
+    b.add_bytes(base + "/labels.json", nlohmann::json{{"stable", v.version}}.dump() + "\n", 0644);
+    return b;
+}
+
+std::string platform_architecture(const std::string & platform) {
+    // The runtime layer holds this machine's binary and libraries: only its own platform can be packaged.
+    DL_CHECK(platform == "linux/amd64", ExitCode::usage,
+             "--platform {}: only linux/amd64 (this machine's platform) can be packaged", platform);
+    return "amd64";
+}
+
+// A blob: bytes, their digest, and what they are.
+struct Blob {
+    Descriptor descriptor;
+    std::string bytes;
+};
+
+Blob json_blob(const nlohmann::json & j, const char * media_type) {
+    Blob b;
+    b.bytes = j.dump();  // serialised once; the digest is of exactly these bytes
+    b.descriptor = {.media_type = media_type,
+                    .digest = "sha256:" + sha256_hex(b.bytes),
+                    .size = static_cast<int64_t>(b.bytes.size())};
+    return b;
+}
+
+nlohmann::json descriptor_json(const Descriptor & d) {
+    return {{"mediaType", d.media_type}, {"digest", d.digest}, {"size", d.size}};
+}
+
+std::string hex_of(const std::string & digest) { return digest.substr(digest.find(':') + 1); }
+
+// Puts the directory `tmp` in `target`'s place in one step: rename(2) when there is none yet, else
+// renameat2(RENAME_EXCHANGE) and the old one removed, so a reader never sees half an image.
+void publish(const std::string & tmp, const std::string & target) {
+    std::error_code ec;
+    if (fs::is_directory(target, ec) && fs::is_directory(tmp, ec)) {
+        constexpr unsigned kExchange = 2;  // RENAME_EXCHANGE
+        DL_CHECK(::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), kExchange) == 0,
+                 ExitCode::io, "{}: cannot replace it: {}", target, std::strerror(errno));
+        fs::remove_all(tmp, ec);
+        return;
+    }
+    DL_CHECK(!fs::exists(target, ec), ExitCode::io, "{}: a file is in the way of the image directory",
+             target);
+    DL_CHECK(::rename(tmp.c_str(), target.c_str()) == 0, ExitCode::io, "{}: cannot write it: {}", target,
+             std::strerror(errno));
+}
+
+// A Dockerfile that builds the same image from the files write_tree() puts beside it: one COPY per layer (the
+// runtime one shared between models, as in the OCI image) and the config's settings.
+std::string dockerfile_text(const nlohmann::json & config, const std::string & reference,
+                            const std::string & digest) {
+    const nlohmann::json & c = config.at("config");
+    std::string s = fmt::format(
+        "# Written by `dlctl package --dockerfile`: the files and settings of the OCI image {} ({}).\n"
+        "#   docker build -t {} .\n"
+        "FROM scratch\n"
+        "COPY runtime/ /\n"
+        "COPY model/ /\n",
+        reference, digest, reference);
+    for (const nlohmann::json & env : c.at("Env")) s += "ENV " + env.get<std::string>() + "\n";
+    s += "WORKDIR " + c.at("WorkingDir").get<std::string>() + "\n";
+    s += "USER " + c.at("User").get<std::string>() + "\n";
+    for (const auto & [port, unused] : c.at("ExposedPorts").items()) s += "EXPOSE " + port + "\n";
+    // JSON's string quoting is the Dockerfile's double-quoted form (backslash escapes).
+    for (const auto & [key, value] : c.at("Labels").items())
+        s += "LABEL " + nlohmann::json(key).dump() + "=" + value.dump() + "\n";
+    s += "ENTRYPOINT " + c.at("Entrypoint").dump() + "\n";
+    return s;
+}
+
+}  // namespace
+
+ImageReference parse_image_reference(const std::string & ref) {
+    // The distribution spec's grammar: lower-case path components, an optional registry host[:port] first,
+    // and a tag of up to 128 word characters, dots and dashes.
+    static const std::regex kName(
+        R"(((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?)"
+        R"([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)");
+    static const std::regex kTag(R"([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
+    const size_t slash = ref.rfind('/');
+    const size_t colon = ref.rfind(':');
+    DL_CHECK(colon != std::string::npos && (slash == std::string::npos || colon > slash), ExitCode::usage,
+             "--tag '{}': want NAME:TAG, e.g. housing:1 or registry.example.com/team/housing:1", ref);
+    ImageReference r{.name = ref.substr(0, colon), .tag = ref.substr(colon + 1)};
+    DL_CHECK(std::regex_match(r.name, kName), ExitCode::usage,
+             "--tag '{}': invalid image name '{}' (lower-case letters, digits and . _ - separated by /)", ref,
+             r.name);
+    DL_CHECK(std::regex_match(r.tag, kTag), ExitCode::usage,
+             "--tag '{}': invalid tag '{}' (up to 128 letters, digits, _ . -, not starting with . or -)", ref,
+             r.tag);
+    return r;
+}
+
+std::vector<std::string> shared_library_closure(const std::string & binary) {
+    DL_CHECK(file_exists(binary), ExitCode::missing_input, "{}: no such file", binary);
+    const auto [out, status] = capture_output({"ldd", binary});
+    if (status != 0 && out.find("not a dynamic executable") != std::string::npos) return {};  // static
+    DL_CHECK(status == 0, ExitCode::runtime, "ldd {} failed (exit {}): is ldd (Debian: libc-bin) installed?",
+             binary, status);
+    // Lines look like
+    //   libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)
+    //   /lib64/ld-linux-x86-64.so.2 (0x...)
+    //   linux-vdso.so.1 (0x...)         in the kernel: no file
+    //   libfoo.so => not found
+    std::set<std::string> libs;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        DL_CHECK(line.find("not found") == std::string::npos, ExitCode::bad_input,
+                 "{}: a shared library it needs is missing: {}", binary, line);
+        const size_t arrow = line.find("=> ");
+        const size_t start = line.find('/', arrow == std::string::npos ? 0 : arrow);
+        if (start == std::string::npos) continue;
+        const size_t end = line.find(" (", start);
+        libs.insert(line.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    }
+    return {libs.begin(), libs.end()};
+}
+
+ImageResult write_image(const ImageOptions & o) {
+    const ImageReference ref = parse_image_reference(o.reference);
+    const std::string architecture = platform_architecture(o.platform);
+    const ExportedVersion model = read_exported_version(o.version_dir);
+    DL_CHECK(!o.runtime_binary.empty() && file_exists(o.runtime_binary), ExitCode::missing_input,
+             "{}: the serving binary is missing (build the dlctl-serve target: it is packaged as "
+             "/usr/local/bin/dlctl)",
+             o.runtime_binary.empty() ? std::string("dlctl-serve") : o.runtime_binary);
+
+    const LayerBuilder runtime_files = runtime_layer(o.runtime_binary);
+    const LayerBuilder model_files = model_layer(model);
+    const Layer runtime = runtime_files.build();
+    const Layer weights = model_files.build();
+    const std::vector<const Layer *> layers = {&runtime, &weights};
+
+    const std::string created = rfc3339(model.created);
+    nlohmann::json labels = {
+        {"org.opencontainers.image.created", created},
+        {"org.opencontainers.image.version", ref.tag},
+        {"org.opencontainers.image.revision", git_describe()},
+        {"org.opencontainers.image.source", fmt::format("dlctl export {}@{}", model.name, model.version)},
+        {"org.opencontainers.image.title", model.name},
+        {"dlctl.model.name", model.name},
+        {"dlctl.model.version", std::to_string(model.version)},
+        {"dlctl.model.metrics", model.signature.value("metrics", nlohmann::json::object()).dump()},
+        {"dlctl.model.spec_sha256", model.signature.value("spec_sha256", std::string())},
+    };
+    for (const auto & [k, v] : o.labels) labels[k] = v;
+    nlohmann::json config = {
+        {"created", created},
+        {"architecture", architecture},
+        {"os", "linux"},
+        {"config",
+         {{"User", fmt::format("{0}:{0}", kNonRootId)},
+          {"Env", {"PATH=/usr/local/bin:/usr/bin:/bin"}},
+          {"Entrypoint",
+           {"/usr/local/bin/dlctl", "serve", "/models/" + model.name, "--host", "0.0.0.0", "--port",
+            std::to_string(kServePort)}},
+          {"ExposedPorts", {{fmt::format("{}/tcp", kServePort), nlohmann::json::object()}}},
+          {"WorkingDir", "/"},
+          {"Labels", labels}}},
+        {"rootfs", {{"type", "layers"}, {"diff_ids", {runtime.diff_id, weights.diff_id}}}},
+        {"history",
+         {{{"created", created},
+           {"created_by", "dlctl package: runtime (dlctl serve and its shared libraries)"}},
+          {{"created", created},
+           {"created_by", fmt::format("dlctl package: model {} version {}", model.name, model.version)}}}},
+    };
+    const Blob config_blob = json_blob(config, kConfigMediaType);
+
+    ImageResult r;
+    r.reference = o.reference;
+    r.tag = ref.tag;
+    r.config = config_blob.descriptor;
+    nlohmann::json layer_descriptors = nlohmann::json::array();
+    for (const Layer * l : layers) {
+        r.layers.push_back({.media_type = kLayerMediaType,
+                            .digest = l->digest,
+                            .size = static_cast<int64_t>(l->gzip.size())});
+        layer_descriptors.push_back(descriptor_json(r.layers.back()));
+    }
+    const nlohmann::json manifest = {{"schemaVersion", 2},
+                                     {"mediaType", kManifestMediaType},
+                                     {"config", descriptor_json(config_blob.descriptor)},
+                                     {"layers", layer_descriptors}};
+    const Blob manifest_blob = json_blob(manifest, kManifestMediaType);
+    r.digest = manifest_blob.descriptor.digest;
+    r.size = manifest_blob.descriptor.size + config_blob.descriptor.size;
+    for (const Descriptor & d : r.layers) r.size += d.size;
+
+    // The manifest is listed twice, with the same digest: ref.name TAG is the OCI convention (`oci:DIR:TAG`);
+    // ref.name NAME:TAG lets `oci:DIR:NAME:TAG` resolve too, which podman turns into the image's name (it
+    // otherwise names the image after DIR's path, and refuses one with capitals).
+    nlohmann::json index_entries = nlohmann::json::array();
+    for (const std::string & name : {ref.tag, o.reference}) {
+        nlohmann::json entry = descriptor_json(manifest_blob.descriptor);
+        entry["annotations"] = {{"org.opencontainers.image.ref.name", name},
+                                {"io.containerd.image.name", o.reference}};
+        entry["platform"] = {{"architecture", architecture}, {"os", "linux"}};
+        index_entries.push_back(std::move(entry));
+    }
+    const nlohmann::json index = {
+        {"schemaVersion", 2}, {"mediaType", kIndexMediaType}, {"manifests", index_entries}};
+    const std::string oci_layout = nlohmann::json{{"imageLayoutVersion", "1.0.0"}}.dump();
+
+    // The files of the layout: the same in the directory and in the docker-archive, which also carries
+    // docker's manifest.json (as `docker save` has done since Docker 25), so `docker load`, `podman load`,
+    // skopeo and OCI tools all read it.
+    std::vector<std::pair<std::string, const std::string *>> files = {
+        {"oci-layout", &oci_layout},
+        {"blobs/sha256/" + hex_of(config_blob.descriptor.digest), &config_blob.bytes},
+        {"blobs/sha256/" + hex_of(manifest_blob.descriptor.digest), &manifest_blob.bytes},
+    };
+    for (const Layer * l : layers) files.emplace_back("blobs/sha256/" + hex_of(l->digest), &l->gzip);
+    const std::string index_bytes = index.dump();
+    files.emplace_back("index.json", &index_bytes);
+
+    if (!o.dockerfile_dir.empty()) {
+        const std::string dir = fs::absolute(o.dockerfile_dir).lexically_normal().string();
+        const std::string tmp = temp_path_for(dir);
+        try {
+            runtime_files.write_tree(tmp + "/runtime");
+            model_files.write_tree(tmp + "/model");
+            write_file_atomic(tmp + "/Dockerfile", dockerfile_text(config, o.reference, r.digest));
+            publish(tmp, dir);
+        } catch (...) {
+            std::error_code ec;
+            fs::remove_all(tmp, ec);
+            throw;
+        }
+    }
+
+    const bool archive = o.format == ImageFormat::docker_archive;
+    const std::string out =
+        o.out.empty() ? fmt::format("{}-{}.{}", model.name, model.version, archive ? "tar" : "oci") : o.out;
+    r.path = fs::absolute(out).lexically_normal().string();
+    while (r.path.size() > 1 && r.path.back() == '/') r.path.pop_back();
+    const std::string tmp = temp_path_for(r.path);
+    if (archive) {
+        nlohmann::json docker_layers = nlohmann::json::array();
+        for (const Layer * l : layers) docker_layers.push_back("blobs/sha256/" + hex_of(l->digest));
+        const std::string docker_manifest =
+            nlohmann::json::array({{{"Config", "blobs/sha256/" + hex_of(config_blob.descriptor.digest)},
+                                    {"RepoTags", {o.reference}},
+                                    {"Layers", docker_layers}}})
+                .dump();
+        LayerBuilder tar(model.created);
+        for (const auto & [name, bytes] : files) tar.add_bytes(name, *bytes, 0644);
+        tar.add_bytes("manifest.json", docker_manifest, 0644);
+        std::error_code ec;
+        DL_CHECK(!fs::is_directory(r.path, ec), ExitCode::io, "{}: a directory is in the way of the archive",
+                 r.path);
+        write_file_atomic(r.path, tar.write_tar());
+        return r;
+    }
+    {
+        std::error_code ec;
+        fs::create_directories(tmp + "/blobs/sha256", ec);
+        DL_CHECK(!ec, ExitCode::io, "{}: cannot create it: {}", tmp, ec.message());
+        try {
+            for (const auto & [name, bytes] : files) write_file_atomic(tmp + "/" + name, *bytes);
+        } catch (...) {
+            fs::remove_all(tmp, ec);
+            throw;
+        }
+    }
+    try {
+        publish(tmp, r.path);
+    } catch (...) {
+        std::error_code ec;
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+    return r;
+}
+
+}  // namespace dl::oci

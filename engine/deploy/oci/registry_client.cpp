@@ -1,0 +1,1021 @@
+#include "deploy/oci/registry_client.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace dl::oci {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------------------------
+// References
+
+std::string RegistryReference::str() const {
+    std::string s = registry + "/" + repository;
+    if (!tag.empty()) s += ":" + tag;
+    if (!digest.empty()) s += "@" + digest;
+    return s;
+}
+
+RegistryReference parse_registry_reference(std::string_view text) {
+    auto bad = [&](const std::string & why) {
+        return Error(
+            ExitCode::bad_input,
+            fmt::format("invalid image reference '{}': {} (want REGISTRY/REPOSITORY:TAG)", text, why));
+    };
+    RegistryReference ref;
+    std::string rest(text);
+    if (auto at = rest.find('@'); at != std::string::npos) {
+        ref.digest = rest.substr(at + 1);
+        rest.resize(at);
+        static const std::regex digest_re("sha256:[a-f0-9]{64}");
+        if (!std::regex_match(ref.digest, digest_re)) throw bad("the digest is not sha256:<64 hex digits>");
+    }
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos) throw bad("no registry host");
+    ref.registry = rest.substr(0, slash);
+    rest = rest.substr(slash + 1);
+    // The tag is after the last colon of the path part (the registry's port colon is already split off).
+    if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+        ref.tag = rest.substr(colon + 1);
+        rest.resize(colon);
+        static const std::regex tag_re("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+        if (!std::regex_match(ref.tag, tag_re)) throw bad(fmt::format("invalid tag '{}'", ref.tag));
+    }
+    ref.repository = rest;
+    static const std::regex host_re(
+        R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:([0-9]{1,5}))?)");
+    std::smatch m;
+    if (!std::regex_match(ref.registry, m, host_re))
+        throw bad(fmt::format("invalid registry '{}'", ref.registry));
+    if (m[6].matched && std::stoi(m[6].str()) > 65535)
+        throw bad(fmt::format("port {} is out of range", m[6].str()));
+    // Without a dot, a port or "localhost" the first component is a repository path (docker.io/library/...),
+    // which dlctl does not guess.
+    if (ref.registry.find_first_of(".:[") == std::string::npos && ref.registry != "localhost")
+        throw bad(fmt::format("'{}' is not a registry host (name one, e.g. localhost:5000/{})", ref.registry,
+                              std::string(text)));
+    static const std::regex repo_re("[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*");
+    if (ref.repository.empty() || ref.repository.size() > 255 || !std::regex_match(ref.repository, repo_re))
+        throw bad(
+            fmt::format("invalid repository '{}' (lowercase letters, digits, . _ - and /)", ref.repository));
+    if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+    return ref;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading the image to push
+
+namespace {
+
+constexpr const char * kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char * kOciConfig = "application/vnd.oci.image.config.v1+json";
+constexpr const char * kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+std::string read_file(const fs::path & path) {
+    std::ifstream in(path, std::ios::binary);
+    DL_CHECK(in, ExitCode::missing_input, "{}: cannot read", path.string());
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string file_sha256(const fs::path & path) {
+    std::ifstream in(path, std::ios::binary);
+    DL_CHECK(in, ExitCode::missing_input, "{}: cannot read", path.string());
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        h.update(buf.data(), static_cast<size_t>(in.gcount()));
+    }
+    return "sha256:" + h.hex();
+}
+
+json parse_json(const std::string & text, const std::string & what) {
+    try {
+        return json::parse(text);
+    } catch (const json::exception & e) {
+        throw Error(ExitCode::bad_input, fmt::format("{}: not valid JSON: {}", what, e.what()));
+    }
+}
+
+// Config and layers of a parsed manifest, in the order the manifest lists them.
+std::vector<std::pair<std::string, int64_t>> manifest_blobs(const json & manifest, const std::string & what) {
+    std::vector<std::pair<std::string, int64_t>> blobs;
+    auto add = [&](const json & d) {
+        DL_CHECK(d.is_object() && d.contains("digest") && d.contains("size"), ExitCode::bad_input,
+                 "{}: a descriptor without digest or size", what);
+        blobs.emplace_back(d["digest"].get<std::string>(), d["size"].get<int64_t>());
+    };
+    DL_CHECK(manifest.is_object() && manifest.contains("config") && manifest.contains("layers"),
+             ExitCode::bad_input, "{}: not an image manifest (no config or layers)", what);
+    add(manifest["config"]);
+    for (const json & layer : manifest["layers"]) add(layer);
+    return blobs;
+}
+
+LocalImage read_oci_layout(const fs::path & dir, const std::string & tag) {
+    DL_CHECK(fs::exists(dir / "index.json"), ExitCode::bad_input,
+             "{}: not an OCI image layout (no index.json) nor a docker-archive", dir.string());
+    const json index = parse_json(read_file(dir / "index.json"), (dir / "index.json").string());
+    DL_CHECK(index.contains("manifests") && index["manifests"].is_array() && !index["manifests"].empty(),
+             ExitCode::bad_input, "{}: index.json lists no manifests", dir.string());
+    const json * chosen = nullptr;
+    std::vector<std::string> names;
+    for (const json & d : index["manifests"]) {
+        const std::string name =
+            d.value("annotations", json::object()).value("org.opencontainers.image.ref.name", "");
+        names.push_back(name.empty() ? d.value("digest", "?") : name);
+        if (!tag.empty() && name == tag) chosen = &d;
+    }
+    // Untagged as asked: the image when the layout holds one (listed once, or under several names).
+    const bool one_image = std::all_of(
+        index["manifests"].begin(), index["manifests"].end(),
+        [&](const json & d) { return d.value("digest", "") == index["manifests"][0].value("digest", ""); });
+    if (!chosen && one_image) chosen = &index["manifests"][0];
+    DL_CHECK(chosen, ExitCode::bad_input, "{}: several images ({}) and none is tagged '{}'", dir.string(),
+             fmt::join(names, ", "), tag);
+    const std::string digest = chosen->value("digest", "");
+    static const std::regex digest_re("sha256:[a-f0-9]{64}");
+    DL_CHECK(std::regex_match(digest, digest_re), ExitCode::bad_input, "{}: bad manifest digest '{}'",
+             dir.string(), digest);
+    auto blob_path = [&](const std::string & d) { return dir / "blobs" / "sha256" / d.substr(7); };
+
+    LocalImage image;
+    image.manifest = read_file(blob_path(digest));
+    image.manifest_digest = "sha256:" + sha256_hex(image.manifest);
+    DL_CHECK(image.manifest_digest == digest, ExitCode::bad_input, "{}: manifest blob {} has digest {}",
+             dir.string(), digest, image.manifest_digest);
+    const json manifest = parse_json(image.manifest, blob_path(digest).string());
+    image.manifest_media_type = chosen->value("mediaType", manifest.value("mediaType", kOciManifest));
+    DL_CHECK(image.manifest_media_type.find("index") == std::string::npos &&
+                 image.manifest_media_type.find("list") == std::string::npos,
+             ExitCode::bad_input, "{}: multi-platform images ({}) are not supported", dir.string(),
+             image.manifest_media_type);
+    for (const auto & [d, size] : manifest_blobs(manifest, blob_path(digest).string())) {
+        DL_CHECK(std::regex_match(d, digest_re), ExitCode::bad_input, "{}: bad blob digest '{}'",
+                 dir.string(), d);
+        const fs::path p = blob_path(d);
+        DL_CHECK(fs::exists(p), ExitCode::bad_input, "{}: blob {} is missing", dir.string(), d);
+        DL_CHECK(static_cast<int64_t>(fs::file_size(p)) == size, ExitCode::bad_input,
+                 "{}: blob {} has {} bytes, the manifest says {}", dir.string(), d, fs::file_size(p), size);
+        image.blobs.push_back({.digest = d, .size = size, .path = p});
+    }
+    return image;
+}
+
+// gzip without a file name or time stamp, so that the same layer always gets the same digest.
+void gzip_file(const fs::path & from, const fs::path & to) {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(to, std::ios::binary);
+    DL_CHECK(in && out, ExitCode::io, "cannot compress {} into {}", from.string(), to.string());
+    z_stream z{};
+    DL_ASSERT(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::vector<char> inbuf(1 << 20), outbuf(1 << 20);
+    int flush = Z_NO_FLUSH;
+    do {
+        in.read(inbuf.data(), static_cast<std::streamsize>(inbuf.size()));
+        z.next_in = reinterpret_cast<Bytef *>(inbuf.data());
+        z.avail_in = static_cast<uInt>(in.gcount());
+        flush = in ? Z_NO_FLUSH : Z_FINISH;
+        do {
+            z.next_out = reinterpret_cast<Bytef *>(outbuf.data());
+            z.avail_out = static_cast<uInt>(outbuf.size());
+            deflate(&z, flush);
+            out.write(outbuf.data(), static_cast<std::streamsize>(outbuf.size() - z.avail_out));
+        } while (z.avail_out == 0);
+    } while (flush != Z_FINISH);
+    deflateEnd(&z);
+    DL_CHECK(out.flush(), ExitCode::io, "{}: write failed", to.string());
+}
+
+bool is_gzip(const fs::path & path) {
+    std::ifstream in(path, std::ios::binary);
+    unsigned char magic[2] = {0, 0};
+    in.read(reinterpret_cast<char *>(magic), 2);
+    return magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+// Unpacks the tarball into scratch (entries by their archive names, which never leave it), then builds an OCI
+// manifest from manifest.json: the config as is, each layer gzip-compressed unless it already is.
+LocalImage read_docker_archive(const fs::path & tarball, const std::string & tag) {
+    LocalImage image;
+    image.scratch_dir =
+        fs::temp_directory_path() / fmt::format("dlctl-push-{}-{}", getpid(), std::random_device{}());
+    fs::create_directories(image.scratch_dir);
+    const fs::path root = image.scratch_dir / "archive";
+    fs::create_directories(root);
+    struct archive * a = archive_read_new();
+    archive_read_support_format_tar(a);
+    archive_read_support_filter_all(a);
+    std::unique_ptr<struct archive, int (*)(struct archive *)> owner(a, archive_read_free);
+    DL_CHECK(archive_read_open_filename(a, tarball.c_str(), 1 << 16) == ARCHIVE_OK, ExitCode::bad_input,
+             "{}: not an OCI layout directory nor a docker-archive tarball: {}", tarball.string(),
+             archive_error_string(a));
+    struct archive_entry * entry = nullptr;
+    int rc = 0;
+    while ((rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
+        const std::string name = archive_entry_pathname(entry);
+        const fs::path rel = fs::path(name).lexically_normal();
+        if (archive_entry_filetype(entry) != AE_IFREG || rel.is_absolute() || rel.empty() ||
+            *rel.begin() == "..")
+            continue;
+        const fs::path target = root / rel;
+        fs::create_directories(target.parent_path());
+        std::ofstream out(target, std::ios::binary);
+        const void * buf = nullptr;
+        size_t size = 0;
+        la_int64_t offset = 0;
+        while (archive_read_data_block(a, &buf, &size, &offset) == ARCHIVE_OK)
+            out.write(static_cast<const char *>(buf), static_cast<std::streamsize>(size));
+        DL_CHECK(out.flush(), ExitCode::io, "{}: write failed", target.string());
+    }
+    DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "{}: {}", tarball.string(), archive_error_string(a));
+    DL_CHECK(fs::exists(root / "manifest.json"), ExitCode::bad_input,
+             "{}: a tarball without manifest.json is not a docker-archive", tarball.string());
+    const json entries = parse_json(read_file(root / "manifest.json"), tarball.string() + ":manifest.json");
+    DL_CHECK(entries.is_array() && !entries.empty(), ExitCode::bad_input, "{}: manifest.json lists no image",
+             tarball.string());
+    const json * chosen = &entries[0];
+    if (entries.size() > 1) {
+        chosen = nullptr;
+        for (const json & e : entries)
+            for (const json & t : e.value("RepoTags", json::array()))
+                if (const std::string s = t.get<std::string>(); s == tag || s.ends_with(":" + tag))
+                    chosen = &e;
+        DL_CHECK(chosen, ExitCode::bad_input, "{}: several images and none is tagged '{}'", tarball.string(),
+                 tag);
+    }
+    auto add_blob = [&](const fs::path & path, const char * media_type) {
+        LocalBlob b{
+            .digest = file_sha256(path), .size = static_cast<int64_t>(fs::file_size(path)), .path = path};
+        image.blobs.push_back(b);
+        return json{{"mediaType", media_type}, {"digest", b.digest}, {"size", b.size}};
+    };
+    const fs::path config = root / chosen->value("Config", "");
+    DL_CHECK(fs::is_regular_file(config), ExitCode::bad_input,
+             "{}: the config file named in manifest.json is missing", tarball.string());
+    json manifest = {{"schemaVersion", 2}, {"mediaType", kOciManifest}};
+    manifest["config"] = add_blob(config, kOciConfig);
+    manifest["layers"] = json::array();
+    int n = 0;
+    for (const json & layer : chosen->value("Layers", json::array())) {
+        const fs::path path = root / layer.get<std::string>();
+        DL_CHECK(fs::is_regular_file(path), ExitCode::bad_input, "{}: layer {} is missing", tarball.string(),
+                 layer.get<std::string>());
+        fs::path gz = path;
+        if (!is_gzip(path)) {
+            gz = image.scratch_dir / fmt::format("layer{}.tar.gz", n++);
+            gzip_file(path, gz);
+        }
+        manifest["layers"].push_back(add_blob(gz, kOciLayerGzip));
+    }
+    image.manifest = manifest.dump();
+    image.manifest_media_type = kOciManifest;
+    image.manifest_digest = "sha256:" + sha256_hex(image.manifest);
+    return image;
+}
+
+}  // namespace
+
+LocalImage::LocalImage(LocalImage && o) noexcept
+    : manifest(std::move(o.manifest)),
+      manifest_media_type(std::move(o.manifest_media_type)),
+      manifest_digest(std::move(o.manifest_digest)),
+      blobs(std::move(o.blobs)),
+      scratch_dir(std::move(o.scratch_dir)) {
+    o.scratch_dir.clear();
+}
+
+LocalImage::~LocalImage() {
+    if (scratch_dir.empty()) return;
+    std::error_code ec;
+    fs::remove_all(scratch_dir, ec);
+}
+
+LocalImage read_local_image(const fs::path & path, const std::string & tag) {
+    DL_CHECK(fs::exists(path), ExitCode::missing_input,
+             "{}: no such image (an OCI layout directory or a tarball)", path.string());
+    if (fs::is_directory(path)) return read_oci_layout(path, tag);
+    return read_docker_archive(path, tag);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP
+
+namespace {
+
+std::string to_lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+std::string base64(std::string_view in) {
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    const int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                        reinterpret_cast<const unsigned char *>(in.data()), static_cast<int>(in.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+std::optional<std::string> unbase64(std::string in) {
+    in.erase(std::remove_if(in.begin(), in.end(),
+                            [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
+             in.end());
+    if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+    std::string out(in.size() / 4 * 3, '\0');
+    const int n =
+        EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                        reinterpret_cast<const unsigned char *>(in.data()), static_cast<int>(in.size()));
+    if (n < 0) return std::nullopt;
+    size_t pad = 0;
+    while (pad < 2 && in[in.size() - 1 - pad] == '=') ++pad;
+    out.resize(static_cast<size_t>(n) - pad);
+    return out;
+}
+
+std::string url_escape(const std::string & s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out += static_cast<char>(c);
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+// Logged URLs keep only query parameters known to carry no secret (upload URLs carry signed state).
+std::string loggable_url(const std::string & url) {
+    const auto q = url.find('?');
+    if (q == std::string::npos) return url;
+    static const std::set<std::string> safe = {"digest", "mount", "from", "service", "scope"};
+    std::string out = url.substr(0, q), sep = "?";
+    std::string query = url.substr(q + 1);
+    size_t start = 0;
+    while (start <= query.size()) {
+        const size_t end = std::min(query.find('&', start), query.size());
+        const std::string kv = query.substr(start, end - start);
+        const std::string key = kv.substr(0, kv.find('='));
+        out += sep + (safe.contains(key) ? kv : key + "=REDACTED");
+        sep = "&";
+        start = end + 1;
+    }
+    return out;
+}
+
+struct Body {
+    const std::string * bytes = nullptr;  // in memory, or:
+    const fs::path * path = nullptr;      // a range of a file
+    int64_t offset = 0, length = 0;
+};
+
+struct Response {
+    CURLcode curl = CURLE_OK;
+    std::string curl_error;
+    long status = 0;
+    std::multimap<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+    std::string header(const std::string & name) const {
+        auto range = headers.equal_range(name);
+        return range.first == range.second ? "" : std::prev(range.second)->second;
+    }
+    // Connection errors, 5xx and 429 may pass; everything else is an answer.
+    bool transient() const { return (curl != CURLE_OK && !tls_rejected()) || status >= 500 || status == 429; }
+    // A certificate that does not verify stays so: no retry, and a hint.
+    bool tls_rejected() const {
+        return curl == CURLE_PEER_FAILED_VERIFICATION || curl == CURLE_SSL_CACERT_BADFILE ||
+               curl == CURLE_SSL_CERTPROBLEM || curl == CURLE_SSL_ISSUER_ERROR;
+    }
+};
+
+struct Request {
+    std::string method = "GET";
+    std::string url;
+    std::vector<std::string> headers;
+    Body body;
+    bool with_auth = true;  // false: the token realm, which gets Basic credentials instead
+};
+
+// One parsed `WWW-Authenticate` challenge: scheme and its parameters (values unquoted; commas inside quotes
+// kept).
+struct Challenge {
+    std::string scheme;
+    std::map<std::string, std::string> params;
+    std::string param(const std::string & key) const {
+        auto it = params.find(key);
+        return it == params.end() ? "" : it->second;
+    }
+};
+
+Challenge parse_challenge(const std::string & header) {
+    Challenge c;
+    size_t i = header.find(' ');
+    c.scheme = to_lower(header.substr(0, i));
+    if (i == std::string::npos) return c;
+    while (i < header.size()) {
+        while (i < header.size() && (header[i] == ' ' || header[i] == ',')) ++i;
+        const size_t eq = header.find('=', i);
+        if (eq == std::string::npos) break;
+        const std::string key = to_lower(header.substr(i, eq - i));
+        i = eq + 1;
+        std::string value;
+        if (i < header.size() && header[i] == '"') {
+            for (++i; i < header.size() && header[i] != '"'; ++i) {
+                if (header[i] == '\\' && i + 1 < header.size()) ++i;
+                value += header[i];
+            }
+            ++i;
+        } else {
+            const size_t end = std::min(header.find(',', i), header.size());
+            value = header.substr(i, end - i);
+            i = end;
+        }
+        c.params[key] = value;
+    }
+    return c;
+}
+
+// "repository:a:pull repository:b:pull,push" merged action by action with another such list.
+std::string merge_scopes(const std::string & a, const std::string & b) {
+    std::map<std::string, std::set<std::string>> merged;  // "repository:name" -> actions
+    for (const std::string * list : {&a, &b}) {
+        size_t start = 0;
+        while (start < list->size()) {
+            const size_t end = std::min(list->find(' ', start), list->size());
+            const std::string scope = list->substr(start, end - start);
+            start = end + 1;
+            const auto colon = scope.rfind(':');
+            if (scope.empty() || colon == std::string::npos) continue;
+            auto & actions = merged[scope.substr(0, colon)];
+            const std::string acts = scope.substr(colon + 1);
+            size_t s = 0;
+            while (s <= acts.size()) {
+                const size_t e = std::min(acts.find(',', s), acts.size());
+                if (e > s) actions.insert(acts.substr(s, e - s));
+                s = e + 1;
+            }
+        }
+    }
+    std::vector<std::string> scopes;
+    for (const auto & [resource, actions] : merged)
+        scopes.push_back(fmt::format("{}:{}", resource, fmt::join(actions, ",")));
+    return fmt::format("{}", fmt::join(scopes, " "));
+}
+
+std::pair<std::string, std::string> docker_config_credentials(const std::string & registry) {
+    fs::path config;
+    if (const char * dir = std::getenv("DOCKER_CONFIG"); dir && *dir)
+        config = fs::path(dir) / "config.json";
+    else if (const char * home = std::getenv("HOME"); home && *home)
+        config = fs::path(home) / ".docker" / "config.json";
+    std::error_code ec;
+    if (config.empty() || !fs::is_regular_file(config, ec)) return {};
+    json j;
+    try {
+        j = json::parse(read_file(config));
+    } catch (const std::exception &) {
+        return {};  // an unreadable docker config is as good as none; the registry will say what it wants
+    }
+    const json auths = j.value("auths", json::object());
+    for (const std::string & key : {registry, "https://" + registry, "http://" + registry}) {
+        if (!auths.contains(key)) continue;
+        const auto decoded = unbase64(auths[key].value("auth", ""));
+        if (!decoded) continue;
+        const auto colon = decoded->find(':');
+        if (colon == std::string::npos) continue;
+        return {decoded->substr(0, colon), decoded->substr(colon + 1)};
+    }
+    return {};
+}
+
+class RegistrySession {
+public:
+    RegistrySession(const RegistryReference & ref, const PushOptions & o) : ref_(ref), o_(o) {
+        curl_ = curl_easy_init();
+        DL_ASSERT(curl_ != nullptr);
+        base_ = "https://" + ref.registry;
+        username_ = o.username;
+        password_ = o.password;
+        if (username_.empty()) std::tie(username_, password_) = docker_config_credentials(ref.registry);
+        scope_ = fmt::format("repository:{}:pull,push", ref.repository);
+        if (!o.mount_from.empty())
+            scope_ = merge_scopes(scope_, fmt::format("repository:{}:pull", o.mount_from));
+    }
+    ~RegistrySession() { curl_easy_cleanup(curl_); }
+    RegistrySession(const RegistrySession &) = delete;
+    RegistrySession & operator=(const RegistrySession &) = delete;
+
+    std::string url(const std::string & path) const { return base_ + path; }
+    // --insecure: a registry without TLS is spoken to in plain HTTP, as skopeo and docker do.
+    void use_plain_http() { base_ = "http://" + ref_.registry; }
+    std::string repo_url(const std::string & path) const { return base_ + "/v2/" + ref_.repository + path; }
+    // A Location header may be absolute or relative to the registry.
+    std::string resolve(const std::string & location) const {
+        if (location.starts_with("http://") || location.starts_with("https://")) return location;
+        return base_ + (location.starts_with("/") ? "" : "/") + location;
+    }
+
+    // Sends with authentication and retries; returns the first non-transient answer (401 handled inside).
+    Response send(const Request & r) {
+        for (int attempt = 0;; ++attempt) {
+            Response res = send_once(r);
+            if (!res.transient()) return res;
+            if (!backoff(attempt, res, r)) fail_unavailable(res, r);
+        }
+    }
+
+    // Sleeps before retry `attempt`+1, or returns false when the retries are spent.
+    bool backoff(int attempt, const Response & res, const Request & r) {
+        if (attempt >= o_.retries) return false;
+        int64_t ms = std::min<int64_t>(int64_t{o_.backoff_base_ms} << std::min(attempt, 10), 10'000);
+        if (const std::string after = res.header("retry-after"); !after.empty()) {
+            char * end = nullptr;
+            const long seconds = std::strtol(after.c_str(), &end, 10);
+            if (end != after.c_str() && seconds >= 0) ms = std::min<int64_t>(seconds * 1000, 60'000);
+        }
+        log(fmt::format("retrying {} {} in {} ms ({}; attempt {} of {})", r.method, loggable_url(r.url), ms,
+                        describe(res), attempt + 2, o_.retries + 1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return true;
+    }
+
+    [[noreturn]] void fail_unavailable(const Response & res, const Request & r) {
+        throw Error(ExitCode::unavailable,
+                    fmt::format("registry {} unavailable: {} {} failed after {} attempts: {}", ref_.registry,
+                                r.method, loggable_url(r.url), o_.retries + 1, describe(res)));
+    }
+
+    [[noreturn]] void fail_unexpected(const Response & res, const Request & r, const std::string & what) {
+        std::string detail = res.body.substr(0, 300);
+        std::erase(detail, '\n');
+        throw Error(ExitCode::runtime,
+                    fmt::format("registry {}: {}: {} {} answered {}{}", ref_.registry, what, r.method,
+                                loggable_url(r.url), describe(res), detail.empty() ? "" : ": " + detail));
+    }
+
+    static std::string describe(const Response & res) {
+        if (res.curl != CURLE_OK) return res.curl_error;
+        return fmt::format("HTTP {}", res.status);
+    }
+
+    void log(const std::string & line) const {
+        if (o_.log) o_.log(line);
+    }
+
+    std::function<void(int64_t)> on_upload;  // bytes of the current body sent so far
+
+    // One attempt, authenticated (a 401 is answered by logging in and sending again), without retries: for
+    // uploads, whose retries need more than sending the same request again.
+    Response send_once(const Request & r) {
+        refresh_token_if_expired();
+        for (;;) {
+            Response res = perform(r);
+            if (res.status != 401 || !r.with_auth) return res;
+            const Challenge c = parse_challenge(res.header("www-authenticate"));
+            if (c.scheme == "basic") {
+                if (username_.empty())
+                    throw Error(ExitCode::denied,
+                                fmt::format("registry {} requires authentication: give --username U "
+                                            "--password-stdin (or docker login credentials in "
+                                            "$DOCKER_CONFIG/config.json)",
+                                            ref_.registry));
+                if (use_basic_) throw denied("the credentials were rejected");
+                use_basic_ = true;
+            } else if (c.scheme == "bearer") {
+                // The first challenge gets a token; a token short of scope is widened once to what the
+                // registry asks for; any other 401 with a token in hand is final.
+                const bool short_of_scope = c.param("error") == "insufficient_scope";
+                if (!token_.empty() && (!short_of_scope || widened_))
+                    throw denied(short_of_scope ? "the token lacks the scope " + c.param("scope")
+                                                : "the registry rejected the token");
+                if (!token_.empty()) widened_ = true;
+                if (!c.param("scope").empty()) scope_ = merge_scopes(scope_, c.param("scope"));
+                realm_ = c.param("realm");
+                service_ = c.param("service");
+                DL_CHECK(!realm_.empty(), ExitCode::denied, "registry {}: a Bearer challenge without a realm",
+                         ref_.registry);
+                fetch_token();
+            } else {
+                throw denied(fmt::format("unsupported authentication scheme '{}'", c.scheme));
+            }
+        }
+    }
+
+private:
+    Error denied(const std::string & why) const {
+        return Error(
+            ExitCode::denied,
+            fmt::format("registry {} denied access{}: {}", ref_.registry,
+                        username_.empty() ? " (anonymous)" : fmt::format(" for user '{}'", username_), why));
+    }
+
+    void refresh_token_if_expired() {
+        if (!token_.empty() && std::chrono::steady_clock::now() >= token_expiry_) fetch_token();
+    }
+
+    void fetch_token() {
+        std::string u = realm_ + (realm_.find('?') == std::string::npos ? "?" : "&");
+        if (!service_.empty()) u += "service=" + url_escape(service_) + "&";
+        size_t start = 0;
+        while (start < scope_.size()) {
+            const size_t end = std::min(scope_.find(' ', start), scope_.size());
+            u += "scope=" + url_escape(scope_.substr(start, end - start)) + "&";
+            start = end + 1;
+        }
+        u.pop_back();
+        Request r{.method = "GET", .url = u, .with_auth = false};
+        Response res;
+        for (int attempt = 0;; ++attempt) {
+            res = perform(r);
+            if (!res.transient()) break;
+            if (!backoff(attempt, res, r)) fail_unavailable(res, r);
+        }
+        if (res.status == 401 || res.status == 403)
+            throw denied(fmt::format("the token server {} refused the credentials (HTTP {})",
+                                     loggable_url(realm_), res.status));
+        if (res.status != 200) fail_unexpected(res, r, "fetching a token");
+        json j;
+        try {
+            j = json::parse(res.body);
+        } catch (const json::exception &) {
+            fail_unexpected(res, r, "fetching a token (not JSON)");
+        }
+        token_ = j.value("token", j.value("access_token", ""));
+        if (token_.empty()) throw denied("the token server answered without a token");
+        const int64_t expires_in = j.value("expires_in", int64_t{60});
+        // Renewed a little early so that a token never expires between check and use.
+        token_expiry_ =
+            std::chrono::steady_clock::now() + std::chrono::seconds(std::max<int64_t>(expires_in - 5, 1));
+    }
+
+    static size_t on_header(char * data, size_t size, size_t n, void * user) {
+        auto * res = static_cast<Response *>(user);
+        std::string line(data, size * n);
+        while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+        if (line.starts_with("HTTP/")) {
+            res->headers.clear();  // a new response (after 100-continue or a redirect)
+        } else if (auto colon = line.find(':'); colon != std::string::npos) {
+            std::string value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(" \t"));
+            res->headers.emplace(to_lower(line.substr(0, colon)), value);
+        }
+        return size * n;
+    }
+    static size_t on_body(char * data, size_t size, size_t n, void * user) {
+        auto * res = static_cast<Response *>(user);
+        if (res->body.size() < (4 << 20)) res->body.append(data, size * n);  // error bodies and JSON only
+        return size * n;
+    }
+    struct Upload {
+        const Body * body;
+        std::ifstream file;
+        int64_t sent = 0;
+        RegistrySession * session;
+    };
+    static size_t on_read(char * buffer, size_t size, size_t n, void * user) {
+        auto * up = static_cast<Upload *>(user);
+        const int64_t want = std::min<int64_t>(static_cast<int64_t>(size * n), up->body->length - up->sent);
+        if (want <= 0) return 0;
+        if (up->body->bytes) {
+            std::memcpy(buffer, up->body->bytes->data() + up->sent, static_cast<size_t>(want));
+        } else {
+            up->file.read(buffer, want);
+            if (up->file.gcount() != want) return CURL_READFUNC_ABORT;
+        }
+        up->sent += want;
+        if (up->session->on_upload) up->session->on_upload(up->sent);
+        return static_cast<size_t>(want);
+    }
+
+    // curl rewinds a body to send it again on a fresh connection (a kept-alive one the server had closed).
+    static int on_seek(void * user, curl_off_t offset, int origin) {
+        auto * up = static_cast<Upload *>(user);
+        if (origin != SEEK_SET || offset < 0 || offset > up->body->length) return CURL_SEEKFUNC_FAIL;
+        if (up->body->path) {
+            up->file.clear();
+            up->file.seekg(up->body->offset + offset);
+            if (!up->file) return CURL_SEEKFUNC_FAIL;
+        }
+        up->sent = offset;
+        return CURL_SEEKFUNC_OK;
+    }
+
+    Response perform(const Request & r) {
+        curl_easy_reset(curl_);  // keeps the connection, DNS and TLS session caches
+        Response res;
+        curl_easy_setopt(curl_, CURLOPT_URL, r.url.c_str());
+        curl_easy_setopt(curl_, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 10L);
+        // A stalled transfer (under 1 KB/s for 60 s) counts as a connection error and is retried.
+        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_easy_setopt(curl_, CURLOPT_USERAGENT, "dlctl");
+        if (o_.insecure) {
+            curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &res);
+        curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &res);
+        char error[CURL_ERROR_SIZE] = {0};
+        curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, error);
+        // The curl tool's variable for a private CA (a company or test registry), honoured the same way.
+        if (const char * ca = std::getenv("CURL_CA_BUNDLE"); ca && *ca)
+            curl_easy_setopt(curl_, CURLOPT_CAINFO, ca);
+
+        Upload up{.body = &r.body, .session = this};
+        if (r.body.path) {
+            up.file.open(*r.body.path, std::ios::binary);
+            DL_CHECK(up.file, ExitCode::missing_input, "{}: cannot read", r.body.path->string());
+            up.file.seekg(r.body.offset);
+        }
+        const bool has_body = r.body.bytes || r.body.path;
+        if (r.method == "HEAD") {
+            curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+        } else if (r.method == "GET") {
+            curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+        } else if (r.method == "POST" && !has_body) {
+            curl_easy_setopt(curl_, CURLOPT_POST, 1L);
+            curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, "");
+            curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, 0L);
+        } else {
+            // PUT and PATCH, with or without a body: curl's upload mode streams it with a Content-Length.
+            curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(curl_, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(curl_, CURLOPT_READDATA, &up);
+            curl_easy_setopt(curl_, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(curl_, CURLOPT_SEEKDATA, &up);
+            curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE,
+                             static_cast<curl_off_t>(has_body ? r.body.length : 0));
+            if (r.method != "PUT") curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+        }
+        struct curl_slist * headers = nullptr;
+        for (const std::string & h : r.headers) headers = curl_slist_append(headers, h.c_str());
+        headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+        if (!r.with_auth) {
+            if (!username_.empty())
+                headers = curl_slist_append(
+                    headers, ("Authorization: Basic " + base64(username_ + ":" + password_)).c_str());
+        } else if (!token_.empty()) {
+            headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
+        } else if (use_basic_) {
+            headers = curl_slist_append(
+                headers, ("Authorization: Basic " + base64(username_ + ":" + password_)).c_str());
+        }
+        curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+        res.curl = curl_easy_perform(curl_);
+        curl_slist_free_all(headers);
+        if (res.curl != CURLE_OK) {
+            res.curl_error = error[0] ? error : curl_easy_strerror(res.curl);
+            res.headers.clear();
+        } else {
+            curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &res.status);
+        }
+        log(fmt::format("{} {} -> {}", r.method, loggable_url(r.url), describe(res)));
+        return res;
+    }
+
+    CURL * curl_;
+    const RegistryReference & ref_;
+    const PushOptions & o_;
+    std::string base_;
+    std::string username_, password_;
+    bool use_basic_ = false;
+    std::string realm_, service_, scope_, token_;
+    bool widened_ = false;
+    std::chrono::steady_clock::time_point token_expiry_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pushing
+
+class Pusher {
+public:
+    Pusher(const LocalImage & image, const RegistryReference & ref, const PushOptions & o)
+        : image_(image), ref_(ref), o_(o), session_(ref, o) {}
+
+    PushResult run() {
+        if (!ref_.digest.empty() && ref_.digest != image_.manifest_digest)
+            throw Error(ExitCode::bad_input,
+                        fmt::format("the reference names digest {}, but the image's manifest is {}",
+                                    ref_.digest, image_.manifest_digest));
+        // The ping finds out whether and how the registry authenticates, and whether it is there at all.
+        Request ping{.method = "GET", .url = session_.url("/v2/")};
+        Response pong = session_.send_once(ping);
+        if (o_.insecure && pong.curl == CURLE_SSL_CONNECT_ERROR) {
+            session_.log("no TLS handshake with " + ref_.registry + ": trying plain HTTP (--insecure)");
+            session_.use_plain_http();
+            ping.url = session_.url("/v2/");
+            pong = session_.send_once(ping);
+        }
+        if (pong.tls_rejected())
+            throw Error(
+                ExitCode::unavailable,
+                fmt::format("registry {}: its TLS certificate does not verify: {} (a private CA can be "
+                            "given in $CURL_CA_BUNDLE; --insecure skips verification)",
+                            ref_.registry, pong.curl_error));
+        for (int attempt = 0; pong.transient(); ++attempt) {
+            if (!session_.backoff(attempt, pong, ping)) session_.fail_unavailable(pong, ping);
+            pong = session_.send_once(ping);
+        }
+        if (pong.status != 200) session_.fail_unexpected(pong, ping, "not an OCI distribution registry");
+
+        PushResult result{.reference = ref_.str()};
+        std::set<std::string> seen;
+        for (const LocalBlob & blob : image_.blobs) {
+            if (!seen.insert(blob.digest).second) continue;
+            if (blob_exists(blob)) {
+                result.skipped.push_back(blob.digest);
+                progress(blob, blob.size);
+                continue;
+            }
+            if (!o_.mount_from.empty() && mount(blob)) {
+                result.pushed.push_back(blob.digest);
+                progress(blob, blob.size);
+                continue;
+            }
+            upload(blob);
+            result.pushed.push_back(blob.digest);
+        }
+        result.digest = put_manifest();
+        return result;
+    }
+
+private:
+    void progress(const LocalBlob & blob, int64_t done) {
+        if (o_.progress) o_.progress(blob.digest, done, blob.size);
+    }
+
+    bool blob_exists(const LocalBlob & blob) {
+        Request r{.method = "HEAD", .url = session_.repo_url("/blobs/" + blob.digest)};
+        const Response res = session_.send(r);
+        // A 3xx is a registry redirecting to its storage backend: the blob is there.
+        if (res.status == 200 || (res.status >= 300 && res.status < 400)) return true;
+        if (res.status == 404) return false;
+        session_.fail_unexpected(res, r, "checking blob " + blob.digest);
+    }
+
+    bool mount(const LocalBlob & blob) {
+        Request r{
+            .method = "POST",
+            .url = session_.repo_url("/blobs/uploads/?mount=" + blob.digest + "&from=" + o_.mount_from)};
+        const Response res = session_.send(r);
+        if (res.status == 201) return true;
+        // 202: the registry could not mount and opened an ordinary upload instead; it is abandoned and a
+        // fresh one started, so that every upload takes the same path.
+        if (res.status == 202) return false;
+        session_.fail_unexpected(res, r, "mounting blob " + blob.digest + " from " + o_.mount_from);
+    }
+
+    std::string start_upload(const LocalBlob & blob) {
+        Request r{.method = "POST", .url = session_.repo_url("/blobs/uploads/")};
+        const Response res = session_.send(r);
+        if (res.status != 202 || res.header("location").empty())
+            session_.fail_unexpected(res, r, "starting the upload of " + blob.digest);
+        return session_.resolve(res.header("location"));
+    }
+
+    static std::string with_query(const std::string & url, const std::string & query) {
+        return url + (url.find('?') == std::string::npos ? "?" : "&") + query;
+    }
+
+    // Note [upload retries]: a failed monolithic upload starts over with a new session; a failed chunk asks
+    // the registry how much it has (GET on the upload URL answers `Range: 0-LAST`) and resumes from there.
+    void upload(const LocalBlob & blob) {
+        const bool chunked = blob.size > o_.chunk_size;
+        int failures = 0;
+        session_.on_upload = [&](int64_t sent) { progress(blob, progress_base_ + sent); };
+        struct ClearProgress {
+            RegistrySession & s;
+            ~ClearProgress() { s.on_upload = nullptr; }
+        } clear{session_};
+
+        std::string location = start_upload(blob);
+        if (chunked) location = send_chunks(blob, location, 0, failures);
+        progress_base_ = 0;
+        Request put{.method = "PUT",
+                    .url = with_query(location, "digest=" + blob.digest),
+                    .headers = {"Content-Type: application/octet-stream"}};
+        if (!chunked) put.body = {.path = &blob.path, .offset = 0, .length = blob.size};
+        for (;;) {
+            const Response res = session_.send_once(put);
+            if (res.status == 201) return;
+            if (!res.transient())
+                session_.fail_unexpected(res, put, "finishing the upload of " + blob.digest);
+            if (!session_.backoff(failures++, res, put)) session_.fail_unavailable(res, put);
+            if (!chunked) {
+                // The registry may hold part of the body; a fresh upload is simpler than reconciling it.
+                location = start_upload(blob);
+            } else {
+                auto [newest, offset] = upload_status(blob, location);
+                location = offset < blob.size ? send_chunks(blob, newest, offset, failures) : newest;
+            }
+            put.url = with_query(location, "digest=" + blob.digest);
+        }
+    }
+
+    // PATCHes the blob from `offset` to its end in chunks, resuming after failures; returns the newest
+    // Location.
+    std::string send_chunks(const LocalBlob & blob, std::string location, int64_t offset, int & failures) {
+        while (offset < blob.size) {
+            const int64_t length = std::min(o_.chunk_size, blob.size - offset);
+            progress_base_ = offset;
+            Request r{.method = "PATCH",
+                      .url = location,
+                      .headers = {"Content-Type: application/octet-stream",
+                                  fmt::format("Content-Range: {}-{}", offset, offset + length - 1)},
+                      .body = {.path = &blob.path, .offset = offset, .length = length}};
+            const Response res = session_.send_once(r);
+            if (res.status == 202) {
+                if (!res.header("location").empty()) location = session_.resolve(res.header("location"));
+                offset += length;
+                continue;
+            }
+            // 416: the registry holds a different amount than we thought (a chunk landed but its answer was
+            // lost).
+            if (!res.transient() && res.status != 416)
+                session_.fail_unexpected(res, r, "uploading " + blob.digest);
+            if (!session_.backoff(failures++, res, r)) session_.fail_unavailable(res, r);
+            std::tie(location, offset) = upload_status(blob, location);
+        }
+        return location;
+    }
+
+    // Where an interrupted upload stands: its newest Location and the next offset the registry expects.
+    std::pair<std::string, int64_t> upload_status(const LocalBlob & blob, const std::string & location) {
+        Request r{.method = "GET", .url = location};
+        const Response res = session_.send(r);
+        if (res.status == 404) return {start_upload(blob), 0};  // the registry forgot the upload: start over
+        if (res.status != 204)
+            session_.fail_unexpected(res, r, "asking how much of " + blob.digest + " arrived");
+        int64_t next = 0;
+        const std::string range = res.header("range");
+        if (auto dash = range.find('-'); dash != std::string::npos)
+            next = std::stoll(range.substr(dash + 1)) + 1;
+        // distribution answers "0-0" both for nothing and for one byte; with nothing written yet it is
+        // nothing.
+        if (range == "0-0" || range == "bytes=0-0") next = 0;
+        session_.log(fmt::format("resuming {} at byte {} of {}", blob.digest, next, blob.size));
+        const std::string newest =
+            res.header("location").empty() ? location : session_.resolve(res.header("location"));
+        return {newest, next};
+    }
+
+    std::string put_manifest() {
+        const std::string target = ref_.tag.empty() ? ref_.digest : ref_.tag;
+        Request r{
+            .method = "PUT",
+            .url = session_.repo_url("/manifests/" + target),
+            .headers = {"Content-Type: " + image_.manifest_media_type},
+            .body = {.bytes = &image_.manifest, .length = static_cast<int64_t>(image_.manifest.size())}};
+        const Response res = session_.send(r);
+        if (res.status != 201 && res.status != 200) session_.fail_unexpected(res, r, "putting the manifest");
+        const std::string reported = res.header("docker-content-digest");
+        if (!reported.empty() && reported != image_.manifest_digest)
+            throw Error(ExitCode::runtime,
+                        fmt::format("registry {} stored the manifest as {}, but its bytes hash to {}",
+                                    ref_.registry, reported, image_.manifest_digest));
+        return image_.manifest_digest;
+    }
+
+    const LocalImage & image_;
+    const RegistryReference & ref_;
+    const PushOptions & o_;
+    RegistrySession session_;
+    int64_t progress_base_ = 0;  // bytes of the current blob sent before the current request
+};
+
+}  // namespace
+
+PushResult push_image(const LocalImage & image, const RegistryReference & ref, const PushOptions & options) {
+    static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    DL_ASSERT(curl_ready);
+    return Pusher(image, ref, options).run();
+}
+
+}  // namespace dl::oci

@@ -1,0 +1,76 @@
+// Pushing an image to a registry over the OCI distribution API (libcurl, one connection reused).
+//
+//   dl::oci::RegistryReference ref = dl::oci::parse_registry_reference("127.0.0.1:5000/models/housing:1");
+//   dl::oci::LocalImage image = dl::oci::read_local_image("out/housing-1", ref.tag);  // OCI layout or
+//   docker-archive dl::oci::PushOptions opts{.insecure = true, .retries = 5}; dl::oci::PushResult r =
+//   dl::oci::push_image(image, ref, opts);  // r.digest, r.pushed, r.skipped
+//
+// Errors: an invalid reference or image is ExitCode::bad_input (65), an unreadable image missing_input (66),
+// rejected credentials denied (77), a registry still unreachable after the retries unavailable (69).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dl::oci {
+
+// REGISTRY/REPOSITORY[:TAG][@sha256:HEX]; the tag defaults to "latest" when neither tag nor digest is given.
+struct RegistryReference {
+    std::string registry;  // host[:port], as written
+    std::string repository;
+    std::string tag;
+    std::string digest;  // "sha256:..." or empty
+    std::string str() const;
+};
+RegistryReference parse_registry_reference(std::string_view text);
+
+struct LocalBlob {
+    std::string digest;  // "sha256:<hex>"
+    int64_t size = 0;
+    std::filesystem::path path;  // the blob's bytes on disk
+};
+
+// An image ready to push: the manifest exactly as it will be PUT, and the blobs it refers to (config first).
+struct LocalImage {
+    std::string manifest;
+    std::string manifest_media_type;
+    std::string manifest_digest;  // sha256 of `manifest`
+    std::vector<LocalBlob> blobs;
+    std::filesystem::path scratch_dir;  // removed on destruction when set (a docker-archive unpacked here)
+
+    LocalImage() = default;
+    LocalImage(LocalImage &&) noexcept;
+    LocalImage & operator=(LocalImage &&) = delete;
+    ~LocalImage();
+};
+
+// An OCI image layout directory (the manifest whose org.opencontainers.image.ref.name equals `tag`, else the
+// only one) or a docker-archive tarball (converted to an OCI manifest with gzip-compressed layers).
+LocalImage read_local_image(const std::filesystem::path & path, const std::string & tag);
+
+struct PushOptions {
+    bool insecure = false;  // plain HTTP and no TLS verification
+    std::string username,
+        password;            // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
+    std::string mount_from;  // a repository on the same registry to mount blobs from
+    int retries = 5;         // per request or upload, on connection errors, 5xx and 429
+    int64_t chunk_size = 8 << 20;  // blobs larger than this go up in PATCH chunks of this size
+    int backoff_base_ms = 200;
+    std::function<void(const std::string &)> log;  // -v: one line per request, never a credential
+    std::function<void(const std::string & digest, int64_t done, int64_t total)> progress;
+};
+
+struct PushResult {
+    std::string reference;
+    std::string digest;                // the manifest's, as the registry confirmed it
+    std::vector<std::string> pushed;   // blobs uploaded or mounted
+    std::vector<std::string> skipped;  // blobs the repository already had
+};
+
+PushResult push_image(const LocalImage & image, const RegistryReference & ref, const PushOptions & options);
+
+}  // namespace dl::oci

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""A fault-injecting HTTP proxy between a registry client and a registry, for tests.
+
+    registry_proxy.py UPSTREAM_PORT PORT_FILE [FAULT=COUNT ...]
+listens on a free 127.0.0.1 port (written to PORT_FILE), forwards every request to 127.0.0.1:UPSTREAM_PORT with
+its Host header unchanged (so the registry's Location headers point back at the proxy), and injects faults:
+  drop_patch=N   the N-th PATCH carrying a body: read half of it, start an answer, and close the connection
+  drop_put=N     the N-th PUT carrying a blob (a monolithic upload): the same
+  head503=N      the first N HEAD requests for blobs answer 503
+  post429=N      the first N POSTs starting an upload answer 429 with Retry-After: 1
+Each injected fault is logged on stderr as "injected <fault>".
+"""
+import http.client
+import http.server
+import os
+import socket
+import sys
+import threading
+
+upstream_port = int(sys.argv[1])
+port_file = sys.argv[2]
+faults = {k: int(v) for k, v in (a.split("=") for a in sys.argv[3:])}
+counts = {"patch": 0, "put": 0, "head": 0, "post": 0}
+lock = threading.Lock()
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
+
+
+def log(line):
+    sys.stderr.write("registry_proxy: " + line + "\n")
+    sys.stderr.flush()
+
+
+class ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    # The connection dies mid-request after the start of an answer: a bare close on a kept-alive connection
+    # would be retried by libcurl on a fresh one by itself, and the client's own resumption would go untested.
+    def drop(self, what, length):
+        self.rfile.read(length // 2)
+        log("injected " + what)
+        self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 1000\r\n\r\ntruncated")
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def answer(self, status, extra=()):
+        self.send_response(status)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def handle_any(self):
+        method = self.command
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        with lock:
+            if method == "PATCH" and length > 0:
+                counts["patch"] += 1
+                if counts["patch"] == faults.get("drop_patch", 0):
+                    return self.drop(f"drop of PATCH #{counts['patch']}", length)
+            if method == "PUT" and length > 0 and "/blobs/uploads/" in self.path:
+                counts["put"] += 1
+                if counts["put"] == faults.get("drop_put", 0):
+                    return self.drop(f"drop of blob PUT #{counts['put']}", length)
+            if method == "HEAD" and "/blobs/" in self.path:
+                counts["head"] += 1
+                if counts["head"] <= faults.get("head503", 0):
+                    self.rfile.read(length)
+                    log(f"injected 503 for HEAD #{counts['head']}")
+                    return self.answer(503)
+            if method == "POST" and self.path.split("?")[0].endswith("/blobs/uploads/"):
+                counts["post"] += 1
+                if counts["post"] <= faults.get("post429", 0):
+                    self.rfile.read(length)
+                    log(f"injected 429 for POST #{counts['post']}")
+                    return self.answer(429, [("Retry-After", "1")])
+        body = self.rfile.read(length) if length else None
+        upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        upstream.request(method, self.path, body=body, headers=headers)
+        res = upstream.getresponse()
+        data = res.read()
+        self.send_response(res.status)
+        for k, v in res.getheaders():
+            if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and method != "HEAD"):
+                continue
+            self.send_header(k, v)
+        if method != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ProxyHandler)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()

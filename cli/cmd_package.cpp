@@ -21,15 +21,6 @@ struct PackageCliOptions {
     bool json = false;
 };
 
-// dlctl-serve beside the running dlctl (build/ or the install's bin/), or $DLCTL_SERVE_BINARY.
-std::string serving_binary() {
-    if (const char * env = std::getenv("DLCTL_SERVE_BINARY"); env && *env) return env;
-    std::error_code ec;
-    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (ec) return "dlctl-serve";
-    return (self.parent_path() / "dlctl-serve").string();
-}
-
 std::string human_size(int64_t bytes) {
     if (bytes >= 1024 * 1024)
         return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
@@ -50,7 +41,7 @@ void run_package(PackageCliOptions & o) {
         DL_CHECK(eq != std::string::npos && eq > 0, dl::ExitCode::usage, "--label {}: want KEY=VALUE", kv);
         o.image.labels.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
-    o.image.runtime_binary = serving_binary();
+    o.image.runtime_binary = dl::oci::default_serving_binary();
     const dl::oci::ImageResult r = dl::oci::write_image(o.image);
     if (o.json) {
         nlohmann::ordered_json j;

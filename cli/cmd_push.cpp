@@ -26,14 +26,6 @@ struct PushCliOptions {
 
 namespace fs = std::filesystem;
 
-// dlctl-serve beside the running dlctl, or $DLCTL_SERVE_BINARY: the same rule as `dlctl package`.
-std::string serving_binary() {
-    if (const char * env = std::getenv("DLCTL_SERVE_BINARY"); env && *env) return env;
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    return ec ? "dlctl-serve" : (self.parent_path() / "dlctl-serve").string();
-}
-
 // A directory that is not an OCI layout is taken for an export version directory and packaged into a
 // temporary layout first (`dlctl package` then `dlctl push` in one step); the layout is removed afterwards.
 struct PackagedModel {
@@ -53,7 +45,7 @@ fs::path package_model(const std::string & version_dir, const dl::oci::RegistryR
     dl::oci::ImageOptions image{.version_dir = version_dir,
                                 .reference = name + ":" + (ref.tag.empty() ? "latest" : ref.tag),
                                 .out = (scratch.dir / "image").string(),
-                                .runtime_binary = serving_binary()};
+                                .runtime_binary = dl::oci::default_serving_binary()};
     return dl::oci::write_image(image).path;
 }
 

@@ -13,17 +13,13 @@ const std::vector<Command> & commands() {
         {"render", "print a spec with every default filled in", setup_render},
         {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},
         {"export", "write a trained version as ONNX, Keras HDF5 and dlctl's bundle in TF Serving's layout", setup_export},
-#endif
-        {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},
-#ifndef DLCTL_SERVING_ONLY
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
-#endif
-        {"serve", "serve exported versions over TF Serving's REST API (labels, canary, hot reload, batching)", setup_serve},
-#ifndef DLCTL_SERVING_ONLY
-        {"push", "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution API)", setup_push},
         {"package", "build a small, reproducible OCI image of an exported model version, without a Docker daemon", setup_package},
+        {"push", "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution API)", setup_push},
 #endif
+        {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},
+        {"serve", "serve exported versions over TF Serving's REST API (labels, canary, hot reload, batching)", setup_serve},
     };
     return table;
 }

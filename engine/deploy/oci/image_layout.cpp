@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -449,6 +450,13 @@ ImageResult write_image(const ImageOptions & o) {
         throw;
     }
     return r;
+}
+
+std::string default_serving_binary() {
+    if (const char * env = std::getenv("DLCTL_SERVE_BINARY"); env && *env) return env;
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? "dlctl-serve" : (self.parent_path() / "dlctl-serve").string();
 }
 
 }  // namespace dl::oci

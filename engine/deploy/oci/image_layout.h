@@ -64,4 +64,8 @@ std::vector<std::string> shared_library_closure(const std::string & binary);
 
 ImageResult write_image(const ImageOptions & options);
 
+// The lean serving binary packaged as the image's /usr/local/bin/dlctl: $DLCTL_SERVE_BINARY, else dlctl-serve
+// beside the running executable (build/ or the install's bin/).
+std::string default_serving_binary();
+
 }  // namespace dl::oci

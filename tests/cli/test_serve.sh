@@ -263,7 +263,8 @@ sleep 0.5
 expect_rc 0 "$DLCTL" export housing@3 --runs "$RUNS" --out "$EXP" --format native
 serves_3() { post /v1/models/housing:predict "$good" >/dev/null && [ "$(header X-Model-Version)" = 3 ]; }
 wait_for "version 3 never became the default" serves_3
-mkdir "$EXP/housing/9" && echo "not an HDF5 file" >"$EXP/housing/9/dlctl.h5"
+# Appears whole, as `dlctl export` publishes a version (a half-made folder would be refused once per state).
+mkdir "$EXP/housing/.tmp-9" && echo "not an HDF5 file" >"$EXP/housing/.tmp-9/dlctl.h5" && mv "$EXP/housing/.tmp-9" "$EXP/housing/9"
 refused_9() { grep -q "housing: version 9 refused" "$T/serve.log"; }
 wait_for "the broken version 9 was not refused" refused_9
 sleep 0.5

@@ -4,13 +4,13 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <iostream>
 #include <random>
 
 #include "commands.h"
 #include "core/error.h"
 #include "deploy/oci/image_layout.h"
 #include "deploy/oci/registry_client.h"
+#include "registry_options.h"
 #include "report.h"
 
 namespace dlctl {
@@ -18,9 +18,9 @@ namespace dlctl {
 namespace {
 
 struct PushCliOptions {
-    std::string image, reference, username, from;
-    bool password_stdin = false, insecure = false, verbose = false, json = false;
-    int retries = 5;
+    std::string image, reference, from;
+    RegistryCliOptions registry;
+    bool json = false;
     int64_t chunk_size = 8 << 20;
 };
 
@@ -50,35 +50,11 @@ fs::path package_model(const std::string & version_dir, const dl::oci::RegistryR
 }
 
 void run_push(const PushCliOptions & o) {
-    if (o.password_stdin && o.username.empty())
-        throw dl::Error(dl::ExitCode::usage, "--password-stdin needs --username");
     const dl::oci::RegistryReference ref = dl::oci::parse_registry_reference(o.reference);
-    dl::oci::PushOptions p{.insecure = o.insecure,
-                           .username = o.username,
-                           .mount_from = o.from,
-                           .retries = o.retries,
-                           .chunk_size = o.chunk_size};
-    if (o.password_stdin) {
-        std::getline(std::cin, p.password);
-        if (!p.password.empty() && p.password.back() == '\r') p.password.pop_back();
-    } else if (!o.username.empty()) {
-        throw dl::Error(dl::ExitCode::usage,
-                        "--username needs --password-stdin (a password is never an argument)");
-    }
-    if (o.verbose) p.log = [](const std::string & line) { fmt::print(stderr, "dlctl: {}\n", line); };
-    if (stderr_is_tty() && !o.verbose) {
-        // Redrawn only when the percentage changes: curl reads a large blob in thousands of pieces.
-        p.progress = [last = std::string(), last_percent = -1](const std::string & digest, int64_t done,
-                                                               int64_t total) mutable {
-            const int percent = total > 0 ? static_cast<int>(100 * done / total) : 100;
-            if (digest == last && percent == last_percent) return;
-            last = digest;
-            last_percent = percent;
-            fmt::print(stderr, "\r  {:.19} {:3d}% {:.1f}/{:.1f} MB", digest, percent, done / 1e6,
-                       total / 1e6);
-            if (done >= total) fmt::print(stderr, "\n");
-        };
-    }
+    dl::oci::PushOptions p;
+    fill_registry_options(o.registry, p);
+    p.mount_from = o.from;
+    p.chunk_size = o.chunk_size;
     PackagedModel packaged;
     fs::path image_path = o.image;
     if (fs::is_directory(image_path) && !fs::exists(image_path / "index.json"))
@@ -111,21 +87,13 @@ void setup_push(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("reference", o->reference,
                     "REGISTRY/REPOSITORY:TAG, e.g. localhost:5000/models/housing:1")
         ->required();
-    sub->add_flag("--insecure", o->insecure, "plain HTTP, and no TLS certificate verification");
-    sub->add_option("--username", o->username,
-                    "registry user (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)");
-    sub->add_flag("--password-stdin", o->password_stdin, "read the password (first line) from stdin");
+    add_registry_options(sub, o->registry);
     sub->add_option("--from", o->from, "a repository on the same registry to mount blobs from");
-    sub->add_option("--retries", o->retries,
-                    "retries on connection errors, 5xx and 429, with exponential backoff")
-        ->check(CLI::Range(0, 100))
-        ->capture_default_str();
     sub->add_option("--chunk-size", o->chunk_size,
                     "blobs larger than this many bytes go up in chunks this size")
         ->check(CLI::Range(int64_t{1} << 10, int64_t{1} << 30))
         ->capture_default_str()
         ->group("");  // hidden: for tests and slow links
-    sub->add_flag("-v,--verbose", o->verbose, "log each request (method, URL, status); never a credential");
     sub->add_flag("--json", o->json, "print {reference, digest, pushed, skipped} as JSON on stdout");
     sub->callback([o] { run_push(*o); });
 }

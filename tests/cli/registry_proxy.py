@@ -8,6 +8,10 @@ its Host header unchanged (so the registry's Location headers point back at the 
   drop_put=N     the N-th PUT carrying a blob (a monolithic upload): the same
   head503=N      the first N HEAD requests for blobs answer 503
   post429=N      the first N POSTs starting an upload answer 429 with Retry-After: 1
+  patch416=N     the N-th PATCH is answered 416 (Requested Range Not Satisfiable) without reaching the registry
+  lose_upload=N  before the N-th PATCH reaches the registry, the upload is DELETEd there: the registry itself
+                 answers 404 BLOB_UPLOAD_UNKNOWN
+  drop_get=N     the N-th GET of a blob: the registry's answer is cut after half its body
 Each injected fault is logged on stderr as "injected <fault>".
 """
 import http.client
@@ -20,7 +24,7 @@ import threading
 upstream_port = int(sys.argv[1])
 port_file = sys.argv[2]
 faults = {k: int(v) for k, v in (a.split("=") for a in sys.argv[3:])}
-counts = {"patch": 0, "put": 0, "head": 0, "post": 0}
+counts = {"patch": 0, "put": 0, "head": 0, "post": 0, "get": 0}
 lock = threading.Lock()
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
 
@@ -56,11 +60,22 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         method = self.command
         length = int(self.headers.get("Content-Length", "0") or 0)
+        fault = None
         with lock:
             if method == "PATCH" and length > 0:
                 counts["patch"] += 1
                 if counts["patch"] == faults.get("drop_patch", 0):
                     return self.drop(f"drop of PATCH #{counts['patch']}", length)
+                if counts["patch"] == faults.get("patch416", 0):
+                    self.rfile.read(length)
+                    log(f"injected 416 for PATCH #{counts['patch']}")
+                    return self.answer(416)
+                if counts["patch"] == faults.get("lose_upload", 0):
+                    fault = "lose_upload"
+            if method == "GET" and "/blobs/sha256:" in self.path:
+                counts["get"] += 1
+                if counts["get"] == faults.get("drop_get", 0):
+                    fault = "drop_get"
             if method == "PUT" and length > 0 and "/blobs/uploads/" in self.path:
                 counts["put"] += 1
                 if counts["put"] == faults.get("drop_put", 0):
@@ -80,9 +95,27 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        if fault == "lose_upload":
+            upstream.request("DELETE", self.path, headers={k: v for k, v in headers.items()
+                                                           if k.lower() not in ("content-length", "content-range")})
+            upstream.getresponse().read()
+            log(f"injected loss of the upload before PATCH #{counts['patch']}")
         upstream.request(method, self.path, body=body, headers=headers)
         res = upstream.getresponse()
         data = res.read()
+        if fault == "drop_get" and res.status in (200, 206) and len(data) > 1:
+            log(f"injected drop of blob GET #{counts['get']} after {len(data) // 2} of {len(data)} bytes")
+            self.send_response(res.status)
+            for k, v in res.getheaders():
+                if k.lower() not in HOP_BY_HOP:
+                    self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            upstream.close()
+            return
         self.send_response(res.status)
         for k, v in res.getheaders():
             if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and method != "HEAD"):

@@ -12,39 +12,7 @@ for tool in docker-registry skopeo htpasswd; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 0; }
 done
 
-# Every registry, token server and proxy, stopped by its PID however the test ends.
-PIDS=()
-stop_all() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap stop_all EXIT
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; fail "$1 never appeared"; }
-
-# start_registry DIR AUTH_YAML [HTTP_TLS_YAML]: a registry with its own config on a free port; sets REG (host:port).
-start_registry() {
-  local dir=$1 auth=$2 tls=${3:-} port scheme=http
-  port=$(free_port)
-  mkdir -p "$dir/data"
-  cat >"$dir/config.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port, secret: dlctl-test${tls:+, $tls}}
-$auth
-YML
-  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  PIDS+=($!)
-  REG=127.0.0.1:$port
-  [ -n "$tls" ] && scheme=https
-  for _ in $(seq 200); do
-    case "$(curl -sk -o /dev/null -w '%{http_code}' "$scheme://$REG/v2/")" in 200 | 401) return 0 ;; esac
-    sleep 0.05
-  done
-  cat "$dir/log" >&2
-  fail "the registry in $dir did not start"
-}
+source "$HERE/registry_lib.sh"
 
 # A tiny OCI image layout tagged "1": a 20-byte layer and a 200 KB incompressible one (chunked with
 # --chunk-size 65536, so that resumption has chunks to resume from).
@@ -170,15 +138,7 @@ expect_rc 0 "$DLCTL" push "$T/housing1.tar" "$OPEN/models/housing:archive" --ins
 expect_rc 65 "$DLCTL" push "$T/runs" "$OPEN/models/housing:3" --insecure
 
 # --- Faults between dlctl and the registry ---
-# proxy FAULT=N...: a fault-injecting proxy in front of the open registry; sets PROXY (host:port).
-proxy() {
-  rm -f "$T/proxy.port"
-  $PY "$HERE/registry_proxy.py" "${OPEN#*:}" "$T/proxy.port" "$@" 2>>"$T/proxy.log" &
-  PIDS+=($!)
-  wait_file "$T/proxy.port"
-  PROXY=127.0.0.1:$(cat "$T/proxy.port")
-}
-proxy drop_patch=2 head503=2 post429=1
+start_proxy "$OPEN" drop_patch=2 head503=2 post429=1
 start=$SECONDS
 expect_rc 0 "$DLCTL" push "$IMG" "$PROXY/faults/chunked:1" --insecure --chunk-size 65536 -v --json
 for f in "drop of PATCH #2" "503 for HEAD #2" "429 for POST #1"; do grep -q "injected $f" "$T/proxy.log" || fail "fault '$f' not injected"; done
@@ -187,14 +147,34 @@ grep -q "in 1000 ms (HTTP 429" "$T/err" || fail "Retry-After not honoured: $(gre
 [ "$(json "$T/out" 'j["digest"]')" = "$DIGEST" ] || fail "faulty push: $(cat "$T/out")"
 [ "$(registry_digest "docker://$OPEN/faults/chunked:1")" = "$DIGEST" ] || fail "faulty chunked push: wrong digest"
 echo "faults survived (chunked) in $((SECONDS - start)) s"
-proxy drop_put=2
+start_proxy "$OPEN" drop_put=2
 expect_rc 0 "$DLCTL" push "$IMG" "$PROXY/faults/monolithic:1" --insecure -v
 grep -q "injected drop of blob PUT #2" "$T/proxy.log" || fail "monolithic drop not injected"
 [ "$(registry_digest "docker://$OPEN/faults/monolithic:1")" = "$DIGEST" ] || fail "faulty monolithic push: wrong digest"
 # Retries spent: 503 on every HEAD is "unavailable".
-proxy head503=100
+start_proxy "$OPEN" head503=100
 expect_rc 69 "$DLCTL" push "$IMG" "$PROXY/faults/never:1" --insecure --retries 2
 grep -q "after 3 attempts: HTTP 503" "$T/err" || fail "503s not explained: $(cat "$T/err")"
+# A 416 for a chunk: dlctl asks the registry where the upload stands and goes on from there. Retries and
+# resumptions are reported on stderr even without -v.
+start_proxy "$OPEN" patch416=2
+expect_rc 0 "$DLCTL" push "$IMG" "$PROXY/faults/range:1" --insecure --chunk-size 65536
+grep -q "injected 416 for PATCH #2" "$T/proxy.log" || fail "416 not injected"
+grep -q "^dlctl: retrying PATCH .*(HTTP 416" "$T/err" || fail "the 416 retry was silent: $(cat "$T/err")"
+grep -q "^dlctl: resuming sha256:.* at byte 65536 of" "$T/err" || fail "416: not resumed at the registry's offset: $(cat "$T/err")"
+[ "$(registry_digest "docker://$OPEN/faults/range:1")" = "$DIGEST" ] || fail "push after a 416: wrong digest"
+# An upload the registry lost (404 BLOB_UPLOAD_UNKNOWN) starts over from byte 0.
+start_proxy "$OPEN" lose_upload=2
+expect_rc 0 "$DLCTL" push "$IMG" "$PROXY/faults/lost:1" --insecure --chunk-size 65536
+grep -q "injected loss of the upload before PATCH #2" "$T/proxy.log" || fail "upload loss not injected"
+grep -q "^dlctl: the registry lost the upload of sha256:.*: starting it over" "$T/err" || fail "lost upload: $(cat "$T/err")"
+[ "$(registry_digest "docker://$OPEN/faults/lost:1")" = "$DIGEST" ] || fail "push after a lost upload: wrong digest"
+# A mount the registry cannot make (the source lacks the blobs) answers 202 with an upload, which is used as is.
+expect_rc 0 "$DLCTL" push "$IMG" "$OPEN/models/nomount:1" --insecure --from models/nothing --json -v
+[ "$(grep -c 'POST .*mount=sha256:.*from=models/nothing -> HTTP 202' "$T/err")" = 3 ] || fail "no declined mounts: $(cat "$T/err")"
+grep -q 'POST [^ ]*/blobs/uploads/ -> ' "$T/err" && fail "a declined mount's upload was not used: $(cat "$T/err")"
+[ "$(json "$T/out" 'len(j["pushed"])')" = 3 ] || fail "declined mount push: $(cat "$T/out")"
+[ "$(registry_digest "docker://$OPEN/models/nomount:1")" = "$DIGEST" ] || fail "declined mount push: wrong digest"
 
 # --- TLS: verified by default (a private CA through $CURL_CA_BUNDLE), --insecure skips verification ---
 mkdir -p "$T/tls"
@@ -266,10 +246,10 @@ expect_rc 0 bash -c '"$0" push "$1" "$2" --insecure --username dl --password-std
 [ "$(json "$T/out" 'len(j["pushed"]), len(j["skipped"])')" = "0 3" ] || fail "bearer second push: $(cat "$T/out")"
 
 # An expired token is renewed before it is used: the 429's Retry-After outlives the token.
-OPEN=$BEARER proxy post429=1
+start_proxy "$BEARER" post429=1
 expect_rc 0 bash -c '"$0" push "$1" "$2" --insecure --username dl --password-stdin -v <"$3"' \
   "$DLCTL" "$IMG" "$PROXY/models/expiry:1" "$T/right"
 [ "$(grep -c 'GET http://127.0.0.1:[0-9]*/token?.* -> HTTP 200' "$T/err")" -ge 2 ] ||
   fail "the token was not renewed after it expired: $(cat "$T/err")"
 
-echo "push ok in $SECONDS s: references, no auth, digest refs, chunked, mount, docker-archive, packaged model, faults, TLS, htpasswd, docker config, bearer"
+echo "push ok in $SECONDS s: references, no auth, digest refs, chunked, mount, declined mount, docker-archive, packaged model, faults (drops, 503, 429, 416, lost upload), TLS, htpasswd, docker config, bearer"

@@ -93,6 +93,9 @@ namespace {
 constexpr const char * kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 constexpr const char * kOciConfig = "application/vnd.oci.image.config.v1+json";
 constexpr const char * kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+constexpr const char * kIndexMediaType = "application/vnd.oci.image.index.v1+json";
+constexpr const char * kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+constexpr const char * kDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 std::string read_file(const fs::path & path) {
     std::ifstream in(path, std::ios::binary);
@@ -393,6 +396,9 @@ struct Body {
 };
 
 struct Response {
+    std::ostream * sink = nullptr;  // where a 2xx body goes (a downloaded blob) instead of `body`
+    std::function<void(int64_t)> on_download;
+    bool sink_started = false;
     CURLcode curl = CURLE_OK;
     std::string curl_error;
     long status = 0;
@@ -416,7 +422,9 @@ struct Request {
     std::string url;
     std::vector<std::string> headers;
     Body body;
-    bool with_auth = true;  // false: the token realm, which gets Basic credentials instead
+    bool with_auth = true;          // false: the token realm, which gets Basic credentials instead
+    std::ostream * sink = nullptr;  // a GET's 2xx body is written here
+    bool follow_redirects = false;  // blob GETs: registries redirect to their storage
 };
 
 // One parsed `WWW-Authenticate` challenge: scheme and its parameters (values unquoted; commas inside quotes
@@ -513,16 +521,15 @@ std::pair<std::string, std::string> docker_config_credentials(const std::string 
 
 class RegistrySession {
 public:
-    RegistrySession(const RegistryReference & ref, const PushOptions & o) : ref_(ref), o_(o) {
+    // `scope`: the token scope asked for first, e.g. "repository:models/housing:pull,push".
+    RegistrySession(const RegistryReference & ref, const RegistryOptions & o, std::string scope)
+        : ref_(ref), o_(o), scope_(std::move(scope)) {
         curl_ = curl_easy_init();
         DL_ASSERT(curl_ != nullptr);
         base_ = "https://" + ref.registry;
         username_ = o.username;
         password_ = o.password;
         if (username_.empty()) std::tie(username_, password_) = docker_config_credentials(ref.registry);
-        scope_ = fmt::format("repository:{}:pull,push", ref.repository);
-        if (!o.mount_from.empty())
-            scope_ = merge_scopes(scope_, fmt::format("repository:{}:pull", o.mount_from));
     }
     ~RegistrySession() { curl_easy_cleanup(curl_); }
     RegistrySession(const RegistrySession &) = delete;
@@ -556,8 +563,8 @@ public:
             const long seconds = std::strtol(after.c_str(), &end, 10);
             if (end != after.c_str() && seconds >= 0) ms = std::min<int64_t>(seconds * 1000, 60'000);
         }
-        log(fmt::format("retrying {} {} in {} ms ({}; attempt {} of {})", r.method, loggable_url(r.url), ms,
-                        describe(res), attempt + 2, o_.retries + 1));
+        warn(fmt::format("retrying {} {} in {} ms ({}; attempt {} of {})", r.method, loggable_url(r.url), ms,
+                         describe(res), attempt + 2, o_.retries + 1));
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         return true;
     }
@@ -584,8 +591,39 @@ public:
     void log(const std::string & line) const {
         if (o_.log) o_.log(line);
     }
+    void warn(const std::string & line) const {
+        if (o_.warn)
+            o_.warn(line);
+        else
+            log(line);
+    }
 
-    std::function<void(int64_t)> on_upload;  // bytes of the current body sent so far
+    // GET /v2/ finds out whether and how the registry authenticates (a 401 logs in), whether it speaks TLS,
+    // and whether it is there at all.
+    void ping() {
+        Request ping{.method = "GET", .url = url("/v2/")};
+        Response pong = send_once(ping);
+        if (o_.insecure && pong.curl == CURLE_SSL_CONNECT_ERROR) {
+            log("no TLS handshake with " + ref_.registry + ": trying plain HTTP (--insecure)");
+            use_plain_http();
+            ping.url = url("/v2/");
+            pong = send_once(ping);
+        }
+        if (pong.tls_rejected())
+            throw Error(
+                ExitCode::unavailable,
+                fmt::format("registry {}: its TLS certificate does not verify: {} (a private CA can be "
+                            "given in $CURL_CA_BUNDLE; --insecure skips verification)",
+                            ref_.registry, pong.curl_error));
+        for (int attempt = 0; pong.transient(); ++attempt) {
+            if (!backoff(attempt, pong, ping)) fail_unavailable(pong, ping);
+            pong = send_once(ping);
+        }
+        if (pong.status != 200) fail_unexpected(pong, ping, "not an OCI distribution registry");
+    }
+
+    std::function<void(int64_t)> on_upload;    // bytes of the current body sent so far
+    std::function<void(int64_t)> on_download;  // bytes of a body received since the last call
 
     // One attempt, authenticated (a 401 is answered by logging in and sending again), without retries: for
     // uploads, whose retries need more than sending the same request again.
@@ -677,6 +715,9 @@ private:
         while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
         if (line.starts_with("HTTP/")) {
             res->headers.clear();  // a new response (after 100-continue or a redirect)
+            // The status is needed before the body arrives, to know whether it goes to the sink.
+            if (auto space = line.find(' '); space != std::string::npos)
+                res->status = std::strtol(line.c_str() + space + 1, nullptr, 10);
         } else if (auto colon = line.find(':'); colon != std::string::npos) {
             std::string value = line.substr(colon + 1);
             value.erase(0, value.find_first_not_of(" \t"));
@@ -686,6 +727,15 @@ private:
     }
     static size_t on_body(char * data, size_t size, size_t n, void * user) {
         auto * res = static_cast<Response *>(user);
+        if (res->sink && res->status >= 200 && res->status < 300) {
+            // A whole body (200) after a Range request that the server ignored replaces the partial file.
+            if (!res->sink_started && res->status == 200) res->sink->seekp(0);
+            res->sink_started = true;
+            res->sink->write(data, static_cast<std::streamsize>(size * n));
+            if (!*res->sink) return 0;  // a full disk aborts the transfer
+            if (res->on_download) res->on_download(static_cast<int64_t>(size * n));
+            return size * n;
+        }
         if (res->body.size() < (4 << 20)) res->body.append(data, size * n);  // error bodies and JSON only
         return size * n;
     }
@@ -726,6 +776,13 @@ private:
     Response perform(const Request & r) {
         curl_easy_reset(curl_);  // keeps the connection, DNS and TLS session caches
         Response res;
+        res.sink = r.sink;
+        res.on_download = on_download;
+        if (r.follow_redirects) {
+            // libcurl sends no Authorization header to another host (a storage backend's signed URL).
+            curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 5L);
+        }
         curl_easy_setopt(curl_, CURLOPT_URL, r.url.c_str());
         curl_easy_setopt(curl_, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
         curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
@@ -793,6 +850,7 @@ private:
         if (res.curl != CURLE_OK) {
             res.curl_error = error[0] ? error : curl_easy_strerror(res.curl);
             res.headers.clear();
+            res.status = 0;
         } else {
             curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &res.status);
         }
@@ -802,11 +860,12 @@ private:
 
     CURL * curl_;
     const RegistryReference & ref_;
-    const PushOptions & o_;
+    const RegistryOptions & o_;
+    std::string scope_;
     std::string base_;
     std::string username_, password_;
     bool use_basic_ = false;
-    std::string realm_, service_, scope_, token_;
+    std::string realm_, service_, token_;
     bool widened_ = false;
     std::chrono::steady_clock::time_point token_expiry_;
 };
@@ -817,33 +876,21 @@ private:
 class Pusher {
 public:
     Pusher(const LocalImage & image, const RegistryReference & ref, const PushOptions & o)
-        : image_(image), ref_(ref), o_(o), session_(ref, o) {}
+        : image_(image), ref_(ref), o_(o), session_(ref, o, push_scope(ref, o)) {}
+
+    static std::string push_scope(const RegistryReference & ref, const PushOptions & o) {
+        std::string scope = fmt::format("repository:{}:pull,push", ref.repository);
+        if (!o.mount_from.empty())
+            scope = merge_scopes(scope, fmt::format("repository:{}:pull", o.mount_from));
+        return scope;
+    }
 
     PushResult run() {
         if (!ref_.digest.empty() && ref_.digest != image_.manifest_digest)
             throw Error(ExitCode::bad_input,
                         fmt::format("the reference names digest {}, but the image's manifest is {}",
                                     ref_.digest, image_.manifest_digest));
-        // The ping finds out whether and how the registry authenticates, and whether it is there at all.
-        Request ping{.method = "GET", .url = session_.url("/v2/")};
-        Response pong = session_.send_once(ping);
-        if (o_.insecure && pong.curl == CURLE_SSL_CONNECT_ERROR) {
-            session_.log("no TLS handshake with " + ref_.registry + ": trying plain HTTP (--insecure)");
-            session_.use_plain_http();
-            ping.url = session_.url("/v2/");
-            pong = session_.send_once(ping);
-        }
-        if (pong.tls_rejected())
-            throw Error(
-                ExitCode::unavailable,
-                fmt::format("registry {}: its TLS certificate does not verify: {} (a private CA can be "
-                            "given in $CURL_CA_BUNDLE; --insecure skips verification)",
-                            ref_.registry, pong.curl_error));
-        for (int attempt = 0; pong.transient(); ++attempt) {
-            if (!session_.backoff(attempt, pong, ping)) session_.fail_unavailable(pong, ping);
-            pong = session_.send_once(ping);
-        }
-        if (pong.status != 200) session_.fail_unexpected(pong, ping, "not an OCI distribution registry");
+        session_.ping();
 
         PushResult result{.reference = ref_.str()};
         std::set<std::string> seen;
@@ -854,12 +901,16 @@ public:
                 progress(blob, blob.size);
                 continue;
             }
-            if (!o_.mount_from.empty() && mount(blob)) {
-                result.pushed.push_back(blob.digest);
-                progress(blob, blob.size);
-                continue;
+            std::string location;
+            if (!o_.mount_from.empty()) {
+                location = mount(blob);
+                if (location.empty()) {
+                    result.pushed.push_back(blob.digest);
+                    progress(blob, blob.size);
+                    continue;
+                }
             }
-            upload(blob);
+            upload(blob, location);
             result.pushed.push_back(blob.digest);
         }
         result.digest = put_manifest();
@@ -880,15 +931,17 @@ private:
         session_.fail_unexpected(res, r, "checking blob " + blob.digest);
     }
 
-    bool mount(const LocalBlob & blob) {
+    // Empty when the blob was mounted; else the upload the registry opened instead (202), to upload into.
+    std::string mount(const LocalBlob & blob) {
         Request r{
             .method = "POST",
             .url = session_.repo_url("/blobs/uploads/?mount=" + blob.digest + "&from=" + o_.mount_from)};
         const Response res = session_.send(r);
-        if (res.status == 201) return true;
-        // 202: the registry could not mount and opened an ordinary upload instead; it is abandoned and a
-        // fresh one started, so that every upload takes the same path.
-        if (res.status == 202) return false;
+        if (res.status == 201) return "";
+        if (res.status == 202 && !res.header("location").empty()) {
+            session_.log(fmt::format("{} is not in {}: uploading it", blob.digest, o_.mount_from));
+            return session_.resolve(res.header("location"));
+        }
         session_.fail_unexpected(res, r, "mounting blob " + blob.digest + " from " + o_.mount_from);
     }
 
@@ -905,8 +958,10 @@ private:
     }
 
     // Note [upload retries]: a failed monolithic upload starts over with a new session; a failed chunk asks
-    // the registry how much it has (GET on the upload URL answers `Range: 0-LAST`) and resumes from there.
-    void upload(const LocalBlob & blob) {
+    // the registry how much it has (GET on the upload URL answers `Range: 0-LAST`) and resumes from there. An
+    // upload the registry no longer knows (404: restarted, or purged as stale) starts over from byte 0.
+    // `location`: an upload already opened (by a mount the registry declined), else empty.
+    void upload(const LocalBlob & blob, std::string location) {
         const bool chunked = blob.size > o_.chunk_size;
         int failures = 0;
         session_.on_upload = [&](int64_t sent) { progress(blob, progress_base_ + sent); };
@@ -915,7 +970,7 @@ private:
             ~ClearProgress() { s.on_upload = nullptr; }
         } clear{session_};
 
-        std::string location = start_upload(blob);
+        if (location.empty()) location = start_upload(blob);
         if (chunked) location = send_chunks(blob, location, 0, failures);
         progress_base_ = 0;
         Request put{.method = "PUT",
@@ -925,10 +980,15 @@ private:
         for (;;) {
             const Response res = session_.send_once(put);
             if (res.status == 201) return;
-            if (!res.transient())
+            if (!res.transient() && res.status != 404)
                 session_.fail_unexpected(res, put, "finishing the upload of " + blob.digest);
             if (!session_.backoff(failures++, res, put)) session_.fail_unavailable(res, put);
-            if (!chunked) {
+            if (res.status == 404) {
+                session_.warn(
+                    fmt::format("the registry lost the upload of {}: starting it over", blob.digest));
+                location = start_upload(blob);
+                if (chunked) location = send_chunks(blob, location, 0, failures);
+            } else if (!chunked) {
                 // The registry may hold part of the body; a fresh upload is simpler than reconciling it.
                 location = start_upload(blob);
             } else {
@@ -957,10 +1017,17 @@ private:
                 continue;
             }
             // 416: the registry holds a different amount than we thought (a chunk landed but its answer was
-            // lost).
-            if (!res.transient() && res.status != 416)
+            // lost). 404: it lost the upload.
+            if (!res.transient() && res.status != 416 && res.status != 404)
                 session_.fail_unexpected(res, r, "uploading " + blob.digest);
             if (!session_.backoff(failures++, res, r)) session_.fail_unavailable(res, r);
+            if (res.status == 404) {
+                session_.warn(
+                    fmt::format("the registry lost the upload of {}: starting it over", blob.digest));
+                location = start_upload(blob);
+                offset = 0;
+                continue;
+            }
             std::tie(location, offset) = upload_status(blob, location);
         }
         return location;
@@ -970,7 +1037,10 @@ private:
     std::pair<std::string, int64_t> upload_status(const LocalBlob & blob, const std::string & location) {
         Request r{.method = "GET", .url = location};
         const Response res = session_.send(r);
-        if (res.status == 404) return {start_upload(blob), 0};  // the registry forgot the upload: start over
+        if (res.status == 404) {
+            session_.warn(fmt::format("the registry lost the upload of {}: starting it over", blob.digest));
+            return {start_upload(blob), 0};
+        }
         if (res.status != 204)
             session_.fail_unexpected(res, r, "asking how much of " + blob.digest + " arrived");
         int64_t next = 0;
@@ -980,7 +1050,7 @@ private:
         // distribution answers "0-0" both for nothing and for one byte; with nothing written yet it is
         // nothing.
         if (range == "0-0" || range == "bytes=0-0") next = 0;
-        session_.log(fmt::format("resuming {} at byte {} of {}", blob.digest, next, blob.size));
+        session_.warn(fmt::format("resuming {} at byte {} of {}", blob.digest, next, blob.size));
         const std::string newest =
             res.header("location").empty() ? location : session_.resolve(res.header("location"));
         return {newest, next};
@@ -1010,7 +1080,185 @@ private:
     int64_t progress_base_ = 0;  // bytes of the current blob sent before the current request
 };
 
+// Note [pulled blobs]: each blob is downloaded to a private partial file in the cache and renamed to its
+// digest only once its sha256 matches, so the cache only ever holds verified blobs and is shared safely by
+// concurrent runs. A dropped download resumes with `Range: bytes=N-` (a registry that ignores it answers 200
+// and the file is written from the start again).
+class Puller {
+public:
+    Puller(const RegistryReference & ref, const RegistryOptions & o, fs::path cache)
+        : ref_(ref),
+          o_(o),
+          cache_(std::move(cache)),
+          session_(ref, o, fmt::format("repository:{}:pull", ref.repository)) {}
+
+    PulledImage run(const std::string & platform) {
+        const auto slash = platform.find('/');
+        DL_CHECK(slash != std::string::npos, ExitCode::usage, "platform '{}': want OS/ARCH, e.g. linux/amd64",
+                 platform);
+        const std::string os = platform.substr(0, slash), arch = platform.substr(slash + 1);
+        session_.ping();
+        PulledImage image{.reference = ref_.str()};
+        Manifest m = get_manifest(ref_.digest.empty() ? ref_.tag : ref_.digest, ref_.digest);
+        if (m.is_index()) {
+            const json * chosen = nullptr;
+            std::vector<std::string> offered;
+            const json entries = m.parsed.value("manifests", json::array());
+            for (const json & d : entries) {
+                const json p = d.value("platform", json::object());
+                offered.push_back(p.value("os", "?") + "/" + p.value("architecture", "?"));
+                if (!chosen && p.value("os", "") == os && p.value("architecture", "") == arch) chosen = &d;
+            }
+            DL_CHECK(chosen, ExitCode::bad_input, "{}: no image for {} (it has {})", ref_.str(), platform,
+                     fmt::join(offered, ", "));
+            const std::string digest = chosen->value("digest", "");
+            m = get_manifest(digest, digest);
+            DL_CHECK(!m.is_index(), ExitCode::bad_input, "{}: an index inside an index is not supported",
+                     ref_.str());
+        }
+        DL_CHECK(m.parsed.value("schemaVersion", 0) == 2, ExitCode::bad_input,
+                 "{}: a schema {} manifest (only schema 2 and OCI images are supported)", ref_.str(),
+                 m.parsed.value("schemaVersion", 0));
+        image.manifest_digest = m.digest;
+        image.manifest = m.parsed;
+        const auto blobs = manifest_blobs(m.parsed, ref_.str());
+        image.config = parse_json(read_file(fetch_blob(blobs[0].first, blobs[0].second)),
+                                  ref_.str() + ": config " + blobs[0].first);
+        DL_CHECK(image.config.value("os", "") == os && image.config.value("architecture", "") == arch,
+                 ExitCode::bad_input, "{} is a {}/{} image, not {}", ref_.str(),
+                 image.config.value("os", "?"), image.config.value("architecture", "?"), platform);
+        for (const json & layer : m.parsed["layers"]) {
+            const std::string media_type = layer.value("mediaType", "");
+            DL_CHECK(media_type.find("foreign") == std::string::npos &&
+                         media_type.find("nondistributable") == std::string::npos,
+                     ExitCode::bad_input, "{}: a non-distributable layer ({}) cannot be built upon",
+                     ref_.str(), media_type);
+            const std::string digest = layer.value("digest", "");
+            const int64_t size = layer.value("size", int64_t{0});
+            image.layers.push_back(
+                {.media_type = media_type, .digest = digest, .size = size, .path = fetch_blob(digest, size)});
+        }
+        return image;
+    }
+
+private:
+    struct Manifest {
+        std::string media_type, digest;
+        json parsed;
+        bool is_index() const {
+            return media_type.find("index") != std::string::npos ||
+                   media_type.find("manifest.list") != std::string::npos;
+        }
+    };
+
+    Manifest get_manifest(const std::string & reference, const std::string & expected_digest) {
+        Request r{.method = "GET",
+                  .url = session_.repo_url("/manifests/" + reference),
+                  .headers = {fmt::format("Accept: {}, {}, {}, {}", kOciManifest, kIndexMediaType,
+                                          kDockerManifest, kDockerManifestList)}};
+        const Response res = session_.send(r);
+        if (res.status == 404)
+            throw Error(ExitCode::missing_input,
+                        fmt::format("{}: no such image in registry {}", ref_.str(), ref_.registry));
+        if (res.status != 200) session_.fail_unexpected(res, r, "getting the manifest of " + ref_.str());
+        Manifest m;
+        m.digest = "sha256:" + sha256_hex(res.body);
+        const std::string reported = res.header("docker-content-digest");
+        const std::string & want = expected_digest.empty() ? reported : expected_digest;
+        if (!want.empty() && want != m.digest)
+            throw Error(ExitCode::runtime, fmt::format("registry {}: the manifest of {} hashes to {}, not {}",
+                                                       ref_.registry, ref_.str(), m.digest, want));
+        m.parsed = parse_json(res.body, ref_.str() + ": manifest");
+        m.media_type = res.header("content-type");
+        m.media_type = m.media_type.substr(0, m.media_type.find(';'));
+        if (m.parsed.contains("mediaType")) m.media_type = m.parsed["mediaType"].get<std::string>();
+        return m;
+    }
+
+    fs::path fetch_blob(const std::string & digest, int64_t size) {
+        static const std::regex digest_re("sha256:[a-f0-9]{64}");
+        DL_CHECK(std::regex_match(digest, digest_re), ExitCode::bad_input, "{}: unsupported blob digest '{}'",
+                 ref_.str(), digest);
+        const fs::path dir = cache_ / "blobs" / "sha256";
+        const fs::path target = dir / digest.substr(7);
+        std::error_code ec;
+        if (fs::is_regular_file(target, ec) && static_cast<int64_t>(fs::file_size(target, ec)) == size) {
+            session_.log(fmt::format("{} is in the cache", digest));
+            if (o_.progress) o_.progress(digest, size, size);
+            return target;
+        }
+        fs::create_directories(dir, ec);
+        DL_CHECK(!ec, ExitCode::io, "{}: cannot create the cache: {}", dir.string(), ec.message());
+        const fs::path partial =
+            dir / fmt::format("{}.partial-{}-{}", digest.substr(7), getpid(), std::random_device{}());
+        struct RemovePartial {
+            const fs::path & p;
+            ~RemovePartial() {
+                std::error_code e;
+                fs::remove(p, e);
+            }
+        } remove_partial{partial};
+        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+        DL_CHECK(out, ExitCode::io, "{}: cannot write it", partial.string());
+        int64_t have = 0;
+        session_.on_download = [&](int64_t n) {
+            have += n;
+            if (o_.progress) o_.progress(digest, have, size);
+        };
+        struct ClearProgress {
+            RegistrySession & s;
+            ~ClearProgress() { s.on_download = nullptr; }
+        } clear{session_};
+        for (int failures = 0;;) {
+            Request r{.method = "GET",
+                      .url = session_.repo_url("/blobs/" + digest),
+                      .sink = &out,
+                      .follow_redirects = true};
+            if (have > 0) r.headers.push_back(fmt::format("Range: bytes={}-", have));
+            const Response res = session_.send_once(r);
+            out.flush();
+            DL_CHECK(out, ExitCode::io, "{}: write failed (is the disk full?)", partial.string());
+            have = static_cast<int64_t>(out.tellp());
+            if (res.curl == CURLE_OK && (res.status == 200 || res.status == 206) && have >= size) break;
+            if (res.status == 404)
+                throw Error(ExitCode::runtime, fmt::format("registry {} lacks blob {} that {} lists",
+                                                           ref_.registry, digest, ref_.str()));
+            const bool short_body = res.curl == CURLE_OK && (res.status == 200 || res.status == 206);
+            if (!short_body && !res.transient()) session_.fail_unexpected(res, r, "downloading " + digest);
+            if (!session_.backoff(failures++, res, r)) session_.fail_unavailable(res, r);
+            session_.warn(fmt::format("resuming the download of {} at byte {} of {}", digest, have, size));
+        }
+        out.close();
+        const std::string got = file_sha256(partial);
+        if (got != digest || have != size)
+            throw Error(ExitCode::runtime,
+                        fmt::format("registry {}: blob {} arrived with {} bytes hashing to {}", ref_.registry,
+                                    digest, have, got));
+        fs::rename(partial, target, ec);
+        DL_CHECK(!ec, ExitCode::io, "{}: cannot write it: {}", target.string(), ec.message());
+        return target;
+    }
+
+    const RegistryReference & ref_;
+    const RegistryOptions & o_;
+    fs::path cache_;
+    RegistrySession session_;
+};
+
 }  // namespace
+
+PulledImage pull_image(const RegistryReference & ref, const RegistryOptions & options, const fs::path & cache,
+                       const std::string & platform) {
+    static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    DL_ASSERT(curl_ready);
+    return Puller(ref, options, cache).run(platform);
+}
+
+fs::path cache_dir() {
+    if (const char * xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "dlctl";
+    if (const char * home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "dlctl";
+    return fs::temp_directory_path() / "dlctl-cache";
+}
 
 PushResult push_image(const LocalImage & image, const RegistryReference & ref, const PushOptions & options) {
     static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;

@@ -1,9 +1,13 @@
-// Pushing an image to a registry over the OCI distribution API (libcurl, one connection reused).
+// Pushing an image to a registry, and pulling one, over the OCI distribution API (libcurl, one connection
+// reused).
 //
-//   dl::oci::RegistryReference ref = dl::oci::parse_registry_reference("127.0.0.1:5000/models/housing:1");
-//   dl::oci::LocalImage image = dl::oci::read_local_image("out/housing-1", ref.tag);  // OCI layout or
-//   docker-archive dl::oci::PushOptions opts{.insecure = true, .retries = 5}; dl::oci::PushResult r =
-//   dl::oci::push_image(image, ref, opts);  // r.digest, r.pushed, r.skipped
+//   RegistryReference ref = parse_registry_reference("127.0.0.1:5000/models/housing:1");
+//   LocalImage image = read_local_image("out/housing-1", ref.tag);  // an OCI layout or a docker-archive
+//   PushOptions opts;
+//   opts.insecure = true;
+//   PushResult r = push_image(image, ref, opts);  // r.digest, r.pushed, r.skipped
+//
+//   PulledImage base = pull_image(parse_registry_reference("127.0.0.1:5000/debian:12"), opts, cache_dir());
 //
 // Errors: an invalid reference or image is ExitCode::bad_input (65), an unreadable image missing_input (66),
 // rejected credentials denied (77), a registry still unreachable after the retries unavailable (69).
@@ -12,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,16 +57,23 @@ struct LocalImage {
 // only one) or a docker-archive tarball (converted to an OCI manifest with gzip-compressed layers).
 LocalImage read_local_image(const std::filesystem::path & path, const std::string & tag);
 
-struct PushOptions {
+// How to reach a registry: the same for pushing and pulling.
+struct RegistryOptions {
     bool insecure = false;  // plain HTTP and no TLS verification
     std::string username,
-        password;            // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
-    std::string mount_from;  // a repository on the same registry to mount blobs from
-    int retries = 5;         // per request or upload, on connection errors, 5xx and 429
-    int64_t chunk_size = 8 << 20;  // blobs larger than this go up in PATCH chunks of this size
+        password;     // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
+    int retries = 5;  // per request or upload, on connection errors, 5xx and 429
     int backoff_base_ms = 200;
     std::function<void(const std::string &)> log;  // -v: one line per request, never a credential
+    // Retries and resumptions, which a user should hear of without -v (else they go to `log`).
+    std::function<void(const std::string &)> warn;
+    // Bytes of the blob being uploaded or downloaded so far.
     std::function<void(const std::string & digest, int64_t done, int64_t total)> progress;
+};
+
+struct PushOptions : RegistryOptions {
+    std::string mount_from;        // a repository on the same registry to mount blobs from
+    int64_t chunk_size = 8 << 20;  // blobs larger than this go up in PATCH chunks of this size
 };
 
 struct PushResult {
@@ -72,5 +84,30 @@ struct PushResult {
 };
 
 PushResult push_image(const LocalImage & image, const RegistryReference & ref, const PushOptions & options);
+
+// An image pulled for its platform: the manifest and config as parsed JSON, and each layer's blob in the
+// cache.
+struct PulledLayer {
+    std::string media_type;  // as the registry's manifest names it (Docker's or OCI's)
+    std::string digest;
+    int64_t size = 0;
+    std::filesystem::path path;  // the verified blob in the cache
+};
+struct PulledImage {
+    std::string reference;        // as asked for, REGISTRY/REPOSITORY:TAG or @DIGEST
+    std::string manifest_digest;  // of the platform's image manifest (not of an index above it)
+    nlohmann::json manifest, config;
+    std::vector<PulledLayer> layers;
+};
+
+// GETs the manifest (an index or Docker manifest list is resolved to `platform`'s entry, "linux/amd64"), the
+// config and every layer the cache lacks. Blobs are checked against their digests and kept in
+// `cache_dir`/blobs/sha256/, so a base is downloaded once; an interrupted download resumes with a Range
+// request. Errors as for push_image; an image that is not there is ExitCode::missing_input (66).
+PulledImage pull_image(const RegistryReference & ref, const RegistryOptions & options,
+                       const std::filesystem::path & cache_dir, const std::string & platform = "linux/amd64");
+
+// $XDG_CACHE_HOME/dlctl, else ~/.cache/dlctl.
+std::filesystem::path cache_dir();
 
 }  // namespace dl::oci

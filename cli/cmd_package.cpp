@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "deploy/oci/image_layout.h"
+#include "registry_options.h"
 #include "report.h"
 
 namespace dlctl {
@@ -18,6 +19,7 @@ struct PackageCliOptions {
     dl::oci::ImageOptions image;
     std::string format = "oci";
     std::vector<std::string> labels;
+    RegistryCliOptions registry;  // for --base
     bool json = false;
 };
 
@@ -42,6 +44,7 @@ void run_package(PackageCliOptions & o) {
         o.image.labels.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
     o.image.runtime_binary = dl::oci::default_serving_binary();
+    fill_registry_options(o.registry, o.image.registry);
     const dl::oci::ImageResult r = dl::oci::write_image(o.image);
     if (o.json) {
         nlohmann::ordered_json j;
@@ -49,15 +52,36 @@ void run_package(PackageCliOptions & o) {
         j["tag"] = r.reference;
         j["digest"] = r.digest;
         j["size"] = r.size;
+        if (!r.base_reference.empty())
+            j["base"] = {{"reference", r.base_reference}, {"digest", r.base_digest}};
         j["layers"] = nlohmann::ordered_json::array();
-        for (const dl::oci::Descriptor & d : r.layers)
-            j["layers"].push_back({{"digest", d.digest}, {"size", d.size}, {"media_type", d.media_type}});
+        for (size_t i = 0; i < r.layers.size(); ++i) {
+            const dl::oci::Descriptor & d = r.layers[i];
+            j["layers"].push_back({{"digest", d.digest},
+                                   {"size", d.size},
+                                   {"media_type", d.media_type},
+                                   {"role", r.layer_roles[i]}});
+        }
         print_json(j);
     } else {
         fmt::print("packaged {} into {}\n", r.reference, r.path);
         fmt::print("digest {}\n", r.digest);
-        fmt::print("size {} compressed (runtime layer {}, model layer {})\n", human_size(r.size),
-                   human_size(r.layers.at(0).size), human_size(r.layers.at(1).size));
+        // Sizes by role: the base's layers together, then each of dlctl's.
+        std::vector<std::string> parts;
+        int64_t base_size = 0;
+        size_t base_layers = 0;
+        for (size_t i = 0; i < r.layers.size(); ++i) {
+            if (r.layer_roles[i] == "base") {
+                base_size += r.layers[i].size;
+                ++base_layers;
+            } else {
+                parts.push_back(fmt::format("{} layer {}", r.layer_roles[i], human_size(r.layers[i].size)));
+            }
+        }
+        if (base_layers > 0)
+            parts.insert(parts.begin(), fmt::format("base {}: {} layer{} {}", r.base_reference, base_layers,
+                                                    base_layers == 1 ? "" : "s", human_size(base_size)));
+        fmt::print("size {} compressed ({})\n", human_size(r.size), fmt::join(parts, ", "));
         if (!o.image.dockerfile_dir.empty())
             fmt::print("Dockerfile and build context in {}\n", o.image.dockerfile_dir);
     }
@@ -82,6 +106,13 @@ void setup_package(CLI::App & app, const char * name, const char * summary) {
                     "also write DIR/Dockerfile (FROM scratch) and its build context, for docker build");
     sub->add_option("--platform", o->image.platform, "the image's platform (only this machine's)")
         ->capture_default_str();
+    sub->add_option("--base", o->image.base,
+                    "scratch (the default: dlctl's files alone) or a base image in a registry, "
+                    "REGISTRY/REPOSITORY:TAG or @sha256:..., whose layers go under dlctl's");
+    sub->add_flag(
+        "--gpu", o->image.gpu,
+        "the GPU variant: add the CUDA plugin and the libraries the base lacks (needs a CUDA --base)");
+    add_registry_options(sub, o->registry);
     sub->add_flag("--json", o->json,
                   "print {\"path\", \"tag\", \"digest\", \"size\", \"layers\": [{\"digest\", \"size\", "
                   "\"media_type\"}]} on stdout");

@@ -6,13 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -21,6 +24,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/version.h"
+#include "deploy/oci/base_image.h"
 #include "deploy/oci/tar_layer.h"
 
 namespace fs = std::filesystem;
@@ -135,30 +139,65 @@ std::pair<std::string, int> capture_output(const std::vector<std::string> & argv
     return {out, WIFEXITED(status) ? WEXITSTATUS(status) : 128};
 }
 
-// The runtime layer: the serving binary, every library the loader maps for it at the path it asks for (a
-// symlink such as libz.so.1 stays a symlink to the real file beside it), a passwd/group naming the non-root
-// user, and a world-writable /tmp.
-LayerBuilder runtime_layer(const std::string & binary) {
+// Where a file of the host goes in the image: at its own path, or, on a base image, with the base's symlinked
+// directories followed (Note [base images]).
+using Placement = std::function<std::string(const std::string &)>;
+
+// A shared library at the path the loader asks for; a symlink such as libz.so.1 stays a symlink to the real
+// file beside it. Returns the directory it went to, inside the image.
+std::string add_library(LayerBuilder & b, const std::string & lib, const Placement & place) {
+    const fs::path requested = fs::path(lib).lexically_normal();
+    const fs::path real = fs::canonical(requested);
+    const std::string file = place((requested.parent_path() / real.filename()).relative_path().string());
+    b.add_file(file, real.string());
+    if (real.filename() != requested.filename())
+        b.add_symlink(place(requested.relative_path().string()), real.filename().string());
+    return "/" + fs::path(file).parent_path().string();
+}
+
+// The runtime layer: the serving binary, every library the loader maps for it (`closure`), a passwd/group
+// naming the non-root user, and a world-writable /tmp; on a base, those two only where the base has none.
+LayerBuilder runtime_layer(const std::string & binary, const std::vector<std::string> & closure,
+                           const BaseImage * base, const Placement & place) {
     LayerBuilder b(/*mtime=*/0);  // Note [image time]
-    b.add_file(kBinaryPath, binary);
-    for (const std::string & lib : shared_library_closure(binary)) {
-        const fs::path requested = fs::path(lib).lexically_normal();
-        const fs::path real = fs::canonical(requested);
-        const std::string dir = requested.parent_path().relative_path().string();
-        const std::string file = dir + "/" + real.filename().string();
-        b.add_file(file, real.string());
-        if (real.filename() != requested.filename())
-            b.add_symlink(requested.relative_path().string(), real.filename().string());
+    b.add_file(place(kBinaryPath), binary);
+    for (const std::string & lib : closure) add_library(b, lib, place);
+    if (!base || !base->has(place("etc/passwd"))) {
+        b.add_bytes(
+            place("etc/passwd"),
+            fmt::format("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{0}:{0}:nonroot:/home/nonroot:/"
+                        "sbin/nologin\n",
+                        kNonRootId),
+            0644);
+        b.add_bytes(place("etc/group"), fmt::format("root:x:0:\nnonroot:x:{0}:\n", kNonRootId), 0644);
+        b.add_directory(place("home/nonroot"), 0755);
     }
-    b.add_bytes(
-        "etc/passwd",
-        fmt::format(
-            "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{0}:{0}:nonroot:/home/nonroot:/sbin/nologin\n",
-            kNonRootId),
-        0644);
-    b.add_bytes("etc/group", fmt::format("root:x:0:\nnonroot:x:{0}:\n", kNonRootId), 0644);
-    b.add_directory("home/nonroot", 0755);
-    b.add_directory("tmp", 01777);
+    if (!base || !base->has("tmp")) b.add_directory("tmp", 01777);
+    return b;
+}
+
+// The NVIDIA driver's own libraries: the container toolkit mounts the host's at run time; a copy in the image
+// would clash with the host's kernel module.
+bool is_driver_library(const std::string & name) {
+    return name.starts_with("libcuda.so") || name.starts_with("libnvidia-") || name.starts_with("libnvcuvid");
+}
+
+// The --gpu layer: the CUDA plugin beside the binary (where dlctl looks for it) and the libraries of its
+// closure that neither the runtime layer nor the base (a CUDA image: cuBLAS, cuDNN) provides. `library_dirs`
+// gets the directories those went to, for LD_LIBRARY_PATH.
+LayerBuilder cuda_layer(const std::string & plugin, const std::vector<std::string> & runtime_closure,
+                        const BaseImage & base, const Placement & place,
+                        std::vector<std::string> & library_dirs) {
+    LayerBuilder b(/*mtime=*/0);
+    b.add_file(place("usr/local/bin/libdlctl_cuda.so"), plugin);
+    const std::set<std::string> in_runtime(runtime_closure.begin(), runtime_closure.end());
+    for (const std::string & lib : shared_library_closure(plugin)) {
+        const std::string name = fs::path(lib).filename().string();
+        if (in_runtime.count(lib) || is_driver_library(name) || base.has_file_named(name)) continue;
+        const std::string dir = add_library(b, lib, place);
+        if (std::find(library_dirs.begin(), library_dirs.end(), dir) == library_dirs.end())
+            library_dirs.push_back(dir);
+    }
     return b;
 }
 
@@ -225,18 +264,19 @@ void publish(const std::string & tmp, const std::string & target) {
              std::strerror(errno));
 }
 
-// A Dockerfile that builds the same image from the files write_tree() puts beside it: one COPY per layer (the
-// runtime one shared between models, as in the OCI image) and the config's settings.
+// A Dockerfile that builds the same image from the files write_tree() puts beside it: FROM the base (pinned
+// by digest) or scratch, one COPY per layer (the runtime one shared between models, as in the OCI image) and
+// the config's settings.
 std::string dockerfile_text(const nlohmann::json & config, const std::string & reference,
-                            const std::string & digest) {
+                            const std::string & digest, const std::string & from,
+                            const std::vector<std::string> & layer_dirs) {
     const nlohmann::json & c = config.at("config");
     std::string s = fmt::format(
         "# Written by `dlctl package --dockerfile`: the files and settings of the OCI image {} ({}).\n"
         "#   docker build -t {} .\n"
-        "FROM scratch\n"
-        "COPY runtime/ /\n"
-        "COPY model/ /\n",
-        reference, digest, reference);
+        "FROM {}\n",
+        reference, digest, reference, from);
+    for (const std::string & dir : layer_dirs) s += "COPY " + dir + "/ /\n";
     for (const nlohmann::json & env : c.at("Env")) s += "ENV " + env.get<std::string>() + "\n";
     s += "WORKDIR " + c.at("WorkingDir").get<std::string>() + "\n";
     s += "USER " + c.at("User").get<std::string>() + "\n";
@@ -245,7 +285,106 @@ std::string dockerfile_text(const nlohmann::json & config, const std::string & r
     for (const auto & [key, value] : c.at("Labels").items())
         s += "LABEL " + nlohmann::json(key).dump() + "=" + value.dump() + "\n";
     s += "ENTRYPOINT " + c.at("Entrypoint").dump() + "\n";
+    if (c.contains("Cmd")) s += "CMD " + c.at("Cmd").dump() + "\n";
     return s;
+}
+
+// Sets NAME=VALUE in a config's Env list, replacing an earlier NAME.
+void set_env(nlohmann::json & env, const std::string & name, const std::string & value) {
+    for (nlohmann::json & e : env)
+        if (e.get<std::string>().starts_with(name + "=")) {
+            e = name + "=" + value;
+            return;
+        }
+    env.push_back(name + "=" + value);
+}
+
+std::string get_env(const nlohmann::json & env, const std::string & name) {
+    for (const nlohmann::json & e : env)
+        if (const std::string s = e.get<std::string>(); s.starts_with(name + "="))
+            return s.substr(name.size() + 1);
+    return "";
+}
+
+bool is_root_user(const std::string & user) {
+    const std::string name = user.substr(0, user.find(':'));
+    return name.empty() || name == "0" || name == "root";
+}
+
+// Note [base images]: dlctl's layers go on top of the base's, which are reused as they are (same digests, so
+// a registry that has the base stores nothing new). Files land where the base's directory symlinks lead (a
+// usr-merged base has lib -> usr/lib; writing a real lib/ would shadow the whole of /usr/lib), and the base's
+// /etc/passwd and /tmp are kept. The runtime layer still brings dlctl's own shared libraries (Debian 12's) at
+// their paths: the serving binary needs the versions it was linked against, and glibc is backward compatible,
+// so the base's programs keep working on a base with the same or an older glibc. The config keeps the base's
+// Env, WorkingDir, Volumes, StopSignal, ExposedPorts and labels (dlctl's labels win); its Cmd and Healthcheck
+// are dropped (they name the base's programs, and a Cmd would become arguments of dlctl's Entrypoint); its
+// User is kept unless it is root, which becomes dlctl's non-root user.
+nlohmann::json container_config(const nlohmann::json & labels, const std::vector<std::string> & entrypoint,
+                                const BaseImage * base, const std::vector<std::string> & library_dirs,
+                                bool gpu) {
+    const std::string port = fmt::format("{}/tcp", kServePort);
+    const std::string non_root = fmt::format("{0}:{0}", kNonRootId);
+    if (!base)
+        return {{"User", non_root},         {"Env", {"PATH=/usr/local/bin:/usr/bin:/bin"}},
+                {"Entrypoint", entrypoint}, {"ExposedPorts", {{port, nlohmann::json::object()}}},
+                {"WorkingDir", "/"},        {"Labels", labels}};
+    nlohmann::json c = base->pulled.config.value("config", nlohmann::json::object());
+    if (!c.is_object()) c = nlohmann::json::object();
+    for (const char * dropped : {"Cmd", "Healthcheck", "Entrypoint", "OnBuild", "ArgsEscaped"})
+        c.erase(dropped);
+    if (!c.contains("User") || !c["User"].is_string() || is_root_user(c["User"].get<std::string>()))
+        c["User"] = non_root;
+    if (!c.contains("Env") || !c["Env"].is_array()) c["Env"] = nlohmann::json::array();
+    nlohmann::json & env = c["Env"];
+    const std::string path = get_env(env, "PATH");
+    if (path.empty())
+        set_env(env, "PATH", "/usr/local/bin:/usr/bin:/bin");
+    else if (path.find("/usr/local/bin") == std::string::npos)
+        set_env(env, "PATH", "/usr/local/bin:" + path);
+    if (!library_dirs.empty()) {
+        const std::string before = get_env(env, "LD_LIBRARY_PATH");
+        set_env(env, "LD_LIBRARY_PATH",
+                fmt::format("{}{}{}", before, before.empty() ? "" : ":", fmt::join(library_dirs, ":")));
+    }
+    if (gpu) {
+        // What the NVIDIA container toolkit reads to give the container the GPUs and the driver's libraries.
+        if (get_env(env, "NVIDIA_VISIBLE_DEVICES").empty()) set_env(env, "NVIDIA_VISIBLE_DEVICES", "all");
+        if (get_env(env, "NVIDIA_DRIVER_CAPABILITIES").empty())
+            set_env(env, "NVIDIA_DRIVER_CAPABILITIES", "compute,utility");
+    }
+    c["Entrypoint"] = entrypoint;
+    if (!c.contains("ExposedPorts") || !c["ExposedPorts"].is_object())
+        c["ExposedPorts"] = nlohmann::json::object();
+    c["ExposedPorts"][port] = nlohmann::json::object();
+    if (!c.contains("WorkingDir") || !c["WorkingDir"].is_string() ||
+        c["WorkingDir"].get<std::string>().empty())
+        c["WorkingDir"] = "/";
+    nlohmann::json merged =
+        c.contains("Labels") && c["Labels"].is_object() ? c["Labels"] : nlohmann::json::object();
+    for (const auto & [k, v] : labels.items()) merged[k] = v;
+    c["Labels"] = merged;
+    return c;
+}
+
+// A file of the image layout: bytes in memory, or a blob already on disk (a base layer in the cache).
+struct LayoutFile {
+    std::string name;
+    const std::string * bytes = nullptr;
+    fs::path source;
+};
+
+// Into a directory that is published whole: a cached blob is hard-linked when it can be (same file system).
+void write_layout_file(const std::string & dir, const LayoutFile & f) {
+    const std::string target = dir + "/" + f.name;
+    if (f.bytes) {
+        write_file_atomic(target, *f.bytes);
+        return;
+    }
+    std::error_code ec;
+    fs::create_hard_link(f.source, target, ec);
+    if (ec) fs::copy_file(f.source, target, fs::copy_options::overwrite_existing, ec);
+    DL_CHECK(!ec, ExitCode::io, "{}: cannot write it: {}", target, ec.message());
 }
 
 }  // namespace
@@ -304,12 +443,28 @@ ImageResult write_image(const ImageOptions & o) {
              "{}: the serving binary is missing (build the dlctl-serve target: it is packaged as "
              "/usr/local/bin/dlctl)",
              o.runtime_binary.empty() ? std::string("dlctl-serve") : o.runtime_binary);
+    const bool has_base = !o.base.empty() && o.base != "scratch";
+    DL_CHECK(!o.gpu || has_base, ExitCode::usage,
+             "--gpu needs --base: a CUDA image in a registry that provides cuBLAS and cuDNN (e.g. "
+             "nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04, mirrored into your registry)");
+    const std::string cuda_plugin = (fs::path(o.runtime_binary).parent_path() / "libdlctl_cuda.so").string();
+    DL_CHECK(!o.gpu || file_exists(cuda_plugin), ExitCode::missing_input,
+             "{}: the CUDA plugin is missing (--gpu needs a dlctl built with DLCTL_CUDA=ON)", cuda_plugin);
 
-    const LayerBuilder runtime_files = runtime_layer(o.runtime_binary);
-    const LayerBuilder model_files = model_layer(model);
-    const Layer runtime = runtime_files.build();
-    const Layer weights = model_files.build();
-    const std::vector<const Layer *> layers = {&runtime, &weights};
+    std::optional<BaseImage> base;
+    if (has_base)
+        base = load_base_image(o.base, o.registry, o.cache.empty() ? cache_dir() : o.cache, o.platform);
+    const BaseImage * base_ptr = base ? &*base : nullptr;
+    const Placement place = [&](const std::string & path) { return base ? base->resolve(path) : path; };
+
+    const std::vector<std::string> closure = shared_library_closure(o.runtime_binary);
+    std::vector<std::string> library_dirs;
+    std::vector<std::pair<std::string, LayerBuilder>> our_layers;  // build-context directory, files
+    our_layers.emplace_back("runtime", runtime_layer(o.runtime_binary, closure, base_ptr, place));
+    if (o.gpu) our_layers.emplace_back("cuda", cuda_layer(cuda_plugin, closure, *base, place, library_dirs));
+    our_layers.emplace_back("model", model_layer(model));
+    std::vector<Layer> layers;
+    for (const auto & [role, files] : our_layers) layers.push_back(files.build());
 
     const std::string created = rfc3339(model.created);
     nlohmann::json labels = {
@@ -323,26 +478,35 @@ ImageResult write_image(const ImageOptions & o) {
         {"dlctl.model.metrics", model.signature.value("metrics", nlohmann::json::object()).dump()},
         {"dlctl.model.spec_sha256", model.signature.value("spec_sha256", std::string())},
     };
+    if (base) {
+        labels["org.opencontainers.image.base.name"] = base->pulled.reference;
+        labels["org.opencontainers.image.base.digest"] = base->pulled.manifest_digest;
+    }
     for (const auto & [k, v] : o.labels) labels[k] = v;
-    nlohmann::json config = {
+    const std::vector<std::string> entrypoint = {
+        "/usr/local/bin/dlctl",    "serve", "/models/" + model.name, "--host", "0.0.0.0", "--port",
+        std::to_string(kServePort)};
+    nlohmann::json diff_ids = nlohmann::json::array(), history = nlohmann::json::array();
+    if (base) {
+        diff_ids = base->pulled.config["rootfs"]["diff_ids"];
+        history = base->pulled.config.value("history", nlohmann::json::array());
+    }
+    for (size_t i = 0; i < layers.size(); ++i) {
+        diff_ids.push_back(layers[i].diff_id);
+        const std::string & role = our_layers[i].first;
+        const std::string what = role == "runtime" ? "runtime (dlctl serve and its shared libraries)"
+                                 : role == "cuda"
+                                     ? "CUDA plugin and the libraries the base lacks"
+                                     : fmt::format("model {} version {}", model.name, model.version);
+        history.push_back({{"created", created}, {"created_by", "dlctl package: " + what}});
+    }
+    const nlohmann::json config = {
         {"created", created},
         {"architecture", architecture},
         {"os", "linux"},
-        {"config",
-         {{"User", fmt::format("{0}:{0}", kNonRootId)},
-          {"Env", {"PATH=/usr/local/bin:/usr/bin:/bin"}},
-          {"Entrypoint",
-           {"/usr/local/bin/dlctl", "serve", "/models/" + model.name, "--host", "0.0.0.0", "--port",
-            std::to_string(kServePort)}},
-          {"ExposedPorts", {{fmt::format("{}/tcp", kServePort), nlohmann::json::object()}}},
-          {"WorkingDir", "/"},
-          {"Labels", labels}}},
-        {"rootfs", {{"type", "layers"}, {"diff_ids", {runtime.diff_id, weights.diff_id}}}},
-        {"history",
-         {{{"created", created},
-           {"created_by", "dlctl package: runtime (dlctl serve and its shared libraries)"}},
-          {{"created", created},
-           {"created_by", fmt::format("dlctl package: model {} version {}", model.name, model.version)}}}},
+        {"config", container_config(labels, entrypoint, base_ptr, library_dirs, o.gpu)},
+        {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
+        {"history", history},
     };
     const Blob config_blob = json_blob(config, kConfigMediaType);
 
@@ -350,17 +514,33 @@ ImageResult write_image(const ImageOptions & o) {
     r.reference = o.reference;
     r.tag = ref.tag;
     r.config = config_blob.descriptor;
+    std::vector<LayoutFile> files;
     nlohmann::json layer_descriptors = nlohmann::json::array();
-    for (const Layer * l : layers) {
-        r.layers.push_back({.media_type = kLayerMediaType,
-                            .digest = l->digest,
-                            .size = static_cast<int64_t>(l->gzip.size())});
-        layer_descriptors.push_back(descriptor_json(r.layers.back()));
+    if (base) {
+        r.base_reference = base->pulled.reference;
+        r.base_digest = base->pulled.manifest_digest;
+        for (const PulledLayer & l : base->pulled.layers) {
+            r.layers.push_back(
+                {.media_type = oci_layer_media_type(l.media_type), .digest = l.digest, .size = l.size});
+            r.layer_roles.push_back("base");
+            files.push_back({.name = "blobs/sha256/" + hex_of(l.digest), .source = l.path});
+        }
     }
-    const nlohmann::json manifest = {{"schemaVersion", 2},
-                                     {"mediaType", kManifestMediaType},
-                                     {"config", descriptor_json(config_blob.descriptor)},
-                                     {"layers", layer_descriptors}};
+    for (size_t i = 0; i < layers.size(); ++i) {
+        r.layers.push_back({.media_type = kLayerMediaType,
+                            .digest = layers[i].digest,
+                            .size = static_cast<int64_t>(layers[i].gzip.size())});
+        r.layer_roles.push_back(our_layers[i].first);
+        files.push_back({.name = "blobs/sha256/" + hex_of(layers[i].digest), .bytes = &layers[i].gzip});
+    }
+    for (const Descriptor & d : r.layers) layer_descriptors.push_back(descriptor_json(d));
+    nlohmann::json manifest = {{"schemaVersion", 2},
+                               {"mediaType", kManifestMediaType},
+                               {"config", descriptor_json(config_blob.descriptor)},
+                               {"layers", layer_descriptors}};
+    if (base)
+        manifest["annotations"] = {{"org.opencontainers.image.base.name", r.base_reference},
+                                   {"org.opencontainers.image.base.digest", r.base_digest}};
     const Blob manifest_blob = json_blob(manifest, kManifestMediaType);
     r.digest = manifest_blob.descriptor.digest;
     r.size = manifest_blob.descriptor.size + config_blob.descriptor.size;
@@ -384,22 +564,29 @@ ImageResult write_image(const ImageOptions & o) {
     // The files of the layout: the same in the directory and in the docker-archive, which also carries
     // docker's manifest.json (as `docker save` has done since Docker 25), so `docker load`, `podman load`,
     // skopeo and OCI tools all read it.
-    std::vector<std::pair<std::string, const std::string *>> files = {
-        {"oci-layout", &oci_layout},
-        {"blobs/sha256/" + hex_of(config_blob.descriptor.digest), &config_blob.bytes},
-        {"blobs/sha256/" + hex_of(manifest_blob.descriptor.digest), &manifest_blob.bytes},
-    };
-    for (const Layer * l : layers) files.emplace_back("blobs/sha256/" + hex_of(l->digest), &l->gzip);
+    files.push_back({.name = "oci-layout", .bytes = &oci_layout});
+    files.push_back(
+        {.name = "blobs/sha256/" + hex_of(config_blob.descriptor.digest), .bytes = &config_blob.bytes});
+    files.push_back(
+        {.name = "blobs/sha256/" + hex_of(manifest_blob.descriptor.digest), .bytes = &manifest_blob.bytes});
     const std::string index_bytes = index.dump();
-    files.emplace_back("index.json", &index_bytes);
+    files.push_back({.name = "index.json", .bytes = &index_bytes});
 
     if (!o.dockerfile_dir.empty()) {
         const std::string dir = fs::absolute(o.dockerfile_dir).lexically_normal().string();
         const std::string tmp = temp_path_for(dir);
         try {
-            runtime_files.write_tree(tmp + "/runtime");
-            model_files.write_tree(tmp + "/model");
-            write_file_atomic(tmp + "/Dockerfile", dockerfile_text(config, o.reference, r.digest));
+            std::vector<std::string> layer_dirs;
+            for (const auto & [role, layer_files] : our_layers) {
+                layer_files.write_tree(tmp + "/" + role);
+                layer_dirs.push_back(role);
+            }
+            const std::string from =
+                base ? fmt::format("{}/{}@{}", parse_registry_reference(o.base).registry,
+                                   parse_registry_reference(o.base).repository, r.base_digest)
+                     : "scratch";
+            write_file_atomic(tmp + "/Dockerfile",
+                              dockerfile_text(config, o.reference, r.digest, from, layer_dirs));
             publish(tmp, dir);
         } catch (...) {
             std::error_code ec;
@@ -416,14 +603,16 @@ ImageResult write_image(const ImageOptions & o) {
     const std::string tmp = temp_path_for(r.path);
     if (archive) {
         nlohmann::json docker_layers = nlohmann::json::array();
-        for (const Layer * l : layers) docker_layers.push_back("blobs/sha256/" + hex_of(l->digest));
+        for (const Descriptor & d : r.layers) docker_layers.push_back("blobs/sha256/" + hex_of(d.digest));
         const std::string docker_manifest =
             nlohmann::json::array({{{"Config", "blobs/sha256/" + hex_of(config_blob.descriptor.digest)},
                                     {"RepoTags", {o.reference}},
                                     {"Layers", docker_layers}}})
                 .dump();
         LayerBuilder tar(model.created);
-        for (const auto & [name, bytes] : files) tar.add_bytes(name, *bytes, 0644);
+        // Held in memory: a large CUDA base makes this a large tarball; the OCI layout streams instead.
+        for (const LayoutFile & f : files)
+            tar.add_bytes(f.name, f.bytes ? *f.bytes : read_file(f.source.string()), 0644);
         tar.add_bytes("manifest.json", docker_manifest, 0644);
         std::error_code ec;
         DL_CHECK(!fs::is_directory(r.path, ec), ExitCode::io, "{}: a directory is in the way of the archive",
@@ -431,21 +620,13 @@ ImageResult write_image(const ImageOptions & o) {
         write_file_atomic(r.path, tar.write_tar());
         return r;
     }
-    {
-        std::error_code ec;
-        fs::create_directories(tmp + "/blobs/sha256", ec);
-        DL_CHECK(!ec, ExitCode::io, "{}: cannot create it: {}", tmp, ec.message());
-        try {
-            for (const auto & [name, bytes] : files) write_file_atomic(tmp + "/" + name, *bytes);
-        } catch (...) {
-            fs::remove_all(tmp, ec);
-            throw;
-        }
-    }
+    std::error_code ec;
+    fs::create_directories(tmp + "/blobs/sha256", ec);
+    DL_CHECK(!ec, ExitCode::io, "{}: cannot create it: {}", tmp, ec.message());
     try {
+        for (const LayoutFile & f : files) write_layout_file(tmp, f);
         publish(tmp, r.path);
     } catch (...) {
-        std::error_code ec;
         fs::remove_all(tmp, ec);
         throw;
     }

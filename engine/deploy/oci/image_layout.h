@@ -7,12 +7,17 @@
 // (/models/<name>/<version>/ and /models/<name>/labels.json). The result is an OCI image layout directory
 // (`oci:PATH:TAG` for skopeo, umoci and podman) or a docker-archive tarball (`docker load`, `podman load`).
 // Blobs are reproducible (Note [reproducible layers] in tar_layer.cpp): the same inputs give the same digest.
+// With a base image (Note [base images] in image_layout.cpp) its layers come first and its config is kept
+// where it makes sense; the --gpu variant adds a layer with the CUDA plugin and the libraries the base lacks.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "deploy/oci/registry_client.h"
 
 namespace dl::oci {
 
@@ -34,6 +39,13 @@ struct ImageOptions {
     // Also write DIR/Dockerfile (FROM scratch) and its build context DIR/runtime/, DIR/model/ with the same
     // files and settings, for people who build with Docker.
     std::string dockerfile_dir;
+    // A base image in a registry, REGISTRY/REPOSITORY:TAG or @sha256:...; empty or "scratch" for none.
+    std::string base;
+    RegistryOptions registry;     // how to reach the base's registry
+    std::filesystem::path cache;  // where pulled blobs are kept; empty: cache_dir()
+    // The GPU variant: the CUDA plugin (libdlctl_cuda.so beside runtime_binary) and the libraries of its
+    // closure that the base lacks, in a layer of their own. Needs a base (a CUDA image).
+    bool gpu = false;
 };
 
 struct Descriptor {
@@ -48,7 +60,9 @@ struct ImageResult {
     std::string digest;  // the manifest's: what a registry reports after a push
     int64_t size = 0;    // manifest + config + compressed layers
     std::vector<Descriptor> layers;
+    std::vector<std::string> layer_roles;  // "base", "runtime", "cuda" or "model", one per layer
     Descriptor config;
+    std::string base_reference, base_digest;  // empty without a base
 };
 
 struct ImageReference {

@@ -1,0 +1,142 @@
+#include "deploy/oci/base_image.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/error.h"
+
+namespace dl::oci {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// "./usr/lib/" -> "usr/lib"; "/" and "." -> "".
+std::string clean_path(std::string path) {
+    while (path.starts_with("./")) path.erase(0, 2);
+    while (path.starts_with("/")) path.erase(0, 1);
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    return path == "." ? "" : path;
+}
+
+struct LayerEntry {
+    std::string path;
+    BaseImage::Kind kind;
+    std::string link;
+};
+
+// Applies one layer (a tar, compressed or not) the way a container runtime unpacks it: whiteouts (.wh.NAME)
+// remove a lower path, an opaque marker (.wh..wh..opq) empties a lower directory, and every other entry
+// replaces what was at its path.
+void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest) {
+    struct archive * a = archive_read_new();
+    std::unique_ptr<struct archive, int (*)(struct archive *)> owner(a, archive_read_free);
+    archive_read_support_format_tar(a);
+    archive_read_support_filter_all(a);
+    DL_CHECK(archive_read_open_filename(a, blob.c_str(), 1 << 16) == ARCHIVE_OK, ExitCode::bad_input,
+             "base layer {}: {}", digest, archive_error_string(a));
+    std::vector<LayerEntry> added;
+    std::vector<std::string> removed, emptied;
+    struct archive_entry * entry = nullptr;
+    int rc = 0;
+    while ((rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
+        const std::string path = clean_path(archive_entry_pathname(entry));
+        const auto slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+        const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+        if (name == ".wh..wh..opq") {
+            emptied.push_back(dir);
+        } else if (name.starts_with(".wh.")) {
+            removed.push_back((dir.empty() ? "" : dir + "/") + name.substr(4));
+        } else if (!path.empty()) {
+            const auto type = archive_entry_filetype(entry);
+            LayerEntry e{.path = path, .kind = BaseImage::Kind::file, .link = ""};
+            if (type == AE_IFDIR) e.kind = BaseImage::Kind::directory;
+            if (type == AE_IFLNK) {
+                e.kind = BaseImage::Kind::symlink;
+                e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+            }
+            added.push_back(std::move(e));
+        }
+        archive_read_data_skip(a);
+    }
+    DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "base layer {}: {}", digest, archive_error_string(a));
+    // Removes what is below `dir` (all of it for ""), and `dir` itself unless keep_dir. '0' follows '/'.
+    auto erase_under = [&](const std::string & dir, bool keep_dir) {
+        auto first = dir.empty() ? base.entries.begin() : base.entries.lower_bound(dir + "/");
+        auto last = dir.empty() ? base.entries.end() : base.entries.lower_bound(dir + "0");
+        for (auto it = first; it != last; it = base.entries.erase(it)) base.symlinks.erase(it->first);
+        if (!keep_dir) {
+            base.entries.erase(dir);
+            base.symlinks.erase(dir);
+        }
+    };
+    for (const std::string & dir : emptied) erase_under(dir, /*keep_dir=*/true);
+    for (const std::string & path : removed) erase_under(path, /*keep_dir=*/false);
+    for (const LayerEntry & e : added) {
+        // A non-directory replaces a whole lower tree; a directory over a directory merges with it.
+        if (e.kind != BaseImage::Kind::directory ||
+            (base.has(e.path) && base.entries.at(e.path) != BaseImage::Kind::directory))
+            erase_under(e.path, /*keep_dir=*/false);
+        base.entries[e.path] = e.kind;
+        if (e.kind == BaseImage::Kind::symlink) base.symlinks[e.path] = e.link;
+    }
+}
+
+}  // namespace
+
+std::string BaseImage::resolve(const std::string & path) const {
+    std::string p = clean_path(path);
+    for (int hops = 0; hops < 40; ++hops) {
+        bool followed = false;
+        for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
+            const auto it = symlinks.find(p.substr(0, slash));
+            if (it == symlinks.end()) continue;
+            const fs::path target(it->second);
+            const fs::path dir =
+                target.is_absolute() ? target.relative_path() : fs::path(it->first).parent_path() / target;
+            std::string resolved = clean_path(dir.lexically_normal().string());
+            while (resolved.starts_with("..")) resolved = clean_path(resolved.substr(2));  // ".." stops at /
+            p = (resolved.empty() ? "" : resolved + "/") + p.substr(slash + 1);
+            followed = true;
+            break;
+        }
+        if (!followed) return p;
+    }
+    throw Error(ExitCode::bad_input,
+                fmt::format("base image {}: too many symbolic links under /{}", pulled.reference, path));
+}
+
+BaseImage load_base_image(const std::string & reference, const RegistryOptions & options,
+                          const fs::path & cache, const std::string & platform) {
+    BaseImage base;
+    base.pulled = pull_image(parse_registry_reference(reference), options, cache, platform);
+    for (const PulledLayer & layer : base.pulled.layers) {
+        const std::string media_type = oci_layer_media_type(layer.media_type);
+        DL_CHECK(media_type.starts_with("application/vnd.oci.image.layer.v1.tar"), ExitCode::bad_input,
+                 "base image {}: layer {} has media type {}, not a tar layer", reference, layer.digest,
+                 layer.media_type);
+        apply_layer(base, layer.path, layer.digest);
+    }
+    for (const auto & [path, kind] : base.entries)
+        if (kind != BaseImage::Kind::directory) base.file_names.insert(path.substr(path.rfind('/') + 1));
+    const auto diff_ids = base.pulled.config.value("rootfs", nlohmann::json::object())
+                              .value("diff_ids", nlohmann::json::array());
+    DL_CHECK(diff_ids.size() == base.pulled.layers.size(), ExitCode::bad_input,
+             "base image {}: its config lists {} diff_ids for {} layers", reference, diff_ids.size(),
+             base.pulled.layers.size());
+    return base;
+}
+
+std::string oci_layer_media_type(const std::string & media_type) {
+    if (media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip")
+        return "application/vnd.oci.image.layer.v1.tar+gzip";
+    if (media_type == "application/vnd.docker.image.rootfs.diff.tar")
+        return "application/vnd.oci.image.layer.v1.tar";
+    return media_type;
+}
+
+}  // namespace dl::oci

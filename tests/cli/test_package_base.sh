@@ -71,8 +71,13 @@ ls "$T/cache/dlctl/blobs/sha256/" | grep -q partial && fail "a partial download 
 # By digest, the same image.
 expect_rc 0 "$DLCTL" package "$dir" --tag housing:1 --base "$OPEN/base/oci@$base_digest" --insecure --out "$T/c.oci" --json
 [ "$(json "$T/out" 'j["layers"][0]["digest"]')" = "$base_layer" ] || fail "base by digest: $(cat "$T/out")"
-expect_rc 0 "$DLCTL" package "$dir" --tag housing:1 --base "$OPEN/base/oci:1" --insecure --out "$T/h.oci"
+expect_rc 0 "$DLCTL" package "$dir" --tag housing:1 --base "$OPEN/base/oci:1" --insecure --out "$T/h.oci" --dockerfile "$T/docker"
 grep -q "^size .* (base $OPEN/base/oci:1: 1 layer .*, runtime layer .*, model layer .*)$" "$T/out" || fail "human output: $(cat "$T/out")"
+# The Dockerfile builds FROM the base, pinned by digest, with the same layers and settings.
+grep -qx "FROM $OPEN/base/oci@$base_digest" "$T/docker/Dockerfile" || fail "Dockerfile FROM: $(cat "$T/docker/Dockerfile")"
+[ "$(grep '^COPY' "$T/docker/Dockerfile" | tr '\n' ' ')" = "COPY runtime/ / COPY model/ / " ] || fail "Dockerfile COPYs: $(cat "$T/docker/Dockerfile")"
+grep -qx "USER 1000:1000" "$T/docker/Dockerfile" && grep -qx "ENV FOO=bar" "$T/docker/Dockerfile" || fail "Dockerfile settings: $(cat "$T/docker/Dockerfile")"
+[ -L "$T/docker/runtime/lib" ] || [ ! -e "$T/docker/runtime/lib" ] || fail "the build context has a real lib/ that would shadow the base's symlink"
 
 # --- The config: the base's Env, User and labels kept, PATH given /usr/local/bin, Cmd dropped ---
 skopeo inspect --config "oci:$T/a.oci:1" >"$T/config.json" || fail "skopeo inspect --config"

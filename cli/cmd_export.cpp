@@ -23,17 +23,7 @@ void run_export(const ExportOptions & o) {
                             fmt::format("--format: no format '{}' (formats: {}){}", f, fmt::join(known, ", "),
                                         close.empty() ? "" : fmt::format("; did you mean '{}'?", close)));
         }
-    const dl::RunRef run = dl::resolve_model(o.model, dl::runs_root(o.runs));
-    const nlohmann::json meta = dl::read_meta(run.dir);
-    if (meta.value("status", "done") != "done")
-        throw dl::Error(
-            dl::ExitCode::usage,
-            fmt::format("{}@{} has not finished training (status '{}'); export a finished version", run.name,
-                        run.version, meta.value("status", "")));
-    dl::TrainedModel m = dl::load_trained(run);
-    const bool every = o.formats.empty();
-    const dl::ExportResult r =
-        dl::export_version(m, meta, o.out, every ? known : o.formats, /*skip_unsupported=*/every);
+    const dl::ExportResult r = dl::export_model(o.model, dl::runs_root(o.runs), o.out, o.formats);
     for (auto & [format, why] : r.skipped) note(fmt::format("{} left out of the export: {}", format, why));
     if (o.json) {
         nlohmann::ordered_json j;

@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "deploy/oci/image_layout.h"
 #include "deploy/oci/registry_client.h"
+#include "io/export.h"
+#include "io/runs.h"
 #include "registry_options.h"
 #include "report.h"
 
@@ -18,7 +20,7 @@ namespace dlctl {
 namespace {
 
 struct PushCliOptions {
-    std::string image, reference, from;
+    std::string image, reference, from, runs;
     RegistryCliOptions registry;
     bool json = false;
     int64_t chunk_size = 8 << 20;
@@ -26,8 +28,8 @@ struct PushCliOptions {
 
 namespace fs = std::filesystem;
 
-// A directory that is not an OCI layout is taken for an export version directory and packaged into a
-// temporary layout first (`dlctl package` then `dlctl push` in one step); the layout is removed afterwards.
+// IMAGE that is not an image is packaged into a temporary layout first (`dlctl package`, and `dlctl export`
+// before it for a MODEL, then `dlctl push`, in one step); the scratch directory is removed afterwards.
 struct PackagedModel {
     fs::path dir;
     ~PackagedModel() {
@@ -36,17 +38,26 @@ struct PackagedModel {
     }
 };
 
-fs::path package_model(const std::string & version_dir, const dl::oci::RegistryReference & ref,
-                       PackagedModel & scratch) {
+// A directory that is not an OCI layout is an export version directory; a path that does not exist is a MODEL
+// (a run directory is a directory too, but holds no signature.json) exported first.
+fs::path package_model(const std::string & image, const std::string & runs,
+                       const dl::oci::RegistryReference & ref, PackagedModel & scratch) {
     scratch.dir =
         fs::temp_directory_path() / fmt::format("dlctl-push-{}-{}", getpid(), std::random_device{}());
     fs::create_directories(scratch.dir);
+    std::string version_dir = image;
+    if (!fs::exists(fs::path(image) / "signature.json")) {
+        const dl::ExportResult e =
+            dl::export_model(image, dl::runs_root(runs), (scratch.dir / "export").string(), {});
+        note(fmt::format("exported {}@{} to package it", e.name, e.version));
+        version_dir = e.path;
+    }
     const std::string name = ref.repository.substr(ref.repository.rfind('/') + 1);
-    dl::oci::ImageOptions image{.version_dir = version_dir,
-                                .reference = name + ":" + (ref.tag.empty() ? "latest" : ref.tag),
-                                .out = (scratch.dir / "image").string(),
-                                .runtime_binary = dl::oci::default_serving_binary()};
-    return dl::oci::write_image(image).path;
+    dl::oci::ImageOptions options{.version_dir = version_dir,
+                                  .reference = name + ":" + (ref.tag.empty() ? "latest" : ref.tag),
+                                  .out = (scratch.dir / "image").string(),
+                                  .runtime_binary = dl::oci::default_serving_binary()};
+    return dl::oci::write_image(options).path;
 }
 
 void run_push(const PushCliOptions & o) {
@@ -57,8 +68,18 @@ void run_push(const PushCliOptions & o) {
     p.chunk_size = o.chunk_size;
     PackagedModel packaged;
     fs::path image_path = o.image;
-    if (fs::is_directory(image_path) && !fs::exists(image_path / "index.json"))
-        image_path = package_model(o.image, ref, packaged);
+    const bool is_image = fs::exists(image_path / "index.json") || fs::is_regular_file(image_path);
+    const bool is_model = o.image.find('@') != std::string::npos && !fs::exists(image_path);
+    if (!is_image && !is_model) {
+        DL_CHECK(fs::exists(image_path), dl::ExitCode::missing_input,
+                 "{}: no such image, export directory or run directory", o.image);
+        DL_CHECK(fs::exists(image_path / "signature.json") || fs::exists(image_path / "model.h5"),
+                 dl::ExitCode::bad_input,
+                 "{}: not an OCI image layout, an export version directory (signature.json) or a run directory "
+                 "(model.h5)",
+                 o.image);
+    }
+    if (!is_image) image_path = package_model(o.image, o.runs, ref, packaged);
     const dl::oci::LocalImage image = dl::oci::read_local_image(image_path, ref.tag);
     const dl::oci::PushResult r = dl::oci::push_image(image, ref, p);
     if (o.json) {
@@ -80,14 +101,18 @@ void run_push(const PushCliOptions & o) {
 void setup_push(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<PushCliOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
-    sub->add_option("image", o->image,
-                    "an OCI image layout directory, a docker-archive tarball, or an export version directory "
-                    "DIR/<name>/<version> to package first")
+    sub->add_option(
+           "image", o->image,
+           "an OCI image layout directory, a docker-archive tarball, an export version directory "
+           "DIR/<name>/<version> to package first, or a MODEL (run directory, NAME@VERSION, NAME@latest) "
+           "to export and package first")
         ->required();
     sub->add_option("reference", o->reference,
                     "REGISTRY/REPOSITORY:TAG, e.g. localhost:5000/models/housing:1")
         ->required();
     add_registry_options(sub, o->registry);
+    sub->add_option("--runs", o->runs,
+                    "root folder of versioned runs, for a MODEL (default: $DLCTL_RUNS, else ./runs)");
     sub->add_option("--from", o->from, "a repository on the same registry to mount blobs from");
     sub->add_option("--chunk-size", o->chunk_size,
                     "blobs larger than this many bytes go up in chunks this size")

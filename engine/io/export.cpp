@@ -169,4 +169,17 @@ TrainedModel load_bundle(const std::string & dir_or_file) {
     return m;
 }
 
+ExportResult export_model(const std::string & model, const std::string & runs_root,
+                          const std::string & out_root, const std::vector<std::string> & formats) {
+    const RunRef run = resolve_model(model, runs_root);
+    const nlohmann::json meta = read_meta(run.dir);
+    if (meta.value("status", "done") != "done")
+        throw Error(ExitCode::usage,
+                    fmt::format("{}@{} has not finished training (status '{}'); export a finished version",
+                                run.name, run.version, meta.value("status", "")));
+    const bool every = formats.empty();
+    return export_version(load_trained(run), meta, out_root, every ? export_formats() : formats,
+                          /*skip_unsupported=*/every);
+}
+
 }  // namespace dl

@@ -41,6 +41,12 @@ ExportResult export_version(const TrainedModel & model, const nlohmann::json & m
                             const std::string & out_root, const std::vector<std::string> & formats,
                             bool skip_unsupported = false);
 
+// `dlctl export MODEL`: resolves MODEL (a run directory, NAME@VERSION or NAME@latest under `runs_root`),
+// refuses a version that has not finished training (Error(usage)), and exports it. `formats` empty: every
+// format, those that cannot hold the model left out.
+ExportResult export_model(const std::string & model, const std::string & runs_root,
+                          const std::string & out_root, const std::vector<std::string> & formats);
+
 // dlctl.h5 in an export version directory (or a path to the file itself).
 TrainedModel load_bundle(const std::string & dir_or_file);
 

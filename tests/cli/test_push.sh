@@ -136,6 +136,13 @@ expect_rc 0 "$DLCTL" push "$T/housing1.tar" "$OPEN/models/housing:archive" --ins
 [ "$(registry_digest "docker://$OPEN/models/housing:archive")" = "$(json "$T/out" 'j["digest"]')" ] ||
   fail "push of dlctl's docker-archive: wrong digest"
 expect_rc 65 "$DLCTL" push "$T/runs" "$OPEN/models/housing:3" --insecure
+# A MODEL is exported (every format) and packaged on the way.
+expect_rc 0 "$DLCTL" push housing@1 "$OPEN/models/housing:model" --runs "$T/runs" --insecure --json
+grep -q "exported housing@1 to package it" "$T/err" || fail "push of a MODEL: $(cat "$T/err")"
+[ "$(json "$T/out" 'len(j["pushed"]), len(j["skipped"])')" = "2 1" ] || fail "push of a MODEL: $(cat "$T/out")"
+skopeo inspect --tls-verify=false "docker://$OPEN/models/housing:model" >"$T/inspect.json" || fail "skopeo inspect of the MODEL push"
+[ "$(json "$T/inspect.json" 'j["Labels"]["dlctl.model.version"]')" = 1 ] || fail "MODEL push labels: $(cat "$T/inspect.json")"
+expect_rc 66 "$DLCTL" push housing@9 "$OPEN/models/housing:9" --runs "$T/runs" --insecure
 
 # --- Faults between dlctl and the registry ---
 start_proxy "$OPEN" drop_patch=2 head503=2 post429=1

@@ -177,15 +177,19 @@ fi
 podrun=$(mktemp -d /tmp/dlctl-pod.XXXXXX)
 pod=(podman --storage-driver vfs --root "$T/pod" --runroot "$podrun" --cgroup-manager cgroupfs
      --events-backend file --runtime runc)
+# podman 4.3 names an image pulled from oci:PATH after PATH and refuses capitals in it (a scratch folder made
+# by mktemp may have some): it is given the layout through a lower-case symlink.
+layout=/tmp/dlctl-oci-$$
+ln -sfn "$T/a.oci" "$layout"
 stop_podman() {
   "${pod[@]}" rm -f -t 0 dlctl-test dlctl-test-df >/dev/null 2>&1 || true
-  rm -rf "$podrun"
+  rm -rf "$podrun" "$layout"
   stop_all
 }
 trap stop_podman EXIT
 port=$(free_port)
 "${pod[@]}" run -d --name dlctl-test --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
-  --entrypoint /usr/local/bin/dlctl "oci:$T/a.oci:1" serve /models/housing --host 127.0.0.1 --port "$port" >"$T/podman.out" 2>"$T/podman.err" ||
+  --entrypoint /usr/local/bin/dlctl "oci:$layout:1" serve /models/housing --host 127.0.0.1 --port "$port" >"$T/podman.out" 2>"$T/podman.err" ||
   { cat "$T/podman.err" >&2; fail "podman run"; }
 wait_ready "http://127.0.0.1:$port" "" "$T/podman.err"
 expect_prediction "http://127.0.0.1:$port"

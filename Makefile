@@ -13,7 +13,7 @@ DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohm
                 dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time wrk
 
-.PHONY: demo test bench deps bench-deps test-deps build configure clean
+.PHONY: demo test bench deps bench-deps test-deps build configure clean gpu-bundle
 
 demo: build
 	./$(BUILD)/dlctl train configs/housing.yaml
@@ -52,5 +52,12 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The folder bench/gpu.sh runs on a GPU machine (README: "The GPU"): built apart in build-gpu/ without
+# -march=native, since the GPU machine's CPU may lack this one's instructions.
+gpu-bundle: deps
+	cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDLCTL_NATIVE=OFF -DDLCTL_CUDA=ON
+	cmake --build build-gpu -j $(JOBS) --target dlctl dlctl_cuda test_cuda_ops test_cuda_training
+	bench/gpu/make_bundle.sh build-gpu gpu-bundle
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-gpu gpu-bundle

@@ -1,9 +1,8 @@
-// dlctl bench SPEC: where a training step's time goes, per op and per phase (forward, backward, optimizer), and
-// samples/s for training and inference, on the spec's real data (like `caffe time`).
+// dlctl bench SPEC: where a training step's time goes, per op and per phase (forward, backward, optimizer),
+// and samples/s for training and inference, on the spec's real data (like `caffe time`).
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <chrono>
 #include <map>
 
@@ -21,10 +20,13 @@ struct BenchOptions {
     std::vector<std::string> overrides;
     int64_t steps = 50;
     int threads = 0;
+    std::string device;
     bool json = false;
 };
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 void run_bench(const BenchOptions & o) {
     const dl::Spec spec = dl::load_spec(o.spec, o.overrides);
@@ -32,24 +34,48 @@ void run_bench(const BenchOptions & o) {
     const dl::Table & table = data.table;
     const dl::Splits & splits = data.splits;
     const dl::DataInfo & info = data.info;
+    const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
+    const std::unique_ptr<dl::Backend> backend = dl::make_backend(device);  // outlives the parameters
     dl::ParamStore params;
     const int threads = o.threads > 0 ? o.threads : dl::ThreadPool::hardware_threads();
-    dl::ModelSession session(spec, info, params, threads);
+    dl::ModelSession session(spec, info, params, threads, backend.get());
     const int64_t n = static_cast<int64_t>(splits.train.size());
     const int64_t batch = std::min<int64_t>(spec.train.batch_size, n);
     dl::Executor & ex = session.executor(dl::GraphMode::train, batch);
-    dl::Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
+    dl::Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool(), backend.get());
     const std::vector<dl::TensorView> & grads = session.gradients(ex);
+    const double lr = spec.train.optimizer.lr;
 
     // Warm up (first touches of memory), then time o.steps steps over consecutive batches.
     auto step = [&](int64_t s, std::vector<double> * per_kernel, double * optimizer_s) {
         const int64_t begin = (s * batch) % std::max<int64_t>(1, n - batch + 1);
         session.feed(ex, table, splits.train, begin, begin + batch, true);
-        if (per_kernel) ex.run_timed(spec.seed, static_cast<uint64_t>(s), *per_kernel);
-        else ex.run(spec.seed, static_cast<uint64_t>(s));
+        const dl::StepValues values{
+            .seed = spec.seed, .step = static_cast<uint64_t>(s), .lr = lr, .t = opt.next_iteration()};
+        if (opt.on_device() &&
+            !per_kernel) {  // the training step as `dlctl train` issues it (recorded, replayed)
+            ex.upload_inputs();
+            backend->run_step(&ex, values, [&] {
+                ex.launch(spec.seed, static_cast<uint64_t>(s));
+                session.commit_updates(ex);
+                opt.issue(grads);
+            });
+            ex.download_outputs();
+            opt.finish_step();
+            return;
+        }
+        if (per_kernel)
+            ex.run_timed(spec.seed, static_cast<uint64_t>(s), *per_kernel);
+        else
+            ex.run(spec.seed, static_cast<uint64_t>(s));
         session.commit_updates(ex);
         const double t0 = now_s();
-        opt.step(grads, spec.train.optimizer.lr);
+        if (opt.on_device()) {
+            backend->run_step(&opt, values, [&] { opt.issue(grads); });
+            opt.finish_step();
+        } else {
+            opt.step(grads, lr);
+        }
         if (optimizer_s) *optimizer_s += now_s() - t0;
     };
     for (int64_t s = 0; s < 3; ++s) step(s, nullptr, nullptr);
@@ -61,7 +87,8 @@ void run_bench(const BenchOptions & o) {
     for (int64_t s = 0; s < o.steps; ++s) step(s, &per_kernel, &optimizer_s);
 
     // Inference: the prediction graph at the training batch size, and at batch 1 for latency.
-    // The median of single runs: a latency, robust to the odd preempted run (PyTorch's peer reports the same).
+    // The median of single runs: a latency, robust to the odd preempted run (PyTorch's peer reports the
+    // same).
     auto time_predict = [&](int64_t b, int64_t runs) {
         dl::Executor & p = session.executor(dl::GraphMode::predict, b);
         session.feed(p, table, splits.train, 0, b, false);
@@ -80,7 +107,8 @@ void run_bench(const BenchOptions & o) {
 
     // Forward nodes come before the loss; autodiff appended the backward pass after it.
     const int loss_id = ex.graph().outputs().at("loss");
-    std::map<std::pair<std::string, std::string>, std::pair<double, int>> by_op;  // (phase, op) -> (seconds, count)
+    std::map<std::pair<std::string, std::string>, std::pair<double, int>>
+        by_op;  // (phase, op) -> (seconds, count)
     double phase_s[2] = {0, 0};
     const std::vector<int> & schedule = ex.plan().schedule;
     for (size_t i = 0; i < schedule.size(); ++i) {
@@ -99,30 +127,37 @@ void run_bench(const BenchOptions & o) {
         j["batch"] = batch;
         j["steps"] = o.steps;
         j["threads"] = threads;
+        j["device"] = backend->name();
         j["train_samples_per_s"] = train_sps;
         j["inference_samples_per_s"] = static_cast<double>(batch) / predict_s;
         j["latency_batch1_ms"] = latency_s * 1e3;
-        j["phases_ms_per_step"] = {{"forward", phase_s[0] / steps * 1e3}, {"backward", phase_s[1] / steps * 1e3},
+        j["phases_ms_per_step"] = {{"forward", phase_s[0] / steps * 1e3},
+                                   {"backward", phase_s[1] / steps * 1e3},
                                    {"optimizer", optimizer_s / steps * 1e3}};
         nlohmann::ordered_json ops = nlohmann::ordered_json::array();
         for (auto & [key, v] : by_op)
-            ops.push_back({{"phase", key.first}, {"op", key.second}, {"kernels", v.second},
-                           {"ms_per_step", v.first / steps * 1e3}, {"share", total > 0 ? v.first / total : 0.0}});
+            ops.push_back({{"phase", key.first},
+                           {"op", key.second},
+                           {"kernels", v.second},
+                           {"ms_per_step", v.first / steps * 1e3},
+                           {"share", total > 0 ? v.first / total : 0.0}});
         j["ops"] = ops;
         print_json(j);
         return;
     }
-    fmt::print("{}: batch {}, {} steps, {} threads\n\n", spec.name, batch, o.steps, threads);
+    fmt::print("{}: batch {}, {} steps, {} threads, {}\n\n", spec.name, batch, o.steps, threads,
+               backend->name());
     fmt::print("{:<10} {:<36} {:>8} {:>12} {:>7}\n", "phase", "op", "kernels", "ms/step", "share");
     for (auto & [key, v] : by_op)
-        fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", key.first, key.second, v.second, v.first / steps * 1e3,
-                   total > 0 ? 100 * v.first / total : 0.0);
-    fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", "optimizer", spec.train.optimizer.type, params.trainable_names().size(),
-               optimizer_s / steps * 1e3, total > 0 ? 100 * optimizer_s / total : 0.0);
-    fmt::print("\nforward {:.4f} ms, backward {:.4f} ms, optimizer {:.4f} ms per step\n", phase_s[0] / steps * 1e3,
-               phase_s[1] / steps * 1e3, optimizer_s / steps * 1e3);
-    fmt::print("training:  {:.0f} samples/s\ninference: {:.0f} samples/s at batch {}, {:.4f} ms at batch 1\n", train_sps,
-               static_cast<double>(batch) / predict_s, batch, latency_s * 1e3);
+        fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", key.first, key.second, v.second,
+                   v.first / steps * 1e3, total > 0 ? 100 * v.first / total : 0.0);
+    fmt::print("{:<10} {:<36} {:>8} {:>12.4f} {:>6.1f}%\n", "optimizer", spec.train.optimizer.type,
+               params.trainable_names().size(), optimizer_s / steps * 1e3,
+               total > 0 ? 100 * optimizer_s / total : 0.0);
+    fmt::print("\nforward {:.4f} ms, backward {:.4f} ms, optimizer {:.4f} ms per step\n",
+               phase_s[0] / steps * 1e3, phase_s[1] / steps * 1e3, optimizer_s / steps * 1e3);
+    fmt::print("training:  {:.0f} samples/s\ninference: {:.0f} samples/s at batch {}, {:.4f} ms at batch 1\n",
+               train_sps, static_cast<double>(batch) / predict_s, batch, latency_s * 1e3);
 }
 
 }  // namespace
@@ -134,6 +169,8 @@ void setup_bench(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("--set", o->overrides, "override a spec field: KEY=VALUE; repeatable");
     sub->add_option("--steps", o->steps, "timed training steps (default 50)")->check(CLI::Range(1, 1000000));
     sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+    sub->add_option("--device", o->device,
+                    "cpu, cuda, cuda:N or auto (default: the spec's `device`, else cpu)");
     sub->add_flag("--json", o->json, "print one JSON object on stdout");
     sub->callback([o] { run_bench(*o); });
 }

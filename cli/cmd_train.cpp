@@ -32,7 +32,8 @@ void run_train(TrainCliOptions & o, bool seed_given) {
     if (r.already_done) return;
     fmt::print("\n{:<16} {}\n", "metric", "value");
     for (auto & [k, v] : r.metrics.items()) fmt::print("{:<16} {}\n", k, format_value(v.get<double>()));
-    fmt::print("\nsaved {}@{} in {} ({} epochs, {:.2f} s)\n", r.name, r.version, r.run_dir, r.epochs, r.seconds);
+    fmt::print("\nsaved {}@{} in {} ({} epochs, {:.2f} s)\n", r.name, r.version, r.run_dir, r.epochs,
+               r.seconds);
 }
 
 }  // namespace
@@ -41,11 +42,16 @@ void setup_train(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<TrainCliOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
     sub->add_option("spec", o->train.spec_path, "the model's YAML spec")->required();
-    sub->add_option("--set", o->train.overrides, "override a spec field: KEY=VALUE (dotted path, YAML value); repeatable");
-    sub->add_option("--runs", o->train.runs_flag, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
+    sub->add_option("--set", o->train.overrides,
+                    "override a spec field: KEY=VALUE (dotted path, YAML value); repeatable");
+    sub->add_option("--runs", o->train.runs_flag,
+                    "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     auto * seed = sub->add_option("--seed", o->seed, "override the spec's seed");
-    sub->add_option("--threads", o->train.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
-    sub->add_option("--device", o->train.device, "cpu, cuda or cuda:N")->default_val("cpu");
+    sub->add_option("--threads", o->train.threads, "CPU threads (default: all cores)")
+        ->check(CLI::Range(1, 1024));
+    sub->add_option(
+        "--device", o->train.device,
+        "cpu, cuda, cuda:N, or auto (the GPU when there is one); default: the spec's `device`, else cpu");
     sub->add_flag("--resume", o->train.resume, "continue the newest unfinished version of this spec's name");
     sub->add_flag("--json", o->json, "print one JSON object with the result on stdout");
     sub->add_flag("--quiet", o->quiet, "plain progress lines, no animation");

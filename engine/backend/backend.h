@@ -1,22 +1,109 @@
-// A backend runs kernels for the executor. The CPU backend (Eigen) is the oracle; the CUDA backend is a plugin
-// (libdlctl_cuda.so beside the binary), loaded on demand so dlctl itself links no CUDA library.
-//   CpuBackend cpu;  cpu.run(kernel_ctx);
-//   DeviceInfo info = probe_device("cuda");   // throws Error(unavailable) with a clear message when there is none
+// A backend runs kernels for the executor and owns the memory they run on. The CPU backend (Eigen) is the
+// oracle and computes in host memory; the CUDA backend is a plugin (libdlctl_cuda.so beside the binary),
+// loaded on demand so dlctl itself links no CUDA library, and computes in device memory that the host never
+// touches: the executor copies only at the edges (batches in, the outputs the host reads out).
+//   std::unique_ptr<Backend> b = make_backend("cuda:0", threads);  // Error(unavailable, 69) without a GPU
+//   void * arena = b->allocate(bytes);
+//   b->run_step(&executor, {.seed = 7, .step = 12}, [&] { for (KernelCtx & k : kernels) b->run(k); });
+//   b->synchronize();
 #pragma once
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "ops/op.h"
+#include "spec/spec.h"
 
 namespace dl {
 
+// What changes from one training step to the next. A device backend keeps them in device memory, where its
+// kernels read them, so that a recorded step (a CUDA graph) replays with each step's values.
+struct StepValues {
+    uint64_t seed = 0;
+    uint64_t step = 0;  // the optimizer step: random ops (dropout) draw from (seed, step)
+    double lr = 0;      // the learning rate of this step's update
+    int64_t t = 0;      // the optimizer's iteration count after this update (Adam's bias correction)
+};
+
+// One parameter of a fused optimizer update: pointers in the backend's memory.
+struct OptimizerTensor {
+    float * param = nullptr;
+    const float * grad = nullptr;
+    float * slot0 = nullptr;  // momentum, m, rms or accumulator, as Optimizer names them
+    float * slot1 = nullptr;  // v, or rmsprop's momentum
+    int64_t size = 0;
+};
+
+// Every trainable parameter updated in one launch: what Optimizer::step does on the host, on the device.
+struct OptimizerUpdate {
+    const OptimizerSpec * spec = nullptr;
+    const ClipSpec * clip = nullptr;
+    std::span<const OptimizerTensor> tensors;
+    float * norm_out = nullptr;  // backend memory: the global gradient norm before clipping, as float
+};
+
+// Every member is inline, so the class has no key function: the CUDA plugin derives from it without linking
+// the engine's compiled code.
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual const char * name() const = 0;
     virtual bool supports(const Node & n) const = 0;
     virtual void run(KernelCtx & k) = 0;
+
+    // True when the backend computes in host memory (buffers may be shared with the host as they are).
+    virtual bool host_memory() const { return true; }
+    // Uninitialised memory of the backend, 256-byte aligned; Error(unavailable) when it is exhausted.
+    virtual void * allocate(size_t bytes) {
+        void * p = std::aligned_alloc(256, bytes == 0 ? 256 : (bytes + 255) / 256 * 256);
+        DL_CHECK(p != nullptr, ExitCode::unavailable, "out of host memory allocating {} bytes", bytes);
+        return p;
+    }
+    virtual void deallocate(void * p) { std::free(p); }
+    // In the backend's stream order; `synchronize` waits for everything issued so far.
+    virtual void upload(void * to, const void * host, size_t bytes) {
+        if (to != host && bytes > 0) std::memcpy(to, host, bytes);
+    }
+    virtual void download(void * host, const void * from, size_t bytes) {
+        if (host != from && bytes > 0) std::memcpy(host, from, bytes);
+    }
+    virtual void copy(void * to, const void * from, size_t bytes) {
+        if (to != from && bytes > 0) std::memmove(to, from, bytes);
+    }
+    virtual void synchronize() {}
+
+    // Issues one step's work: `launches` runs kernels (run), copies and optimizer updates. A device backend
+    // runs it as it is the first time it sees `key`, records it the second time and replays the recording
+    // from then on, with `values` in device memory; the work for one key must therefore be the same every
+    // time (same buffers, shapes and kernels) apart from `values`. The CPU backend just calls it.
+    virtual void run_step(const void * key, const StepValues & values,
+                          const std::function<void()> & launches) {
+        values_ = values;
+        launches();
+    }
+    // Forgets the recordings made for `key` (its buffers are about to be freed).
+    virtual void forget(const void * key) { (void)key; }
+
+    // The fused optimizer update of every parameter, reading lr and t from the step's values (device
+    // backends).
+    virtual void optimizer_update(const OptimizerUpdate & update) {
+        (void)update;
+        throw Error(
+            ExitCode::internal,
+            fmt::format("the {} backend has no fused optimizer update: its parameters stay on the host",
+                        name()));
+    }
+    // The values of the step being issued (host backends: what run_step was given).
+    const StepValues & step_values() const { return values_; }
+
+protected:
+    StepValues values_;
 };
 
 class CpuBackend final : public Backend {
@@ -27,12 +114,16 @@ public:
 };
 
 struct DeviceInfo {
-    std::string kind;                  // "cpu" or "cuda"
+    std::string kind;  // "cpu" or "cuda"
     int index = 0;
     std::vector<std::string> devices;  // names of the devices found
 };
 
-// "cpu", "cuda", "cuda:N": checks the device exists; CUDA goes through the plugin.
+// "cpu", "cuda", "cuda:N", "auto": checks the device exists; CUDA goes through the plugin. "auto" is the
+// first GPU when there is one, else the CPU.
 DeviceInfo probe_device(const std::string & device);
+
+// The backend for a device (as probe_device names it): a CpuBackend, or the CUDA plugin's backend on GPU N.
+std::unique_ptr<Backend> make_backend(const std::string & device);
 
 }  // namespace dl

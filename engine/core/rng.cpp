@@ -5,17 +5,6 @@
 
 namespace dl {
 
-static uint64_t hash_string(std::string_view s, uint64_t h) {
-    for (unsigned char c : s) h = Rng::mix(h ^ c);  // FNV-like chaining through a strong mixer
-    return h;
-}
-
-uint64_t Rng::stream(std::string_view a, std::string_view b) {
-    return hash_string(b, hash_string(a, 0x51ED270B27A5C3D1ull) ^ 0x2545F4914F6CDD1Dull);
-}
-
-uint64_t Rng::stream(std::string_view a, uint64_t n) { return mix(hash_string(a, 0x51ED270B27A5C3D1ull) + n); }
-
 float Rng::normal(uint64_t counter) const {
     // Box-Muller on two independent uniforms taken from counters 2i and 2i+1.
     const double u1 = 1.0 - uniform_double(2 * counter);  // (0, 1]

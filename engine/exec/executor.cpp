@@ -34,10 +34,62 @@ size_t ParamStore::total_values() const {
     return n;
 }
 
+ParamStore::~ParamStore() {
+    for (auto & [name, p] : device_data_) device_->deallocate(p);
+}
+
+void * ParamStore::device_data(const std::string & name, Backend & backend) {
+    Tensor & host = at(name);
+    if (backend.host_memory()) return host.view().data;
+    DL_ASSERT(device_ == nullptr || device_ == &backend);
+    device_ = &backend;
+    auto [it, fresh] = device_data_.try_emplace(name, nullptr);
+    if (fresh) {
+        it->second = backend.allocate(host.view().bytes());
+        backend.upload(it->second, host.view().data, host.view().bytes());
+    }
+    return it->second;
+}
+
+void ParamStore::download_from_device() {
+    if (!device_) return;
+    for (auto & [name, p] : device_data_) device_->download(at(name).view().data, p, at(name).view().bytes());
+    device_->synchronize();
+}
+
+void ParamStore::upload_to_device() {
+    if (!device_) return;
+    for (auto & [name, p] : device_data_) device_->upload(p, at(name).view().data, at(name).view().bytes());
+    device_->synchronize();
+}
+
+namespace {
+// Outputs the host reads after a step (loss, predictions, metrics); gradients and updates stay where they
+// are.
+bool host_reads(const std::string & output) {
+    return !output.starts_with("grad/") && !output.starts_with("update/");
+}
+}  // namespace
+
+void * Executor::own(size_t bytes) {
+    owned_.push_back(backend_.allocate(bytes));
+    return owned_.back();
+}
+
+Executor::~Executor() {
+    backend_.forget(this);
+    for (void * p : owned_) backend_.deallocate(p);
+}
+
 Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend & backend)
-    : graph_(std::move(graph)), plan_(plan_memory(graph_)), backend_(backend) {
-    arena_ = Tensor(Shape{static_cast<int64_t>((plan_.arena_bytes + 3) / 4)}, DType::f32);
-    auto * base = static_cast<std::byte *>(arena_.view().data);
+    : graph_(std::move(graph)), plan_(plan_memory(graph_)), backend_(backend), host_(backend.host_memory()) {
+    std::byte * base = nullptr;
+    if (host_) {
+        arena_ = Tensor(Shape{static_cast<int64_t>((plan_.arena_bytes + 3) / 4)}, DType::f32);
+        base = static_cast<std::byte *>(arena_.view().data);
+    } else {
+        base = static_cast<std::byte *>(own(plan_.arena_bytes));
+    }
     views_.resize(graph_.nodes().size());
     for (const Node & n : graph_.nodes()) {
         if (n.dead) continue;
@@ -45,31 +97,50 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
         v.shape = n.shape;
         v.dtype = n.dtype;
         if (n.op == "param") {
-            v.data = params.at(n.name).view().data;
             DL_ASSERT(params.at(n.name).shape() == n.shape);
+            v.data = params.device_data(n.name, backend_);
         } else if (n.op == "input") {
             Tensor & t = inputs_.emplace(n.name, Tensor(n.shape, n.dtype)).first->second;
-            v.data = t.view().data;
+            v.data = host_ ? t.view().data : own(t.view().bytes());
+            if (!host_) uploads_.emplace_back(t.view(), v);
         } else if (n.op == "const") {
             v.data = n.value->view().data;
+            if (!host_) {
+                v.data = own(v.bytes());
+                backend_.upload(v.data, n.value->view().data, v.bytes());
+            }
         } else {
             v.data = base + plan_.offset[static_cast<size_t>(n.id)];
         }
+    }
+    if (!host_) {
+        for (auto & [name, id] : graph_.outputs()) {
+            if (!host_reads(name)) continue;
+            const TensorView & device = views_[static_cast<size_t>(id)];
+            Tensor & t = host_outputs_.emplace(name, Tensor(device.shape, device.dtype)).first->second;
+            downloads_.emplace_back(t.view(), device);
+        }
+        backend_.synchronize();  // the constants' uploads read host memory the graph owns
     }
     size_t workspace_bytes = 0;
     for (int id : plan_.schedule) {
         const Node & n = graph_.node(id);
         ShapeCtx shapes{graph_, n};
-        if (n.def->workspace) workspace_bytes = std::max(workspace_bytes, n.def->workspace(shapes, pool.size()));
+        if (host_ && n.def->workspace)
+            workspace_bytes = std::max(workspace_bytes, n.def->workspace(shapes, pool.size()));
     }
-    if (workspace_bytes > 0) workspace_ = Tensor(Shape{static_cast<int64_t>((workspace_bytes + 3) / 4)}, DType::f32);
+    if (workspace_bytes > 0)
+        workspace_ = Tensor(Shape{static_cast<int64_t>((workspace_bytes + 3) / 4)}, DType::f32);
     kernels_.reserve(plan_.schedule.size());
     for (int id : plan_.schedule) {
         const Node & n = graph_.node(id);
-        DL_ASSERT(backend_.supports(n));
+        if (!backend_.supports(n))
+            throw Error(ExitCode::unavailable,
+                        format_at(n.loc, fmt::format("the {} backend has no kernel for '{}' yet",
+                                                     backend_.name(), n.op)));
         KernelCtx k{.node = n, .output = views_[static_cast<size_t>(id)], .pool = pool};
         for (int in : n.inputs) k.inputs.push_back(views_[static_cast<size_t>(in)]);
-        if (n.def->workspace) {
+        if (host_ && n.def->workspace) {
             ShapeCtx shapes{graph_, n};
             k.workspace = static_cast<std::byte *>(workspace_.view().data);
             k.workspace_bytes = n.def->workspace(shapes, pool.size());
@@ -85,12 +156,25 @@ TensorView Executor::input(const std::string & name) {
 }
 
 TensorView Executor::output(const std::string & name) const {
+    if (!host_) {
+        auto it = host_outputs_.find(name);
+        DL_ASSERT(it != host_outputs_.end());
+        return it->second.view();
+    }
+    return device_output(name);
+}
+
+TensorView Executor::device_output(const std::string & name) const {
     auto it = graph_.outputs().find(name);
     DL_ASSERT(it != graph_.outputs().end());
     return views_[static_cast<size_t>(it->second)];
 }
 
-void Executor::run(uint64_t seed, uint64_t step) {
+void Executor::upload_inputs() {
+    for (auto & [host, device] : uploads_) backend_.upload(device.data, host.data, host.bytes());
+}
+
+void Executor::launch(uint64_t seed, uint64_t step) {
     for (KernelCtx & k : kernels_) {
         k.seed = seed;
         k.step = step;
@@ -98,16 +182,34 @@ void Executor::run(uint64_t seed, uint64_t step) {
     }
 }
 
+void Executor::download_outputs() {
+    for (auto & [host, device] : downloads_) backend_.download(host.data, device.data, host.bytes());
+    backend_.synchronize();
+}
+
+void Executor::run(uint64_t seed, uint64_t step) {
+    if (host_) {
+        launch(seed, step);
+        return;
+    }
+    upload_inputs();
+    backend_.run_step(this, StepValues{.seed = seed, .step = step}, [&] { launch(seed, step); });
+    download_outputs();
+}
+
 void Executor::run_timed(uint64_t seed, uint64_t step, std::vector<double> & seconds) {
     seconds.resize(kernels_.size(), 0.0);
+    if (!host_) upload_inputs();
     for (size_t i = 0; i < kernels_.size(); ++i) {
         KernelCtx & k = kernels_[i];
         k.seed = seed;
         k.step = step;
         const auto t0 = std::chrono::steady_clock::now();
         backend_.run(k);
+        backend_.synchronize();
         seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    if (!host_) download_outputs();
 }
 
 }  // namespace dl

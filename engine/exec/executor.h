@@ -1,7 +1,9 @@
-// Runs a planned graph: one arena for all intermediates (the memory plan), parameters from a ParamStore, inputs
-// fed by writing into their buffers. Kernel contexts are built once, so a run allocates nothing.
+// Runs a planned graph: one arena for all intermediates (the memory plan), parameters from a ParamStore,
+// inputs fed by writing into their buffers. Kernel contexts are built once, so a run allocates nothing.
 //   Executor ex(graph, params, pool, backend);        // graph after run_passes()
 //   copy(batch, ex.input("x"));  ex.run(seed, step);  float loss = ex.output("loss").f32()[0];
+// On a device backend (Note [device memory]) the arena, parameters and constants live on the device; input()
+// and output() are host buffers that run() uploads and downloads, and device_output() is the output in place.
 #pragma once
 
 #include <map>
@@ -17,8 +19,17 @@ namespace dl {
 // Parameters by name ("dense_1/kernel"), owned here and shared by the training and inference graphs.
 class ParamStore {
 public:
-    // Non-trainable parameters (batch_norm's moving statistics) get no gradient; the training graph computes their
-    // next value as an output "update/<name>" (ModelSession::commit_updates copies it in after each step).
+    ParamStore() = default;
+    // Copies share nothing on a device: only a store without device copies is copied (serving lanes).
+    ParamStore(const ParamStore & o) : tensors_(o.tensors_), order_(o.order_), trainable_(o.trainable_) {
+        DL_ASSERT(o.device_ == nullptr);
+    }
+    ParamStore(ParamStore &&) = default;
+    ParamStore & operator=(ParamStore &&) = default;
+    ~ParamStore();
+    // Non-trainable parameters (batch_norm's moving statistics) get no gradient; the training graph computes
+    // their next value as an output "update/<name>" (ModelSession::commit_updates copies it in after each
+    // step).
     Tensor & add(const std::string & name, Shape shape, bool trainable = true);
     Tensor & at(const std::string & name);
     const Tensor & at(const std::string & name) const;
@@ -28,9 +39,20 @@ public:
     bool trainable(const std::string & name) const;
     size_t total_values() const;
 
+    // Note [device memory]: on a device backend each parameter has a device copy, made (and uploaded) the
+    // first time a graph asks for it; training updates it there. The host tensors are brought up to date by
+    // download_from_device() before they are read (checkpoints), and copied back by upload_to_device() after
+    // they are written (resuming, restoring the best weights).
+    void * device_data(const std::string & name, Backend & backend);
+    bool on_device() const { return device_ != nullptr; }
+    void download_from_device();
+    void upload_to_device();
+
 private:
     std::map<std::string, Tensor> tensors_;
     std::vector<std::string> order_, trainable_;
+    Backend * device_ = nullptr;
+    std::map<std::string, void *> device_data_;
 };
 
 class Executor {
@@ -38,24 +60,44 @@ public:
     Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend & backend);
     Executor(const Executor &) = delete;
 
+    Executor(Executor &&) = delete;
+    ~Executor();
+
     TensorView input(const std::string & name);
     TensorView output(const std::string & name) const;
     void run(uint64_t seed, uint64_t step);
-    // The same, adding each kernel's wall time to seconds[i] (i = its index in plan().schedule): `dlctl bench`.
+
+    // run() in parts, for a caller that issues more work in the same step (the training step's optimizer
+    // update on a device): upload the inputs, issue the kernels, then download the host-read outputs and
+    // wait.
+    void upload_inputs();
+    void launch(uint64_t seed, uint64_t step);
+    void download_outputs();
+    // An output where the kernels wrote it: device memory on a device backend.
+    TensorView device_output(const std::string & name) const;
+    Backend & backend() { return backend_; }
+    // The same, adding each kernel's wall time to seconds[i] (i = its index in plan().schedule): `dlctl
+    // bench`.
     void run_timed(uint64_t seed, uint64_t step, std::vector<double> & seconds);
 
     const Graph & graph() const { return graph_; }
     const MemoryPlan & plan() const { return plan_; }
 
 private:
+    void * own(size_t bytes);  // backend memory freed with the executor
+
     Graph graph_;
     MemoryPlan plan_;
+    Backend & backend_;
+    const bool host_;  // the backend computes in host memory: no copies at the edges
     Tensor arena_;
     Tensor workspace_;  // the largest OpDef::workspace of the schedule: kernels run one at a time
-    std::map<std::string, Tensor> inputs_;
+    std::map<std::string, Tensor> inputs_;        // host buffers the caller fills
+    std::map<std::string, Tensor> host_outputs_;  // device backends: the outputs the host reads, after run()
+    std::vector<std::pair<TensorView, TensorView>> uploads_, downloads_;  // (host, device) pairs
+    std::vector<void *> owned_;
     std::vector<TensorView> views_;  // per node id
     std::vector<KernelCtx> kernels_;
-    Backend & backend_;
 };
 
 }  // namespace dl

@@ -3,7 +3,11 @@
 // moments) kept by name so they travel in checkpoints.
 //   Optimizer opt(spec.train.optimizer, params);
 //   opt.step(grads, lr);                      // grads: name -> gradient view, in the store's order
-//   double lr = LrSchedule(spec.train, steps_per_epoch).at(step, plateau_factor);
+// On a device backend the slots live on the device too and the update is the backend's fused kernel over all
+// parameters, issued inside the training step (Backend::run_step) with lr and t from its StepValues:
+//   backend.run_step(&ex, {.seed = s, .step = i, .lr = lr, .t = opt.next_iteration()}, [&] { ...;
+//   opt.issue(grads); }); double norm = opt.finish_step(); double lr = LrSchedule(spec.train,
+//   steps_per_epoch).at(step, plateau_factor);
 #pragma once
 
 #include <map>
@@ -17,17 +21,30 @@ namespace dl {
 
 class Optimizer {
 public:
-    // With a pool, the update runs over fixed chunks of parameters on its threads (bit-identical at any count).
-    Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params, ThreadPool * pool = nullptr);
+    // With a pool, the update runs over fixed chunks of parameters on its threads (bit-identical at any
+    // count).
+    Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params,
+              ThreadPool * pool = nullptr, Backend * device = nullptr);
+    ~Optimizer();
+    Optimizer(const Optimizer &) = delete;
 
-    // Applies one update; `grads` in the same order as params.trainable_names(). Returns the global gradient norm.
+    // Applies one update; `grads` in the same order as params.trainable_names(). Returns the global gradient
+    // norm.
     double step(const std::vector<TensorView> & grads, double lr);
 
     int64_t iterations() const { return iterations_; }
     void set_iterations(int64_t n) { iterations_ = n; }
-    // Slots by "<param>/<slot>", e.g. "dense/kernel/m".
+    // Slots by "<param>/<slot>", e.g. "dense/kernel/m". On a device, current after download_slots().
     std::map<std::string, Tensor> & slots() { return slots_; }
 
+    // Device backends (see above). issue() only enqueues; finish_step() waits for the norm, counts the
+    // iteration when it is finite (a non-finite one updated nothing, as on the host) and returns it.
+    bool on_device() const { return device_ != nullptr; }
+    int64_t next_iteration() const { return iterations_ + 1; }
+    void issue(const std::vector<TensorView> & grads);
+    double finish_step();
+    void download_slots();
+    void upload_slots();
 
 private:
     struct Chunk {
@@ -49,7 +66,17 @@ private:
     std::vector<Chunk> chunks_;
     std::vector<double> partial_sumsq_;
     int64_t iterations_ = 0;
+    Backend * device_ = nullptr;
+    std::map<std::string, void *> device_slots_;
+    std::vector<OptimizerTensor> device_tensors_;
+    float * device_norm_ = nullptr;
 };
+
+// Optimizer::step's arithmetic on elements [begin, end) of one parameter held as host pointers (grad and
+// slots as the optimizer's type needs them), after the global norm gave `clip_scale`; `t` is the iteration
+// counted from 1. A host backend's fused update (Backend::optimizer_update) uses it too.
+void update_range(const OptimizerSpec & spec, const ClipSpec & clip, const OptimizerTensor & x, int64_t begin,
+                  int64_t end, float clip_scale, double lr, double t);
 
 class LrSchedule {
 public:

@@ -14,19 +14,25 @@ namespace dl {
 namespace {
 
 const std::vector<std::string> kLayerTypes = {
-    "dense",      "activation", "dropout",           "flatten",    "reshape",    "add",       "concat",
-    "conv2d",     "depthwise_conv2d", "max_pool2d",  "avg_pool2d", "global_avg_pool2d", "batch_norm", "layer_norm",
-    "embedding",  "zero_padding2d"};
+    "dense",      "activation", "dropout",          "flatten",       "reshape",    "add",
+    "concat",     "conv2d",     "depthwise_conv2d", "max_pool2d",    "avg_pool2d", "global_avg_pool2d",
+    "batch_norm", "layer_norm", "embedding",        "zero_padding2d"};
 // Keras' own names for the same layers (its class names in snake case).
-const std::map<std::string, std::string> kLayerAliases = {
-    {"max_pooling2d", "max_pool2d"},         {"average_pooling2d", "avg_pool2d"},
-    {"global_average_pooling2d", "global_avg_pool2d"}, {"batch_normalization", "batch_norm"},
-    {"layer_normalization", "layer_norm"},   {"conv_2d", "conv2d"}};
-const std::vector<std::string> kActivations = {"linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax",
-                                               "leaky_relu", "elu", "gelu"};
-const std::vector<std::string> kInitializers = {"glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
-                                                "zeros", "ones"};
-const std::vector<std::string> kLosses = {"mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
+const std::map<std::string, std::string> kLayerAliases = {{"max_pooling2d", "max_pool2d"},
+                                                          {"average_pooling2d", "avg_pool2d"},
+                                                          {"global_average_pooling2d", "global_avg_pool2d"},
+                                                          {"batch_normalization", "batch_norm"},
+                                                          {"layer_normalization", "layer_norm"},
+                                                          {"conv_2d", "conv2d"}};
+const std::vector<std::string> kActivations = {"linear",      "relu",       "sigmoid", "tanh", "softmax",
+                                               "log_softmax", "leaky_relu", "elu",     "gelu"};
+const std::vector<std::string> kInitializers = {"glorot_uniform", "glorot_normal", "he_normal",
+                                                "he_uniform",     "zeros",         "ones"};
+const std::vector<std::string> kLosses = {"mse",
+                                          "mae",
+                                          "huber",
+                                          "binary_crossentropy",
+                                          "categorical_crossentropy",
                                           "sparse_categorical_crossentropy"};
 const std::map<std::string, std::string> kLossAliases = {
     {"mean_squared_error", "mse"}, {"mean_absolute_error", "mae"}, {"huber_loss", "huber"}};
@@ -34,12 +40,14 @@ const std::vector<std::string> kMetrics = {"accuracy", "mae", "mse"};
 const std::map<std::string, std::string> kMetricAliases = {
     {"acc", "accuracy"}, {"mean_absolute_error", "mae"}, {"mean_squared_error", "mse"}};
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine", "reduce_on_plateau"};
+const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
+                                             "reduce_on_plateau"};
 
 // Where a missing file usually comes from, for the error message.
 std::string install_hint(const std::string & path) {
     if (path.find("/usr/share/datasets/fashion-mnist/") != std::string::npos)
-        return "Fashion-MNIST comes from Debian's dataset-fashion-mnist package: apt-get install dataset-fashion-mnist";
+        return "Fashion-MNIST comes from Debian's dataset-fashion-mnist package: apt-get install "
+               "dataset-fashion-mnist";
     return {};
 }
 
@@ -52,11 +60,13 @@ DataFile read_file_key(Problems & p, MapReader & m, const char * key, const std:
     if (path.is_relative()) path = std::filesystem::path(base_dir.empty() ? "/" : base_dir) / path;
     f.path = std::filesystem::absolute(path).lexically_normal().string();
     if (!base_dir.empty() && !file_exists(f.path))
-        p.add_missing_file(f.loc, fmt::format("data.{}: no such file '{}'", key, f.as_written), install_hint(f.path));
+        p.add_missing_file(f.loc, fmt::format("data.{}: no such file '{}'", key, f.as_written),
+                           install_hint(f.path));
     return f;
 }
 
-void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d, SourceLoc where) {
+void read_data(Problems & p, const YAML::Node & node, const std::string & base_dir, DataSpec & d,
+               SourceLoc where) {
     MapReader m(p, node, "data", false, std::move(where));
     d.format = m.choice("format", "csv", {"csv", "idx"}, "data format");
     d.test_split = m.number("test_split", 0.0, in_unit_interval_open_right());
@@ -66,11 +76,14 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     if (m.has("augment")) {
         d.augment.loc = m.key_loc("augment");
         MapReader a(p, m.raw("augment"), "data.augment", false, d.augment.loc);
-        d.augment.flip = a.choice("flip", "none", {"none", "horizontal", "vertical", "horizontal_and_vertical"}, "flip mode");
+        d.augment.flip = a.choice("flip", "none",
+                                  {"none", "horizontal", "vertical", "horizontal_and_vertical"}, "flip mode");
         d.augment.crop_padding = a.integer("crop_padding", 0, at_least(0));
         const YAML::Node t = a.raw("translate");
         if (a.has("translate")) {
-            auto fraction = [](double v) { return v >= 0 && v <= 1 ? std::string() : std::string("must be in [0, 1]"); };
+            auto fraction = [](double v) {
+                return v >= 0 && v <= 1 ? std::string() : std::string("must be in [0, 1]");
+            };
             if (t.IsScalar()) {
                 d.augment.translate_height = d.augment.translate_width = a.number("translate", 0.0, fraction);
             } else {
@@ -93,7 +106,8 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
             p.add(m.key_loc(m.has("test_images") ? "test_images" : "test_labels"),
                   "data: give both test_images and test_labels, or neither");
         if (m.has("test_images") && d.test_split > 0)
-            p.add(m.value_loc("test_split"), "data.test_split: the test set comes from test_images; remove test_split");
+            p.add(m.value_loc("test_split"),
+                  "data.test_split: the test set comes from test_images; remove test_split");
         d.targets = {"label"};
         m.finish();
         return;
@@ -106,7 +120,8 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     d.path_loc = csv.loc;
     d.target_loc = m.value_loc("target");
     d.targets = m.strings("target");
-    if (m.has("target") && d.targets.empty()) p.add(d.target_loc, "data.target: name at least one target column");
+    if (m.has("target") && d.targets.empty())
+        p.add(d.target_loc, "data.target: name at least one target column");
     d.features_loc = m.value_loc("features");
     d.features = m.strings("features");
     d.delimiter = m.string("delimiter", ",");
@@ -115,7 +130,8 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
 }
 
 // A size per spatial axis as Keras takes it: one number for both (3) or [height, width].
-std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & key, std::vector<int64_t> fallback) {
+std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & key,
+                              std::vector<int64_t> fallback) {
     const YAML::Node v = m.raw(key);  // known even when absent: "did you mean" can suggest it
     if (!m.has(key)) return fallback;
     std::vector<int64_t> out;
@@ -126,7 +142,7 @@ std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & k
         out = m.integers(key, at_least(1));
         if (out.size() != 2 && !out.empty()) {
             p.add(m.value_loc(key), fmt::format("{}: expected one number or [height, width], got {} numbers",
-                                               m.child_path(key), out.size()));
+                                                m.child_path(key), out.size()));
             return fallback;
         }
     }
@@ -139,8 +155,9 @@ std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
     const YAML::Node v = m.raw("padding");
     if (!m.has("padding")) return fallback;
     auto bad = [&] {
-        p.add(m.value_loc("padding"), fmt::format("{}: expected n, [rows, cols] or [[top, bottom], [left, right]]",
-                                                  m.child_path("padding")));
+        p.add(m.value_loc("padding"),
+              fmt::format("{}: expected n, [rows, cols] or [[top, bottom], [left, right]]",
+                          m.child_path("padding")));
         return fallback;
     };
     if (v.IsScalar()) {
@@ -183,7 +200,9 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     LayerSpec layer;
     layer.loc = p.loc(item, path);
     if (!item.IsMap() || item.size() != 1) {
-        p.add(layer.loc, fmt::format("{}: a layer is a mapping with one key, its type, e.g. '- dense: {{units: 8}}'", path));
+        p.add(layer.loc,
+              fmt::format("{}: a layer is a mapping with one key, its type, e.g. '- dense: {{units: 8}}'",
+                          path));
         return layer;
     }
     auto it = item.begin();
@@ -204,7 +223,8 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     layer.name = m.string("name", seen == 0 ? layer.type : fmt::format("{}_{}", layer.type, seen));
     static const std::regex name_re("[A-Za-z_][A-Za-z0-9_.-]*");
     if (!std::regex_match(layer.name, name_re))
-        p.add(m.value_loc("name"), fmt::format("layer name '{}' must be letters, digits, '_', '.', '-'", layer.name));
+        p.add(m.value_loc("name"),
+              fmt::format("layer name '{}' must be letters, digits, '_', '.', '-'", layer.name));
     layer.inputs = m.strings("inputs");
     if (layer.type == "dense") {
         m.require("units");
@@ -236,8 +256,10 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
         layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
         read_weight_options(m, layer);
         if (layer.strides != std::vector<int64_t>{1, 1} && layer.dilation_rate != std::vector<int64_t>{1, 1})
-            p.add(m.key_loc("dilation_rate"), fmt::format("{}: strides and dilation_rate cannot both be above 1 "
-                                                          "(as in Keras)", opts_path));
+            p.add(m.key_loc("dilation_rate"),
+                  fmt::format("{}: strides and dilation_rate cannot both be above 1 "
+                              "(as in Keras)",
+                              opts_path));
     } else if (layer.type == "max_pool2d" || layer.type == "avg_pool2d") {
         layer.pool_size = int_pair(p, m, "pool_size", {2, 2});
         layer.strides = int_pair(p, m, "strides", layer.pool_size);  // Keras: strides default to pool_size
@@ -288,16 +310,18 @@ void read_model(Problems & p, const YAML::Node & node, ModelSpec & model, Source
                         std::vector<std::string> known;
                         for (auto & [n, line] : names) known.push_back(n);
                         const std::string close = closest_match(in, known);
-                        p.add(layer.loc, fmt::format("layer '{}' takes input '{}', which is not an earlier layer",
-                                                     layer.name, in),
+                        p.add(layer.loc,
+                              fmt::format("layer '{}' takes input '{}', which is not an earlier layer",
+                                          layer.name, in),
                               close.empty() ? "" : fmt::format("did you mean '{}'?", close));
                     }
                 }
                 if (auto [prev, fresh] = names.emplace(layer.name, layer.loc.line); !fresh)
                     p.add(layer.loc, fmt::format("layer name '{}' is used twice", layer.name),
-                          fmt::format("the layer at line {} is already named '{}' (names default to the type: dense, "
-                                      "dense_1, ...); give one of them a name of its own",
-                                      prev->second, layer.name));
+                          fmt::format(
+                              "the layer at line {} is already named '{}' (names default to the type: dense, "
+                              "dense_1, ...); give one of them a name of its own",
+                              prev->second, layer.name));
                 model.layers.push_back(std::move(layer));
             }
         }
@@ -316,8 +340,8 @@ void read_optimizer(Problems & p, MapReader & train, OptimizerSpec & o) {
     MapReader m(p, node, "train.optimizer");
     o.type = m.choice("type", "adam", kOptimizers, "optimizer");
     const bool has_lr = m.has("lr");
-    o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate", o.type == "sgd" ? 0.01 : 0.001,
-                    positive_finite());
+    o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate",
+                    o.type == "sgd" ? 0.01 : 0.001, positive_finite());
     o.weight_decay = m.number("weight_decay", o.type == "adamw" ? 0.004 : 0.0, non_negative());
     if (o.type == "sgd") {
         o.momentum = m.number("momentum", 0.0, in_unit_interval_open_right());
@@ -461,7 +485,8 @@ std::string closest_match(const std::string & word, const std::vector<std::strin
         for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
         for (size_t i = 1; i <= a.size(); ++i) {
             for (size_t j = 1; j <= b.size(); ++j) {
-                d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                d[i][j] = std::min(
+                    {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
                 if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
                     d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
             }
@@ -490,7 +515,9 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
         Problems p(file, {});
         std::string note;
         if (e.msg.find("illegal map value") != std::string::npos)
-            note = "check the indentation: the keys of one mapping must line up, and 'key: value' needs a space after ':'";
+            note =
+                "check the indentation: the keys of one mapping must line up, and 'key: value' needs a space "
+                "after ':'";
         else if (e.msg.find("end of sequence flow") != std::string::npos)
             note = "a '[' above is never closed with ']'";
         else if (e.msg.find("end of map flow") != std::string::npos)
@@ -508,13 +535,20 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
     s.name = top.string("name", "");
     static const std::regex name_re("[a-z0-9][a-z0-9._-]{0,63}");
     if (top.has("name") && !std::regex_match(s.name, name_re)) {
-        p.add(top.value_loc("name"),
-              fmt::format("name '{}' must be lowercase letters, digits, '.', '_' or '-', starting with a letter or "
-                          "digit, at most 64 characters",
-                          s.name),
-              "it becomes a directory, an image repository and part of NAME@VERSION; e.g. name: housing-model");
+        p.add(
+            top.value_loc("name"),
+            fmt::format(
+                "name '{}' must be lowercase letters, digits, '.', '_' or '-', starting with a letter or "
+                "digit, at most 64 characters",
+                s.name),
+            "it becomes a directory, an image repository and part of NAME@VERSION; e.g. name: housing-model");
     }
     s.seed = static_cast<uint64_t>(top.integer("seed", 0, at_least(0)));
+    s.device = top.string("device", "");
+    static const std::regex device_re("cpu|cuda|cuda:[0-9]+|auto");
+    if (top.has("device") && !std::regex_match(s.device, device_re))
+        p.add(top.value_loc("device"), fmt::format("device '{}' is not cpu, cuda, cuda:N or auto", s.device),
+              "the GPU is cuda (cuda:1 for the second); auto takes the GPU when there is one");
     top.require("data");
     if (top.has("data")) read_data(p, top.raw("data"), base_dir, s.data, top.key_loc("data"));
     top.require("model");
@@ -527,7 +561,8 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
         const ScheduleSpec & sc = s.train.schedule;
         const CheckpointSpec & cp = s.train.checkpoint;
         if (es.enabled) check_monitor(p, s, es.monitor, es.monitor_loc, "train.early_stopping.monitor");
-        if (sc.type == "reduce_on_plateau") check_monitor(p, s, sc.monitor, sc.monitor_loc, "train.schedule.monitor");
+        if (sc.type == "reduce_on_plateau")
+            check_monitor(p, s, sc.monitor, sc.monitor_loc, "train.schedule.monitor");
         check_monitor(p, s, cp.monitor, cp.monitor_loc, "train.checkpoint.monitor");
         if (s.data.validation_split == 0.0) {
             auto needs_val = [](const std::string & m) { return m.rfind("val_", 0) == 0; };
@@ -535,9 +570,12 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
                 p.add(loc, fmt::format("{} monitors '{}', but data.validation_split is 0", what, monitor),
                       "set data.validation_split (e.g. 0.2), or monitor: loss");
             };
-            if (es.enabled && needs_val(es.monitor)) no_validation(es.monitor_loc, "train.early_stopping", es.monitor);
-            if (sc.type == "reduce_on_plateau" && needs_val(sc.monitor)) no_validation(sc.monitor_loc, "train.schedule", sc.monitor);
-            if (cp.keep_best && needs_val(cp.monitor)) no_validation(cp.monitor_loc, "train.checkpoint.keep_best", cp.monitor);
+            if (es.enabled && needs_val(es.monitor))
+                no_validation(es.monitor_loc, "train.early_stopping", es.monitor);
+            if (sc.type == "reduce_on_plateau" && needs_val(sc.monitor))
+                no_validation(sc.monitor_loc, "train.schedule", sc.monitor);
+            if (cp.keep_best && needs_val(cp.monitor))
+                no_validation(cp.monitor_loc, "train.checkpoint.keep_best", cp.monitor);
         }
     }
     p.throw_if_any();
@@ -546,8 +584,7 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
 
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
     if (!file_exists(path)) {
-        throw Error(ExitCode::missing_input,
-                    fmt::format("{}: no such spec file", path));
+        throw Error(ExitCode::missing_input, fmt::format("{}: no such spec file", path));
     }
     const std::string text = read_file(path);
     const std::string base = std::filesystem::path(path).parent_path().string();

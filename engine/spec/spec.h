@@ -1,6 +1,7 @@
 // The model spec: one YAML file per model, read into these structs with every default filled in.
-//   Spec s = load_spec("configs/housing.yaml", {"train.epochs=5"});   // throws Error(bad_input) listing all problems
-//   std::string yaml = render_spec(s);                                  // the resolved spec (dlctl render)
+//   Spec s = load_spec("configs/housing.yaml", {"train.epochs=5"});   // throws Error(bad_input) listing all
+//   problems std::string yaml = render_spec(s);                                  // the resolved spec (dlctl
+//   render)
 // Every layer keeps its YAML location so that graph errors found later point at the user's line.
 #pragma once
 
@@ -22,17 +23,21 @@ struct DataFile {
 
 // Training-time image augmentation (data.augment): a flip and whole-pixel shifts with zero fill.
 struct AugmentSpec {
-    std::string flip = "none";          // none | horizontal | vertical | horizontal_and_vertical (as Keras' RandomFlip)
-    int64_t crop_padding = 0;           // random crop with this much zero padding: a shift of up to this many pixels
-    double translate_height = 0.0;      // random translation by up to this fraction of the height (RandomTranslation)
+    std::string flip =
+        "none";  // none | horizontal | vertical | horizontal_and_vertical (as Keras' RandomFlip)
+    int64_t crop_padding = 0;  // random crop with this much zero padding: a shift of up to this many pixels
+    double translate_height =
+        0.0;  // random translation by up to this fraction of the height (RandomTranslation)
     double translate_width = 0.0;
     SourceLoc loc;
-    bool any() const { return flip != "none" || crop_padding > 0 || translate_height > 0 || translate_width > 0; }
+    bool any() const {
+        return flip != "none" || crop_padding > 0 || translate_height > 0 || translate_width > 0;
+    }
 };
 
 struct DataSpec {
-    std::string format = "csv";      // csv | idx
-    std::string path;        // csv: resolved: relative to the spec file, made absolute
+    std::string format = "csv";  // csv | idx
+    std::string path;            // csv: resolved: relative to the spec file, made absolute
     std::string path_as_written;
     DataFile images, labels, test_images, test_labels;  // idx (MNIST format, plain or gzip)
     double rescale = 1.0;               // features are multiplied by it on load (1/255 for 8-bit images)
@@ -41,15 +46,15 @@ struct DataSpec {
     std::string delimiter = ",";
     double test_split = 0.0;
     double validation_split = 0.0;
-    std::string normalize = "none";     // none | standard | minmax
+    std::string normalize = "none";  // none | standard | minmax
     AugmentSpec augment;
     SourceLoc path_loc, target_loc, features_loc;
 };
 
 struct LayerSpec {
-    std::string type;                   // dense, conv2d, max_pool2d, batch_norm, ... (kLayerTypes in spec.cpp)
-    std::string name;                   // Keras-style default: dense, dense_1, ...
-    std::vector<std::string> inputs;    // empty = the previous layer
+    std::string type;                 // dense, conv2d, max_pool2d, batch_norm, ... (kLayerTypes in spec.cpp)
+    std::string name;                 // Keras-style default: dense, dense_1, ...
+    std::vector<std::string> inputs;  // empty = the previous layer
     SourceLoc loc;
     // dense
     int64_t units = 0;
@@ -68,10 +73,10 @@ struct LayerSpec {
     int64_t filters = 0;
     int64_t groups = 1;
     int64_t depth_multiplier = 1;
-    std::vector<int64_t> kernel_size = {1, 1};    // [height, width]
-    std::vector<int64_t> strides = {1, 1};        // conv and pools; pools default to pool_size
+    std::vector<int64_t> kernel_size = {1, 1};  // [height, width]
+    std::vector<int64_t> strides = {1, 1};      // conv and pools; pools default to pool_size
     std::vector<int64_t> dilation_rate = {1, 1};
-    std::string padding = "valid";                // valid | same
+    std::string padding = "valid";  // valid | same
     // max_pool2d, avg_pool2d
     std::vector<int64_t> pool_size = {2, 2};
     // batch_norm, layer_norm (Keras defaults)
@@ -91,23 +96,23 @@ struct ModelSpec {
 };
 
 struct OptimizerSpec {
-    std::string type = "adam";          // sgd, adam, adamw, rmsprop, adagrad
+    std::string type = "adam";  // sgd, adam, adamw, rmsprop, adagrad
     double lr = 0.001;
-    double momentum = 0.0;              // sgd
-    bool nesterov = false;              // sgd
+    double momentum = 0.0;                                // sgd
+    bool nesterov = false;                                // sgd
     double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;  // adam, adamw (Keras defaults)
-    double rho = 0.9;                   // rmsprop
-    double initial_accumulator = 0.1;   // adagrad
-    double weight_decay = 0.0;          // decoupled for adamw, added to the gradient otherwise
+    double rho = 0.9;                                     // rmsprop
+    double initial_accumulator = 0.1;                     // adagrad
+    double weight_decay = 0.0;  // decoupled for adamw, added to the gradient otherwise
 };
 
 struct ScheduleSpec {
-    std::string type = "constant";      // constant, step, exponential, cosine, reduce_on_plateau
-    double warmup_epochs = 0.0;         // linear warm-up from 0 in front of any schedule
-    double step_epochs = 10.0;          // step
-    double gamma = 0.1;                 // step, exponential (per epoch)
-    double min_lr = 0.0;                // cosine, reduce_on_plateau
-    std::string monitor = "val_loss";   // reduce_on_plateau
+    std::string type = "constant";     // constant, step, exponential, cosine, reduce_on_plateau
+    double warmup_epochs = 0.0;        // linear warm-up from 0 in front of any schedule
+    double step_epochs = 10.0;         // step
+    double gamma = 0.1;                // step, exponential (per epoch)
+    double min_lr = 0.0;               // cosine, reduce_on_plateau
+    std::string monitor = "val_loss";  // reduce_on_plateau
     SourceLoc monitor_loc;
     double factor = 0.1;
     int64_t patience = 10;
@@ -115,8 +120,8 @@ struct ScheduleSpec {
 };
 
 struct ClipSpec {
-    double global_norm = 0.0;           // 0 = off
-    double value = 0.0;                 // 0 = off
+    double global_norm = 0.0;  // 0 = off
+    double value = 0.0;        // 0 = off
 };
 
 struct EarlyStoppingSpec {
@@ -131,22 +136,22 @@ struct EarlyStoppingSpec {
 struct CheckpointSpec {
     int64_t every_epochs = 1;
     double min_interval_s = 10.0;
-    int64_t keep_last = 0;              // also keep the last N epoch checkpoints under checkpoints/
-    bool keep_best = false;             // also keep best.h5 by `monitor`
+    int64_t keep_last = 0;   // also keep the last N epoch checkpoints under checkpoints/
+    bool keep_best = false;  // also keep best.h5 by `monitor`
     std::string monitor = "val_loss";
     SourceLoc loc, monitor_loc;
 };
 
 struct LossSpec {
-    std::string name = "mse";           // canonical: mse, mae, huber, binary_crossentropy, categorical_crossentropy,
-                                        // sparse_categorical_crossentropy
-    double delta = 1.0;                 // huber
-    bool from_logits = false;           // the crossentropies
+    std::string name = "mse";  // canonical: mse, mae, huber, binary_crossentropy, categorical_crossentropy,
+                               // sparse_categorical_crossentropy
+    double delta = 1.0;        // huber
+    bool from_logits = false;  // the crossentropies
 };
 
 struct TrainSpec {
     LossSpec loss;
-    std::vector<std::string> metrics;   // canonical names: accuracy, mae, mse
+    std::vector<std::string> metrics;  // canonical names: accuracy, mae, mse
     OptimizerSpec optimizer;
     ScheduleSpec schedule;
     ClipSpec clip;
@@ -154,15 +159,16 @@ struct TrainSpec {
     CheckpointSpec checkpoint;
     int64_t epochs = 1;
     int64_t batch_size = 32;
-    int64_t steps_per_epoch = 0;        // 0 = the whole training split; else at most this many batches (as Keras)
+    int64_t steps_per_epoch = 0;  // 0 = the whole training split; else at most this many batches (as Keras)
     bool shuffle = true;
     bool deterministic = true;
 };
 
 struct Spec {
-    std::string file;                   // as the user named it
+    std::string file;  // as the user named it
     std::string name;
     uint64_t seed = 0;
+    std::string device;  // cpu, cuda, cuda:N, auto; empty: cpu (--device wins)
     DataSpec data;
     ModelSpec model;
     TrainSpec train;
@@ -173,8 +179,8 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
 // The same from text already in memory (tests, and resolved specs saved beside a model). An empty `base_dir`
 // marks a saved spec: its data files are not checked, since a model is loaded where its data never was (an
 // export served from an image).
-Spec parse_spec(const std::string & yaml_text, const std::string & file_for_messages, const std::string & base_dir,
-                const std::vector<std::string> & overrides = {});
+Spec parse_spec(const std::string & yaml_text, const std::string & file_for_messages,
+                const std::string & base_dir, const std::vector<std::string> & overrides = {});
 std::string render_spec(const Spec & spec);
 
 bool is_classification_loss(const std::string & loss);

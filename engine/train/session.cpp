@@ -15,8 +15,9 @@ std::map<std::string, double> MetricSums::means() const {
     return out;
 }
 
-ModelSession::ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads)
-    : spec_(spec), info_(info), params_(params), pool_(threads) {}
+ModelSession::ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads,
+                           Backend * backend)
+    : spec_(spec), info_(info), params_(params), pool_(threads), backend_(backend ? backend : &cpu_) {}
 
 Executor & ModelSession::executor(GraphMode mode, int64_t batch) {
     auto key = std::make_pair(static_cast<int>(mode), batch);
@@ -24,14 +25,15 @@ Executor & ModelSession::executor(GraphMode mode, int64_t batch) {
     if (it != executors_.end()) return *it->second;
     Graph g = build_model_graph(spec_, info_, batch, mode, params_);
     run_passes(g);
-    auto ex = std::make_unique<Executor>(std::move(g), params_, pool_, backend_);
+    auto ex = std::make_unique<Executor>(std::move(g), params_, pool_, *backend_);
     return *executors_.emplace(key, std::move(ex)).first->second;
 }
 
 std::vector<TensorView> & ModelSession::gradients(Executor & ex) {
     std::vector<TensorView> & grads = gradients_[&ex];
     if (grads.empty())
-        for (const std::string & name : params_.trainable_names()) grads.push_back(ex.output("grad/" + name));
+        for (const std::string & name : params_.trainable_names())
+            grads.push_back(ex.device_output("grad/" + name));
     return grads;
 }
 
@@ -39,31 +41,38 @@ void ModelSession::commit_updates(Executor & ex) {
     auto [it, fresh] = updates_.try_emplace(&ex);
     if (fresh) {
         for (auto & [name, id] : ex.graph().outputs())
-            if (name.starts_with("update/")) it->second.emplace_back(ex.output(name), params_.at(name.substr(7)).view());
+            if (name.starts_with("update/")) {
+                TensorView to = params_.at(name.substr(7)).view();
+                to.data = params_.device_data(name.substr(7), *backend_);
+                it->second.emplace_back(ex.device_output(name), to);
+            }
     }
-    for (auto & [from, to] : it->second) std::memcpy(to.data, from.data, from.bytes());
+    for (auto & [from, to] : it->second) backend_->copy(to.data, from.data, from.bytes());
 }
 
-void ModelSession::feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
-                        bool with_y) {
+void ModelSession::feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin,
+                        int64_t end, bool with_y) {
     const int64_t f = t.num_features();
     float * x = ex.input("x").f32();
     for (int64_t i = begin; i < end; ++i)
-        std::memcpy(x + (i - begin) * f, t.features.data() + rows[static_cast<size_t>(i)] * f, sizeof(float) * static_cast<size_t>(f));
+        std::memcpy(x + (i - begin) * f, t.features.data() + rows[static_cast<size_t>(i)] * f,
+                    sizeof(float) * static_cast<size_t>(f));
     if (!with_y) return;
     if (info_.classification) {
         int32_t * y = ex.input("y").i32();
-        for (int64_t i = begin; i < end; ++i) y[i - begin] = t.labels[static_cast<size_t>(rows[static_cast<size_t>(i)])];
+        for (int64_t i = begin; i < end; ++i)
+            y[i - begin] = t.labels[static_cast<size_t>(rows[static_cast<size_t>(i)])];
     } else {
         const int64_t k = t.num_targets();
         float * y = ex.input("y").f32();
         for (int64_t i = begin; i < end; ++i)
-            std::memcpy(y + (i - begin) * k, t.targets.data() + rows[static_cast<size_t>(i)] * k, sizeof(float) * static_cast<size_t>(k));
+            std::memcpy(y + (i - begin) * k, t.targets.data() + rows[static_cast<size_t>(i)] * k,
+                        sizeof(float) * static_cast<size_t>(k));
     }
 }
 
-void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin,
-                              int64_t end, MetricSums & sums) {
+void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows,
+                              int64_t begin, int64_t end, MetricSums & sums) {
     const int64_t n = end - begin;
     sums.loss += static_cast<double>(ex.output("loss").f32()[0]) * static_cast<double>(n);
     sums.samples += n;
@@ -83,9 +92,13 @@ void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<
             const float * y = t.targets.data() + row * width;
             for (int64_t j = 0; j < width; ++j) {
                 const double d = static_cast<double>(p[i * width + j]) - y[j];
-                if (metric == "mae") s += std::fabs(d) / static_cast<double>(width);
-                else if (metric == "mse") s += d * d / static_cast<double>(width);
-                else if (metric == "accuracy") s += ((p[i * width + j] > 0.5f) == (y[j] > 0.5f)) ? 1.0 / static_cast<double>(width) : 0.0;
+                if (metric == "mae")
+                    s += std::fabs(d) / static_cast<double>(width);
+                else if (metric == "mse")
+                    s += d * d / static_cast<double>(width);
+                else if (metric == "accuracy")
+                    s +=
+                        ((p[i * width + j] > 0.5f) == (y[j] > 0.5f)) ? 1.0 / static_cast<double>(width) : 0.0;
             }
         }
         sums.sums[metric] += s;
@@ -97,11 +110,12 @@ PreparedData prepare_data(const Spec & spec) {
     d.table = read_dataset(spec.data, is_classification_loss(spec.train.loss.name));
     const std::vector<int64_t> & sample = d.table.sample_shape;
     if (spec.data.augment.any() && sample.size() != 2 && sample.size() != 3)
-        throw Error(ExitCode::bad_input,
-                    format_at(spec.data.augment.loc,
-                              fmt::format("data.augment flips and shifts images, but the samples have shape {}",
-                                          to_string(Shape(sample))),
-                              "augmentation needs [height, width] or [height, width, channels] samples"));
+        throw Error(
+            ExitCode::bad_input,
+            format_at(spec.data.augment.loc,
+                      fmt::format("data.augment flips and shifts images, but the samples have shape {}",
+                                  to_string(Shape(sample))),
+                      "augmentation needs [height, width] or [height, width, channels] samples"));
     d.splits = make_splits(d.table.rows(), spec.data, spec.seed, d.table.test_start);
     DL_CHECK(!d.splits.train.empty(), ExitCode::bad_input,
              "{}: no training rows left after test_split and validation_split", spec.data.path_as_written);

@@ -25,22 +25,28 @@ struct MetricSums {
 
 class ModelSession {
 public:
-    ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads);
+    // `backend`: where the graphs run (outlives the session); nullptr: a CPU backend of its own.
+    ModelSession(const Spec & spec, DataInfo info, ParamStore & params, int threads,
+                 Backend * backend = nullptr);
 
     Executor & executor(GraphMode mode, int64_t batch);
     ThreadPool & pool() { return pool_; }
+    Backend & backend() { return *backend_; }
     const Spec & spec() const { return spec_; }
     const DataInfo & info() const { return info_; }
 
     // Copies rows[begin, end) of the table into the executor's "x" (and "y" unless predicting).
-    void feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end, bool with_y);
+    void feed(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
+              bool with_y);
     // Adds the batch's metrics (from "prediction" against the table's targets) to `sums`.
-    void accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin, int64_t end,
-                    MetricSums & sums);
+    void accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin,
+                    int64_t end, MetricSums & sums);
     MetricSums evaluate(const Table & t, const std::vector<int64_t> & rows);
-    // A training executor's "grad/<param>" outputs, in params.trainable_names() order (the optimizer's).
+    // A training executor's "grad/<param>" outputs, in params.trainable_names() order (the optimizer's),
+    // where the kernels wrote them (device memory on a device backend).
     std::vector<TensorView> & gradients(Executor & ex);
-    // Copies a training step's "update/<param>" outputs (batch_norm's moving statistics) into the parameters.
+    // Copies a training step's "update/<param>" outputs (batch_norm's moving statistics) into the parameters,
+    // in the backend's memory (issued in its stream on a device).
     void commit_updates(Executor & ex);
 
 private:
@@ -48,7 +54,8 @@ private:
     DataInfo info_;
     ParamStore & params_;
     ThreadPool pool_;
-    CpuBackend backend_;
+    CpuBackend cpu_;
+    Backend * backend_;
     std::map<std::pair<int, int64_t>, std::unique_ptr<Executor>> executors_;
     std::map<const Executor *, std::vector<TensorView>> gradients_;
     std::map<const Executor *, std::vector<std::pair<TensorView, TensorView>>> updates_;  // (from, to)

@@ -8,9 +8,9 @@
 #include <fstream>
 
 #include "core/fs.h"
-#include "core/version.h"
 #include "core/hash.h"
 #include "core/rng.h"
+#include "core/version.h"
 #include "io/h5file.h"
 #include "optim/optimizer.h"
 #include "train/loader.h"
@@ -45,7 +45,8 @@ public:
     bool requested() const { return g_stop_signal.load() != 0; }
 
 private:
-    struct sigaction old_int_ {}, old_term_ {};
+    struct sigaction old_int_ {
+    }, old_term_{};
 };
 
 // Everything beyond parameters and optimizer slots that decides the rest of a run (Note [resume]).
@@ -70,10 +71,13 @@ bool improved(double value, double best, double min_delta, bool higher) {
 
 std::string json_array(const std::vector<std::string> & v) { return nlohmann::json(v).dump(); }
 
-H5Content pack_checkpoint(const Spec & spec, const std::string & spec_yaml, const RunRef & run, ParamStore & params,
-                          Optimizer & opt, const std::map<std::string, Tensor> & best_params, const Normalizer & norm,
+H5Content pack_checkpoint(const Spec & spec, const std::string & spec_yaml, const RunRef & run,
+                          ParamStore & params, Optimizer & opt,
+                          const std::map<std::string, Tensor> & best_params, const Normalizer & norm,
                           const Table & table, const LoopState & st) {
     H5Content c;
+    params.download_from_device();
+    opt.download_slots();
     for (const std::string & name : params.names()) c.tensors["params/" + name] = params.at(name);
     for (auto & [name, t] : opt.slots()) c.tensors["optimizer/" + name] = t;
     for (auto & [name, t] : best_params) c.tensors["best/" + name] = t;
@@ -132,8 +136,9 @@ void unpack_state(const H5Content & c, const std::vector<std::string> & metrics,
 }
 
 void copy_into(Tensor & dst, const Tensor & src, const std::string & what) {
-    DL_CHECK(dst.shape() == src.shape(), ExitCode::bad_input, "{}: shape {} in the checkpoint, {} in the model", what,
-             to_string(src.shape()), to_string(dst.shape()));
+    DL_CHECK(dst.shape() == src.shape(), ExitCode::bad_input,
+             "{}: shape {} in the checkpoint, {} in the model", what, to_string(src.shape()),
+             to_string(dst.shape()));
     std::copy(src.f32(), src.f32() + src.numel(), dst.f32());
 }
 
@@ -160,14 +165,18 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     if (o.seed) overrides.push_back(fmt::format("seed={}", *o.seed));
     const Spec spec = load_spec(o.spec_path, overrides);
     const std::string spec_yaml = render_spec(spec);
-    probe_device(o.device);
+    // Before the parameters, which may hold its memory: the backend outlives them.
+    const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
+    std::unique_ptr<Backend> own_backend = o.backend ? nullptr : make_backend(device);
+    Backend * const backend = o.backend ? o.backend : own_backend.get();
 
     PreparedData data = prepare_data(spec);
     const Table & table = data.table;
     const Splits & splits = data.splits;
     const Normalizer & norm = data.normalizer;
     const DataInfo & info = data.info;
-    check_model(spec, info);  // before a version is claimed: a model that cannot be built leaves no empty run behind
+    check_model(
+        spec, info);  // before a version is claimed: a model that cannot be built leaves no empty run behind
 
     // The version: a new one, or the newest unfinished one with --resume.
     const std::string root = runs_root(o.runs_flag);
@@ -179,19 +188,27 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             run = {spec.name, versions.back(), version_dir(root, spec.name, versions.back())};
             const nlohmann::json meta = read_meta(run.dir);
             if (meta.value("status", "") == "done") {
-                observer.on_note(fmt::format("{}@{} is already done; nothing to resume", spec.name, run.version));
-                TrainResult r{.name = spec.name, .version = run.version, .run_dir = run.dir,
-                              .checkpoint = run.dir + "/model.h5", .epochs = meta.value("epochs", int64_t{0}),
-                              .seconds = seconds_since(t0), .already_done = true};
+                observer.on_note(
+                    fmt::format("{}@{} is already done; nothing to resume", spec.name, run.version));
+                TrainResult r{.name = spec.name,
+                              .version = run.version,
+                              .run_dir = run.dir,
+                              .checkpoint = run.dir + "/model.h5",
+                              .epochs = meta.value("epochs", int64_t{0}),
+                              .seconds = seconds_since(t0),
+                              .already_done = true};
                 if (meta.contains("metrics")) r.metrics = meta["metrics"];
                 return r;
             }
-            const std::string saved = file_exists(run.dir + "/spec.yaml") ? read_file(run.dir + "/spec.yaml") : "";
+            const std::string saved =
+                file_exists(run.dir + "/spec.yaml") ? read_file(run.dir + "/spec.yaml") : "";
             if (saved != spec_yaml) {
-                throw Error(ExitCode::usage,
-                            fmt::format("cannot resume {}@{}: its spec ({}/spec.yaml) differs from this one; "
-                                        "train a new version without --resume, or resume with the same spec and --set",
-                                        spec.name, run.version, run.dir));
+                throw Error(
+                    ExitCode::usage,
+                    fmt::format(
+                        "cannot resume {}@{}: its spec ({}/spec.yaml) differs from this one; "
+                        "train a new version without --resume, or resume with the same spec and --set",
+                        spec.name, run.version, run.dir));
             }
             resuming = true;
         } else {
@@ -203,13 +220,14 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
 
     ParamStore params;
     const int threads = o.threads > 0 ? o.threads : ThreadPool::hardware_threads();
-    ModelSession session(spec, info, params, threads);
+    ModelSession session(spec, info, params, threads, backend);
     const int64_t batch = spec.train.batch_size;
     const int64_t n_train = static_cast<int64_t>(splits.train.size());
     int64_t steps_per_epoch = (n_train + batch - 1) / batch;
-    if (spec.train.steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, spec.train.steps_per_epoch);
+    if (spec.train.steps_per_epoch > 0)
+        steps_per_epoch = std::min(steps_per_epoch, spec.train.steps_per_epoch);
     session.executor(GraphMode::train, std::min(batch, n_train));  // creates and initialises the parameters
-    Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool());
+    Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool(), backend);
     const LrSchedule schedule(spec.train, steps_per_epoch);
     LoopState st;
     std::map<std::string, Tensor> best_params;
@@ -220,20 +238,26 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     if (resuming) {
         if (file_exists(model_path)) {
             const H5Content c = read_h5(model_path);
-            for (const std::string & name : params.names()) copy_into(params.at(name), c.tensors.at("params/" + name), name);
+            for (const std::string & name : params.names())
+                copy_into(params.at(name), c.tensors.at("params/" + name), name);
             for (auto & [name, t] : opt.slots()) copy_into(t, c.tensors.at("optimizer/" + name), name);
             for (auto & [name, t] : c.tensors)
                 if (name.rfind("best/", 0) == 0) best_params[name.substr(5)] = t;
             opt.set_iterations(c.ints.at("optimizer/iterations"));
+            params.upload_to_device();
+            opt.upload_slots();
             unpack_state(c, spec.train.metrics, st);
-            observer.on_note(fmt::format("resuming {}@{} from epoch {}, step {}", spec.name, run.version, st.epoch, st.step));
+            observer.on_note(fmt::format("resuming {}@{} from epoch {}, step {}", spec.name, run.version,
+                                         st.epoch, st.step));
         } else {
-            observer.on_note(fmt::format("{}@{} has no checkpoint yet; starting it from the beginning", spec.name, run.version));
+            observer.on_note(fmt::format("{}@{} has no checkpoint yet; starting it from the beginning",
+                                         spec.name, run.version));
         }
         // Keep the epochs the checkpoint covers; later lines were written after it.
         if (file_exists(metrics_path)) {
             std::ifstream in(metrics_path);
-            for (std::string line; std::getline(in, line) && static_cast<int64_t>(metric_lines.size()) < st.epoch;)
+            for (std::string line;
+                 std::getline(in, line) && static_cast<int64_t>(metric_lines.size()) < st.epoch;)
                 if (!line.empty()) metric_lines.push_back(line + "\n");
         }
     }
@@ -251,7 +275,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         meta["data_sha256"] = table.sha256;
         meta["dlctl_version"] = DLCTL_VERSION;
         meta["git"] = dl::git_describe();
-        meta["device"] = o.device;
+        meta["device"] = o.backend ? o.backend->name() : device;
         meta["threads"] = threads;
         meta["epochs"] = st.epoch;
         meta["seconds"] = old.value("seconds", 0.0);
@@ -264,7 +288,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const double seconds_before = meta["seconds"].get<double>();
     auto last_checkpoint = std::chrono::steady_clock::now();
     auto save = [&](const char * status) {
-        write_h5(model_path, pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+        write_h5(model_path,
+                 pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
         write_file_atomic(metrics_path, fmt::format("{}", fmt::join(metric_lines, "")));
         meta["status"] = status;
         meta["updated"] = iso8601_now();
@@ -278,16 +303,18 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         const fs::path dir = fs::path(run.dir) / "checkpoints";
         fs::create_directories(dir);
         const std::string name = fmt::format("epoch-{:05d}.h5", st.epoch);
-        write_h5((dir / name).string(), pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+        write_h5((dir / name).string(),
+                 pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
         std::vector<fs::path> all;
         for (auto & e : fs::directory_iterator(dir))
             if (e.path().extension() == ".h5") all.push_back(e.path());
         std::sort(all.begin(), all.end());
-        for (size_t i = 0; i + static_cast<size_t>(spec.train.checkpoint.keep_last) < all.size(); ++i) fs::remove(all[i]);
+        for (size_t i = 0; i + static_cast<size_t>(spec.train.checkpoint.keep_last) < all.size(); ++i)
+            fs::remove(all[i]);
     };
 
     StopSignals signals;
-    LocalReplicas replicas;  // Note [data parallelism]
+    LocalReplicas replicas;      // Note [data parallelism]
     std::vector<int64_t> order;  // this epoch's rows; outlives the loader, which may still be reading it
     BatchLoader loader(table, info, spec.data.augment, spec.seed, batch);
     const std::vector<std::string> & metrics = spec.train.metrics;
@@ -297,8 +324,11 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         const auto epoch_t0 = std::chrono::steady_clock::now();
         order = splits.train;
         if (spec.train.shuffle) {
-            const std::vector<int64_t> perm = Rng(spec.seed, Rng::stream("shuffle", static_cast<uint64_t>(st.epoch))).permutation(n_train);
-            for (int64_t i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = splits.train[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+            const std::vector<int64_t> perm =
+                Rng(spec.seed, Rng::stream("shuffle", static_cast<uint64_t>(st.epoch))).permutation(n_train);
+            for (int64_t i = 0; i < n_train; ++i)
+                order[static_cast<size_t>(i)] =
+                    splits.train[static_cast<size_t>(perm[static_cast<size_t>(i)])];
         }
         if (st.batch_in_epoch == 0) st.partial = MetricSums{};
         const int64_t first_batch = st.batch_in_epoch;
@@ -319,26 +349,52 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                 const auto [nb, ne, next] = rows_of(b + 1);
                 loader.start(order, next.first, next.second, static_cast<uint64_t>(st.step + 1));
             }
-            ex.run(spec.seed, static_cast<uint64_t>(st.step));
+            const double lr = schedule.at(st.step, st.plateau_factor);
+            double norm_g = 0;
+            if (opt.on_device()) {
+                // Note [device step]: the forward and backward kernels, the moving-statistics updates and the
+                // optimizer's fused update go out as one step, which the backend records once and replays.
+                ex.upload_inputs();
+                const StepValues values{.seed = spec.seed,
+                                        .step = static_cast<uint64_t>(st.step),
+                                        .lr = lr,
+                                        .t = opt.next_iteration()};
+                backend->run_step(&ex, values, [&] {
+                    ex.launch(spec.seed, static_cast<uint64_t>(st.step));
+                    session.commit_updates(ex);
+                    std::vector<TensorView> & grads = session.gradients(ex);
+                    replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
+                    opt.issue(grads);
+                });
+                ex.download_outputs();
+                norm_g = opt.finish_step();
+            } else {
+                ex.run(spec.seed, static_cast<uint64_t>(st.step));
+            }
             const double loss = ex.output("loss").f32()[0];
             if (!std::isfinite(loss)) {
                 meta["status"] = "failed";
                 write_meta(run.dir, meta);
-                throw Error(ExitCode::runtime,
-                            fmt::format("training diverged: the loss is {} at epoch {}, step {}; lower the learning rate "
-                                        "or add clip: {{global_norm: 1.0}}",
-                                        loss, st.epoch + 1, st.step + 1));
+                throw Error(
+                    ExitCode::runtime,
+                    fmt::format(
+                        "training diverged: the loss is {} at epoch {}, step {}; lower the learning rate "
+                        "or add clip: {{global_norm: 1.0}}",
+                        loss, st.epoch + 1, st.step + 1));
             }
             session.accumulate(ex, table, order, begin, end, st.partial);
-            session.commit_updates(ex);
-            std::vector<TensorView> & grads = session.gradients(ex);
-            replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
-            const double norm_g = opt.step(grads, schedule.at(st.step, st.plateau_factor));
+            if (!opt.on_device()) {
+                session.commit_updates(ex);
+                std::vector<TensorView> & grads = session.gradients(ex);
+                replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
+                norm_g = opt.step(grads, lr);
+            }
             if (!std::isfinite(norm_g)) {
                 meta["status"] = "failed";
                 write_meta(run.dir, meta);
-                throw Error(ExitCode::runtime, fmt::format("training diverged: a gradient is not finite at epoch {}, step {}",
-                                                           st.epoch + 1, st.step + 1));
+                throw Error(ExitCode::runtime,
+                            fmt::format("training diverged: a gradient is not finite at epoch {}, step {}",
+                                        st.epoch + 1, st.step + 1));
             }
             ++st.step;
             st.batch_in_epoch = b + 1;
@@ -352,7 +408,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
 
         // End of an epoch: validation, schedules, early stopping, logs, checkpoint.
         const double train_seconds = seconds_since(epoch_t0);
-        const int64_t trained_rows = std::min(n_train, steps_per_epoch * batch) - std::min(n_train, first_batch * batch);
+        const int64_t trained_rows =
+            std::min(n_train, steps_per_epoch * batch) - std::min(n_train, first_batch * batch);
         ++st.epoch;
         st.batch_in_epoch = 0;
         std::map<std::string, double> values = st.partial.means();
@@ -376,8 +433,9 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             } else if (++st.plateau_wait >= sc.patience) {
                 st.plateau_factor *= sc.factor;
                 st.plateau_wait = 0;
-                observer.on_note(fmt::format("reduce_on_plateau: learning rate now {:.3g}",
-                                             std::max(sc.min_lr, spec.train.optimizer.lr * st.plateau_factor)));
+                observer.on_note(
+                    fmt::format("reduce_on_plateau: learning rate now {:.3g}",
+                                std::max(sc.min_lr, spec.train.optimizer.lr * st.plateau_factor)));
             }
         }
         if (spec.train.early_stopping.enabled) {
@@ -387,16 +445,19 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                 st.early_best = v;
                 st.early_wait = 0;
                 st.best_epoch = st.epoch;
+                if (es.restore_best) params.download_from_device();
                 if (es.restore_best)
-                    for (const std::string & name : params.names()) best_params[name] = [&] {
-                        Tensor t(params.at(name).shape());
-                        std::copy(params.at(name).f32(), params.at(name).f32() + t.numel(), t.f32());
-                        return t;
-                    }();
+                    for (const std::string & name : params.names())
+                        best_params[name] = [&] {
+                            Tensor t(params.at(name).shape());
+                            std::copy(params.at(name).f32(), params.at(name).f32() + t.numel(), t.f32());
+                            return t;
+                        }();
             } else if (++st.early_wait >= es.patience) {
                 st.stopped_early = true;
-                observer.on_note(fmt::format("early stopping at epoch {}: {} has not improved for {} epochs (best {:.6g} at epoch {})",
-                                             st.epoch, es.monitor, es.patience, st.early_best, st.best_epoch));
+                observer.on_note(fmt::format(
+                    "early stopping at epoch {}: {} has not improved for {} epochs (best {:.6g} at epoch {})",
+                    st.epoch, es.monitor, es.patience, st.early_best, st.best_epoch));
             }
         }
         report.seconds = seconds_since(epoch_t0);
@@ -419,12 +480,14 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             const double v = monitored(cp.monitor);
             if (improved(v, st.keep_best_value, 0.0, higher_is_better(cp.monitor))) {
                 st.keep_best_value = v;
-                write_h5(run.dir + "/best.h5", pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+                write_h5(run.dir + "/best.h5",
+                         pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
             }
         }
         const bool last = st.epoch >= spec.train.epochs || st.stopped_early;
         if (!last && st.epoch % cp.every_epochs == 0 &&
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count() >= cp.min_interval_s) {
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count() >=
+                cp.min_interval_s) {
             save("running");
             keep_history();
         }
@@ -441,15 +504,20 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
 
     if (spec.train.early_stopping.restore_best && !best_params.empty()) {
         for (auto & [name, t] : best_params) copy_into(params.at(name), t, name);
+        params.upload_to_device();
         observer.on_note(fmt::format("restored the best weights (epoch {})", st.best_epoch));
     }
     // Final metrics: the last epoch's, then the held-out test split.
-    TrainResult result{.name = spec.name, .version = run.version, .run_dir = run.dir, .checkpoint = model_path,
+    TrainResult result{.name = spec.name,
+                       .version = run.version,
+                       .run_dir = run.dir,
+                       .checkpoint = model_path,
                        .epochs = st.epoch};
     if (!metric_lines.empty()) {
         nlohmann::ordered_json last = nlohmann::ordered_json::parse(metric_lines.back());
         for (auto & [k, v] : last.items())
-            if (k != "epoch" && k != "step" && k != "seconds" && k != "lr" && k != "samples_per_s") result.metrics[k] = v;
+            if (k != "epoch" && k != "step" && k != "seconds" && k != "lr" && k != "samples_per_s")
+                result.metrics[k] = v;
     }
     if (!splits.test.empty()) {
         const auto test = session.evaluate(table, splits.test).means();
@@ -473,7 +541,8 @@ TrainedModel load_trained_file(const std::string & path) {
     const H5Content c = read_h5(path);
     auto attr = [&](const char * k) -> std::string {
         auto it = c.attrs.find(k);
-        DL_CHECK(it != c.attrs.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' attribute)", path, k);
+        DL_CHECK(it != c.attrs.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' attribute)",
+                 path, k);
         return it->second;
     };
     m.run.name = attr("name");
@@ -505,22 +574,25 @@ TrainedModel load_trained_file(const std::string & path) {
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override) {
     DataSpec data = m.spec.data;
     if (!data_path_override.empty() && data.format != "csv")
-        throw Error(ExitCode::usage, fmt::format("--data takes a CSV file; {}@{} was trained on {} data: use --split",
-                                                 m.run.name, m.run.version, data.format));
+        throw Error(ExitCode::usage,
+                    fmt::format("--data takes a CSV file; {}@{} was trained on {} data: use --split",
+                                m.run.name, m.run.version, data.format));
     if (!data_path_override.empty()) {
         data.path = fs::absolute(data_path_override).string();
         data.path_as_written = data_path_override;
         if (!file_exists(data.path))
             throw Error(ExitCode::missing_input, fmt::format("{}: no such data file", data_path_override));
     } else {
-        for (const std::string * path : {&data.path, &data.images.path, &data.labels.path, &data.test_images.path,
-                                         &data.test_labels.path})
+        for (const std::string * path : {&data.path, &data.images.path, &data.labels.path,
+                                         &data.test_images.path, &data.test_labels.path})
             if (!path->empty() && !file_exists(*path))
                 throw Error(ExitCode::missing_input, fmt::format("{}: the model's data file is gone", *path));
     }
-    Table t = read_dataset(data, m.info.classification, m.info.classification ? m.classes : std::vector<std::string>{});
-    DL_CHECK(t.num_features() == m.info.features, ExitCode::bad_input, "{}: {} feature columns, the model takes {}",
-             data.path_as_written, t.num_features(), m.info.features);
+    Table t = read_dataset(data, m.info.classification,
+                           m.info.classification ? m.classes : std::vector<std::string>{});
+    DL_CHECK(t.num_features() == m.info.features, ExitCode::bad_input,
+             "{}: {} feature columns, the model takes {}", data.path_as_written, t.num_features(),
+             m.info.features);
     m.normalizer.apply(t);
     return t;
 }

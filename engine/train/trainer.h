@@ -2,10 +2,10 @@
 // checkpoints by policy and on SIGINT/SIGTERM, and exact resume.
 //   TrainOptions o{.spec_path = "configs/housing.yaml", .threads = 2};
 //   TrainResult r = train(o, observer);     // r.run_dir = runs/housing/<version>
-// Note [resume]: a checkpoint holds everything that decides the rest of the run: parameters, optimizer slots and
-// iteration count, schedule/plateau/early-stopping state, the epoch, the batch within it and the sums of the
-// epoch's metrics so far. Data order and dropout masks are pure functions of (seed, epoch|step), so nothing
-// else is needed for a resumed run to end bit-identical to one that never stopped.
+// Note [resume]: a checkpoint holds everything that decides the rest of the run: parameters, optimizer slots
+// and iteration count, schedule/plateau/early-stopping state, the epoch, the batch within it and the sums of
+// the epoch's metrics so far. Data order and dropout masks are pure functions of (seed, epoch|step), so
+// nothing else is needed for a resumed run to end bit-identical to one that never stopped.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "data/dataset.h"
 #include "exec/executor.h"
 #include "io/runs.h"
@@ -27,8 +28,11 @@ struct TrainOptions {
     std::string runs_flag;               // --runs
     std::optional<uint64_t> seed;        // --seed
     int threads = 0;                     // 0 = all cores
-    std::string device = "cpu";
+    std::string device;                  // cpu, cuda, cuda:N, auto; empty: the spec's `device`, else cpu
     bool resume = false;
+    // A backend of the caller's to train on instead of `device`'s (it must outlive the call): an embedding
+    // program's, or a test's.
+    Backend * backend = nullptr;
 };
 
 struct EpochReport {

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
-extern "C" __attribute__((visibility("default"))) int dlctl_cuda_devices(char (*names)[256], int cap, char * error,
-                                                                          int error_len) {
+extern "C" __attribute__((visibility("default"))) int dlctl_cuda_devices(char (*names)[256], int cap,
+                                                                         char * error, int error_len) {
     int count = 0;
     const cudaError_t rc = cudaGetDeviceCount(&count);
     if (rc != cudaSuccess) {
@@ -26,7 +26,8 @@ extern "C" __attribute__((visibility("default"))) int dlctl_cuda_devices(char (*
         if (cudaGetDeviceProperties(&prop, i) == cudaSuccess) std::snprintf(names[i], 256, "%s", prop.name);
     }
     if (count > 0) {
-        // Proves cuBLAS links and initialises on this device; the handle is the seed of the backend of issue [5].
+        // Proves cuBLAS links and initialises on this device; the handle is the seed of the backend of issue
+        // [5].
         cublasHandle_t handle = nullptr;
         if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
             std::snprintf(error, static_cast<size_t>(error_len), "cuBLAS failed to initialise");

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The GPU run, in one go on a machine with an NVIDIA GPU, its driver, the CUDA toolkit and PyTorch (but none of
+# Debian's libraries and no network): the CUDA tests, then dlctl against PyTorch on the same GPU. Everything it
+# prints and measures goes under $OUT (default ./gpu-results). Finishes within about 5 minutes.
+#
+#   make gpu-bundle                      # on the development machine: gpu-bundle/ (< 64 MiB, DLCTL_NATIVE=OFF)
+#   OUT=/some/dir bench/gpu.sh [BUNDLE]  # on the GPU machine, from the repository's root
+#
+# The bundle holds dlctl, its CUDA plugin, the cuda-labelled test programs and the shared libraries they need
+# apart from the NVIDIA driver's and the CUDA toolkit's. cuDNN comes from PyTorch's `nvidia` wheel.
+set -uo pipefail
+BUNDLE=$(cd "${1:-gpu-bundle}" && pwd) || { echo "no bundle: run 'make gpu-bundle' first" >&2; exit 2; }
+OUT=${OUT:-$PWD/gpu-results}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu.log") 2>&1
+SECONDS=0
+PY=${PYTHON:-python3}
+step() { echo; echo "=== [$SECONDS s] $*"; }
+
+step "machine"
+nvidia-smi | tee "$OUT/nvidia-smi.txt" | head -15
+nvcc --version 2>/dev/null | tail -1
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' |
+  tee "$OUT/torch.txt"
+
+# Library path: the bundle's libraries, the CUDA toolkit's and cuDNN from PyTorch's wheel.
+CUDNN=$($PY -c 'import nvidia.cudnn, os; print(os.path.join(list(nvidia.cudnn.__path__)[0], "lib"))' 2>/dev/null || true)
+CUDA_LIB=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")/../lib64
+export LD_LIBRARY_PATH="$BUNDLE/lib:$CUDA_LIB:${CUDNN:+$CUDNN:}${LD_LIBRARY_PATH:-}"
+export DLCTL_CUDA_PLUGIN=$BUNDLE/bin/libdlctl_cuda.so DLCTL_SOURCE_DIR=$BUNDLE
+# The machine's own loader first; if its C library is older than the bundle's (Debian 12's), the bundle's.
+RUN=()
+if ! "$BUNDLE/bin/dlctl" --version >/dev/null 2>&1; then
+  RUN=("$BUNDLE/lib/ld-linux-x86-64.so.2" --library-path "$LD_LIBRARY_PATH")
+  echo "using the bundle's dynamic loader"
+fi
+dlctl() { "${RUN[@]}" "$BUNDLE/bin/dlctl" "$@"; }
+dlctl --version --json | tee "$OUT/version.json"
+
+step "data: Fashion-MNIST-shaped IDX files"
+DATA=$OUT/data
+[ -f "$DATA/train-images-idx3-ubyte.gz" ] || $PY "$BUNDLE/bench/make_idx.py" "$DATA"
+export DLCTL_FASHION_DIR=$DATA FMNIST_DIR=$DATA
+SETS=(--set "data.images=$DATA/train-images-idx3-ubyte.gz" --set "data.labels=$DATA/train-labels-idx1-ubyte.gz"
+      --set "data.test_images=$DATA/t10k-images-idx3-ubyte.gz" --set "data.test_labels=$DATA/t10k-labels-idx1-ubyte.gz")
+
+step "cuda tests"
+for t in test_cuda_ops test_cuda_training; do
+  timeout 120 "${RUN[@]}" "$BUNDLE/bin/$t" -s >"$OUT/$t.txt" 2>&1
+  echo "$t: exit $?" | tee -a "$OUT/tests.txt"
+  grep -E "SKIP|MESSAGE|ERROR|FAILED|test cases" "$OUT/$t.txt" | tail -20
+done
+
+step "dlctl train --device cuda (fashion-mlp, 1 epoch)"
+timeout 120 "${RUN[@]}" "$BUNDLE/bin/dlctl" train "$BUNDLE/configs/fashion-mlp.yaml" --device cuda --runs "$OUT/runs" \
+  "${SETS[@]}" --set train.epochs=1 >"$OUT/train.txt" 2>&1
+echo "train: exit $?"; tail -12 "$OUT/train.txt"
+
+step "speed: dlctl bench --device cuda against PyTorch eager, fashion-mlp at batch 64"
+timeout 90 "${RUN[@]}" "$BUNDLE/bin/dlctl" bench "$BUNDLE/configs/fashion-mlp.yaml" --device cuda --steps 500 --json \
+  "${SETS[@]}" >"$OUT/dlctl_mlp.json" 2>"$OUT/dlctl_mlp.err"; echo "dlctl bench: exit $?"
+DLCTL_CUDA_GRAPHS=0 timeout 90 "${RUN[@]}" "$BUNDLE/bin/dlctl" bench "$BUNDLE/configs/fashion-mlp.yaml" --device cuda \
+  --steps 500 --json "${SETS[@]}" >"$OUT/dlctl_mlp_nographs.json" 2>"$OUT/dlctl_mlp_nographs.err"
+echo "dlctl bench without CUDA graphs: exit $?"
+timeout 90 $PY "$BUNDLE/bench/torch_gpu.py" mlp >"$OUT/torch_mlp.json" 2>"$OUT/torch_mlp.err"; echo "torch mlp: exit $?"
+
+step "peers for the targets dlctl cannot run on the GPU yet (CNN kernels, bf16)"
+timeout 100 $PY "$BUNDLE/bench/torch_gpu.py" cnn --steps 100 >"$OUT/torch_cnn.json" 2>"$OUT/torch_cnn.err"; echo "torch cnn: exit $?"
+timeout 30 $PY "$BUNDLE/bench/torch_gpu.py" gemm >"$OUT/torch_gemm.json" 2>"$OUT/torch_gemm.err"; echo "torch gemm: exit $?"
+
+step "summary"
+$PY - "$OUT" <<'PY' | tee "$OUT/summary.txt"
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except Exception as e:
+        return {"error": f"{name}: {e}"}
+d, dn, t = load("dlctl_mlp.json"), load("dlctl_mlp_nographs.json"), load("torch_mlp.json")
+summary = {"gpu": t.get("gpu"), "torch": t.get("torch"), "cuda": t.get("cuda")}
+if "train_samples_per_s" in d and "eager_step_ms" in t:
+    dlctl_ms = 64 / d["train_samples_per_s"] * 1e3
+    summary["mlp_batch64"] = {"dlctl_step_ms": dlctl_ms, "torch_eager_step_ms": t["eager_step_ms"],
+                              "ratio_dlctl_over_torch": dlctl_ms / t["eager_step_ms"], "target": "<= 0.5"}
+    if "train_samples_per_s" in dn:
+        summary["mlp_batch64"]["dlctl_step_ms_without_cuda_graphs"] = 64 / dn["train_samples_per_s"] * 1e3
+else:
+    summary["mlp_batch64"] = {"dlctl": d, "torch": t}
+summary["cnn_batch256_torch"] = load("torch_cnn.json")
+summary["gemm_bf16_torch"] = load("torch_gemm.json")
+print(json.dumps(summary, indent=2))
+with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+PY
+rm -rf "$OUT/data" "$OUT/runs"  # regenerated in seconds; not worth carrying back
+echo "done in $SECONDS s; results in $OUT"

@@ -1,0 +1,36 @@
+// The fused optimizer update (optimizer.cu): Optimizer::step's arithmetic over every parameter in a few
+// launches, recorded with the rest of the training step. Plain data only: the backend translates
+// OptimizerUpdate into it.
+#pragma once
+
+#include "backend/cuda/kernel.h"
+
+namespace dl::cuda {
+
+enum class OptimizerType : int { sgd, adam, adamw, rmsprop, adagrad };
+
+struct OptimizerRule {
+    OptimizerType type = OptimizerType::adam;
+    float momentum = 0, beta_1 = 0.9f, beta_2 = 0.999f, epsilon = 1e-7f, rho = 0.9f, weight_decay = 0;
+    bool nesterov = false;
+    double clip_global_norm = 0;
+    float clip_value = 0;
+};
+
+struct OptimizerSlice {
+    float * param;
+    const float * grad;
+    float * slot0;
+    float * slot1;
+    int64_t size;
+};
+
+// Device scratch the update needs for `tensors` (per-block partial sums and a few scalars), in bytes.
+size_t optimizer_scratch_bytes(const OptimizerSlice * tensors, int count);
+
+// Writes the global gradient norm (before clipping) to norm_out, then, when it is finite, updates every
+// tensor with lr and t from `step`.
+void launch_optimizer(const OptimizerRule & rule, const OptimizerSlice * tensors, int count, float * norm_out,
+                      void * scratch, const StepScalars * step, cudaStream_t stream);
+
+}  // namespace dl::cuda

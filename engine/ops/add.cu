@@ -1,0 +1,11 @@
+// add on the GPU: a + b, with numpy broadcasting (the CPU kernel is in add.cpp).
+#include "backend/cuda/elementwise.cuh"
+
+namespace dl {
+namespace {
+void add_cuda(const cuda::Args & a) {
+    cuda::binary(a, [] __device__(float x, float y) { return x + y; });
+}
+}  // namespace
+DL_REGISTER_CUDA_KERNEL("add", add_cuda);
+}  // namespace dl

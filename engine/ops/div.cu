@@ -1,0 +1,11 @@
+// div on the GPU: a / b, with numpy broadcasting (the CPU kernel is in div.cpp).
+#include "backend/cuda/elementwise.cuh"
+
+namespace dl {
+namespace {
+void div_cuda(const cuda::Args & a) {
+    cuda::binary(a, [] __device__(float x, float y) { return x / y; });
+}
+}  // namespace
+DL_REGISTER_CUDA_KERNEL("div", div_cuda);
+}  // namespace dl

@@ -1,0 +1,11 @@
+// sub on the GPU: a - b, with numpy broadcasting (the CPU kernel is in sub.cpp).
+#include "backend/cuda/elementwise.cuh"
+
+namespace dl {
+namespace {
+void sub_cuda(const cuda::Args & a) {
+    cuda::binary(a, [] __device__(float x, float y) { return x - y; });
+}
+}  // namespace
+DL_REGISTER_CUDA_KERNEL("sub", sub_cuda);
+}  // namespace dl

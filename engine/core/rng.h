@@ -9,12 +9,7 @@
 #include <string_view>
 #include <vector>
 
-// The draws compile for CUDA too: ops' .cu kernels make the same numbers as the CPU kernels.
-#ifdef __CUDACC__
-#define DL_HOST_DEVICE __host__ __device__
-#else
-#define DL_HOST_DEVICE
-#endif
+#include "core/host_device.h"  // the draws compile for CUDA too: .cu kernels make the CPU kernels' numbers
 
 namespace dl {
 

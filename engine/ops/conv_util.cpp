@@ -5,21 +5,6 @@
 namespace dl {
 
 namespace {
-// Output size and the padding in front along one axis, TensorFlow's rules for "valid" and "same".
-bool resolve_axis(int64_t in, int64_t k, int64_t stride, int64_t dilation, bool same, int64_t & out, int64_t & before) {
-    const int64_t span = (k - 1) * dilation + 1;
-    if (same) {
-        out = (in + stride - 1) / stride;
-        const int64_t total = std::max<int64_t>((out - 1) * stride + span - in, 0);
-        before = total / 2;
-        return out > 0;
-    }
-    before = 0;
-    if (in < span) return false;
-    out = (in - span) / stride + 1;
-    return true;
-}
-
 std::pair<int64_t, int64_t> pair_attr(const Attrs & attrs, const char * key) {
     const std::span<const int64_t> v = attrs.ints(key);
     if (v.empty()) return {1, 1};
@@ -29,11 +14,13 @@ std::pair<int64_t, int64_t> pair_attr(const Attrs & attrs, const char * key) {
 }
 }  // namespace
 
-std::string conv_geometry(std::span<const int64_t> x_dims, std::span<const int64_t> w_dims, const Attrs & attrs,
-                          ConvGeometry & g) {
+std::string conv_geometry(std::span<const int64_t> x_dims, std::span<const int64_t> w_dims,
+                          const Attrs & attrs, ConvGeometry & g) {
     auto text = [](std::span<const int64_t> d) { return fmt::format("[{}]", fmt::join(d, ", ")); };
-    if (x_dims.size() != 4) return fmt::format("expects a [batch, height, width, channels] input, got {}", text(x_dims));
-    if (w_dims.size() != 4) return fmt::format("expects a [kh, kw, in_channels, filters] filter, got {}", text(w_dims));
+    if (x_dims.size() != 4)
+        return fmt::format("expects a [batch, height, width, channels] input, got {}", text(x_dims));
+    if (w_dims.size() != 4)
+        return fmt::format("expects a [kh, kw, in_channels, filters] filter, got {}", text(w_dims));
     const auto & x = x_dims;
     const auto & w = w_dims;
     g.n = x[0], g.h = x[1], g.w = x[2], g.c = x[3];
@@ -42,20 +29,23 @@ std::string conv_geometry(std::span<const int64_t> x_dims, std::span<const int64
     std::tie(g.sh, g.sw) = pair_attr(attrs, "strides");
     std::tie(g.dh, g.dw) = pair_attr(attrs, "dilation");
     const std::string padding = attrs.get_str("padding", "valid");  // short: no allocation
-    if (padding != "valid" && padding != "same") return fmt::format("padding must be valid or same, got '{}'", padding);
+    if (padding != "valid" && padding != "same")
+        return fmt::format("padding must be valid or same, got '{}'", padding);
     if (g.sh < 1 || g.sw < 1) return "strides must be positive";
     if (g.dh < 1 || g.dw < 1) return "dilation must be positive";
     if ((g.sh > 1 || g.sw > 1) && (g.dh > 1 || g.dw > 1))
         return "strides and dilation cannot both be above 1 (as in Keras)";
     if (g.groups < 1 || g.c % g.groups != 0 || g.f % g.groups != 0)
-        return fmt::format("groups {} must divide the input channels {} and the filters {}", g.groups, g.c, g.f);
+        return fmt::format("groups {} must divide the input channels {} and the filters {}", g.groups, g.c,
+                           g.f);
     if (w[2] * g.groups != g.c)
-        return fmt::format("filter {} expects {} input channels per group, the input {} has {} in {} group(s)",
-                           text(w), w[2], text(x), g.c, g.groups);
+        return fmt::format(
+            "filter {} expects {} input channels per group, the input {} has {} in {} group(s)", text(w),
+            w[2], text(x), g.c, g.groups);
     if (g.kh < 1 || g.kw < 1 || g.f < 1) return fmt::format("filter {} is empty", text(w));
     const bool same = padding == "same";
-    if (!resolve_axis(g.h, g.kh, g.sh, g.dh, same, g.oh, g.pad_top) ||
-        !resolve_axis(g.w, g.kw, g.sw, g.dw, same, g.ow, g.pad_left))
+    if (!resolve_conv_axis(g.h, g.kh, g.sh, g.dh, same, g.oh, g.pad_top) ||
+        !resolve_conv_axis(g.w, g.kw, g.sw, g.dw, same, g.ow, g.pad_left))
         return fmt::format("a {}x{} window (dilation {}x{}) does not fit the {}x{} input with padding valid",
                            g.kh, g.kw, g.dh, g.dw, g.h, g.w);
     return {};
@@ -87,8 +77,10 @@ void im2col(const ConvGeometry & g, const float * x, int64_t grp, int64_t r0, in
                     std::memset(dst, 0, static_cast<size_t>(cg) * sizeof(float));
                 } else {
                     const float * src = image + (iy * g.w + ix) * g.c;
-                    if (cg == 1) *dst = *src;
-                    else std::memcpy(dst, src, static_cast<size_t>(cg) * sizeof(float));
+                    if (cg == 1)
+                        *dst = *src;
+                    else
+                        std::memcpy(dst, src, static_cast<size_t>(cg) * sizeof(float));
                 }
             }
         }
@@ -99,7 +91,8 @@ void im2col(const ConvGeometry & g, const float * x, int64_t grp, int64_t r0, in
     }
 }
 
-void col2im_add(const ConvGeometry & g, const float * col, int64_t grp, int64_t r0, int64_t count, float * x) {
+void col2im_add(const ConvGeometry & g, const float * col, int64_t grp, int64_t r0, int64_t count,
+                float * x) {
     const int64_t cg = g.cg(), patch = g.patch(), pixels = g.oh * g.ow;
     int64_t n = r0 / pixels, oy = (r0 % pixels) / g.ow, ox = r0 % g.ow;
     for (int64_t r = 0; r < count; ++r) {

@@ -1,5 +1,6 @@
-// What conv2d and its two gradient ops share: the geometry of a channels-last convolution (Keras' NHWC layout,
-// filters [kh, kw, c / groups, f]) and the im2col / col2im copies between an image and its patch matrix.
+// What conv2d and its two gradient ops share: the geometry of a channels-last convolution (Keras' NHWC
+// layout, filters [kh, kw, c / groups, f]) and the im2col / col2im copies between an image and its patch
+// matrix.
 //   ConvGeometry g;  if (auto err = conv_geometry(x_shape, w_shape, attrs, g); !err.empty()) fail(err);
 // Attributes: strides [sh, sw] (default 1), dilation [dh, dw] (default 1), padding "valid" | "same" (as
 // TensorFlow: out = ceil(in / stride), the smaller half of the padding before), groups (default 1).
@@ -9,39 +10,23 @@
 #include <cstring>
 #include <string>
 
+#include "ops/conv_geometry.h"
 #include "ops/kernel_util.h"
 
 namespace dl {
 
-struct ConvGeometry {
-    int64_t n = 0, h = 0, w = 0, c = 0;  // input [n, h, w, c]
-    int64_t kh = 0, kw = 0, f = 0;       // filter [kh, kw, c / groups, f]
-    int64_t oh = 0, ow = 0;              // output [n, oh, ow, f]
-    int64_t sh = 1, sw = 1, dh = 1, dw = 1;
-    int64_t pad_top = 0, pad_left = 0;
-    int64_t groups = 1;
-
-    int64_t cg() const { return c / groups; }
-    int64_t fg() const { return f / groups; }
-    int64_t patch() const { return kh * kw * cg(); }  // columns of one group's patch matrix
-    int64_t rows() const { return n * oh * ow; }      // rows of the patch matrix: one per output pixel
-    // A 1x1 convolution over every pixel is a plain matrix product: no patch matrix needed.
-    bool pointwise() const {
-        return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pad_top == 0 && pad_left == 0 && groups == 1;
-    }
-};
-
-// Fills `g` from the input and filter shapes; returns what is wrong with them (empty when they fit). Takes views
-// and allocates nothing unless something is wrong, so kernels can call it in the training step.
-std::string conv_geometry(std::span<const int64_t> x, std::span<const int64_t> w, const Attrs & attrs, ConvGeometry & g);
+// Fills `g` from the input and filter shapes; returns what is wrong with them (empty when they fit). Takes
+// views and allocates nothing unless something is wrong, so kernels can call it in the training step.
+std::string conv_geometry(std::span<const int64_t> x, std::span<const int64_t> w, const Attrs & attrs,
+                          ConvGeometry & g);
 // The attributes that describe the convolution itself (what the gradient ops inherit).
 Attrs conv_attrs(const Attrs & attrs);
 
-// Rows of the patch matrix that the kernels process at a time: small enough to stay in cache, the same for any
-// number of threads (Note [determinism]).
+// Rows of the patch matrix that the kernels process at a time: small enough to stay in cache, the same for
+// any number of threads (Note [determinism]).
 inline constexpr int64_t kConvTileRows = 128;
-// Smaller tiles for small outputs (batch-1 inference: 121 pixels would be one tile on one thread). A function of
-// the shape alone, so results still do not depend on the number of threads.
+// Smaller tiles for small outputs (batch-1 inference: 121 pixels would be one tile on one thread). A function
+// of the shape alone, so results still do not depend on the number of threads.
 inline int64_t conv_tile_rows(int64_t rows) {
     if (rows >= 4 * kConvTileRows) return kConvTileRows;
     return std::clamp<int64_t>((rows / 4 + 7) / 8 * 8, 16, kConvTileRows);

@@ -144,6 +144,7 @@ public:
         for (auto & [key, r] : recordings_)
             if (r.exec) cudaGraphExecDestroy(r.exec);
         for (auto & [count, p] : optimizer_scratch_) cudaFree(p);
+        for (void * p : scratch_) cudaFree(p);
         cudaFree(step_);
         cudaFree(cublas_workspace_);
         cublasDestroy(cublas_);
@@ -168,6 +169,7 @@ public:
             a.cublas = cublas_;
             a.step = step_;
             a.node = &k.node;
+            a.backend = this;
             kernels_[&k] = find_kernel(k.node.op.c_str());
             if (!kernels_[&k])
                 throw Error(ExitCode::unavailable,
@@ -266,6 +268,16 @@ public:
         kernels_.clear();
     }
 
+    // Note [scratch]: buffers only grow; an outgrown one stays allocated, since a recorded step may still use
+    // it.
+    void * scratch(size_t bytes) {
+        if (bytes > scratch_bytes_) {
+            scratch_.push_back(allocate(bytes));
+            scratch_bytes_ = bytes;
+        }
+        return scratch_.empty() ? nullptr : scratch_.back();
+    }
+
     void optimizer_update(const OptimizerUpdate & u) override {
         const OptimizerSpec & spec = *u.spec;
         OptimizerRule rule{.type = optimizer_type(spec.type),
@@ -310,9 +322,13 @@ private:
     std::unordered_map<const KernelCtx *, Args> args_;
     std::unordered_map<const KernelCtx *, Kernel> kernels_;
     std::map<size_t, void *> optimizer_scratch_;
+    std::vector<void *> scratch_;
+    size_t scratch_bytes_ = 0;
 };
 
 }  // namespace
+
+void * scratch(const Args & a, size_t bytes) { return static_cast<CudaBackend *>(a.backend)->scratch(bytes); }
 
 }  // namespace dl::cuda
 
@@ -327,8 +343,8 @@ extern "C" __attribute__((visibility("default"))) dl::Backend * dlctl_cuda_creat
     }
 }
 
-// The ops with a CUDA kernel, for the plugin's own tests (they run without a GPU): their count, and up to `cap`
-// names.
+// The ops with a CUDA kernel, for the plugin's own tests (they run without a GPU): their count, and up to
+// `cap` names.
 extern "C" __attribute__((visibility("default"))) int dlctl_cuda_kernels(const char ** names, int cap) {
     int n = 0;
     for (const auto & [op, kernel] : dl::cuda::registered_kernels()) {

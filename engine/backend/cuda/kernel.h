@@ -60,8 +60,14 @@ struct Args {
     cublasHandle_t cublas = nullptr;
     const StepScalars * step = nullptr;  // device memory
     const void * node = nullptr;         // the dl::Node, read through attr_* below
+    void * backend = nullptr;            // the CudaBackend, for scratch()
     uint64_t host_seed = 0;              // the values of the step being issued (for host-side set-up only)
 };
+
+// Device scratch memory of at least `bytes` for the kernel being issued (a patch matrix), valid until the
+// next kernel asks: kernels run one after another on the stream. It grows on a step's first, eager run, never
+// while a step is recorded.
+void * scratch(const Args & a, size_t bytes);
 
 // The node's attributes (read on the host when the kernel is issued).
 int64_t attr_int(const Args & a, const char * key, int64_t fallback = 0);

@@ -1,6 +1,7 @@
-// Sums over a set of axes (sum, mean, sum_to), in double and in the CPU's order: each output adds its inputs
-// in row-major order of the reduced axes, as reduce_kernel in ops/kernel_util.h does.
-//   bool reduced[kMaxRank] = {...};  cuda::reduce_sum(a, reduced, /*mean=*/false);
+// Reductions over a set of axes (sum, mean, sum_to, max), in double and in the CPU's order: each output folds
+// its inputs in row-major order of the reduced axes, as reduce_kernel in ops/kernel_util.h does.
+//   bool reduced[kMaxRank] = {...};  cuda::reduce_sum(a, reduced, /*mean=*/false);  cuda::reduce_max(a,
+//   reduced);
 #pragma once
 
 #include "backend/cuda/elementwise.cuh"
@@ -14,8 +15,17 @@ struct ReduceLayout {
     int64_t red_count = 1;
 };
 
-__global__ inline void reduce_outputs_kernel(const float * __restrict__ x, float * __restrict__ y,
-                                             int64_t nout, ReduceLayout l, double divisor) {
+// max's fold: a NaN wins, as on the CPU.
+struct MaxFold {
+    __device__ double operator()(double a, double x) const { return (x > a || x != x) ? x : a; }
+};
+struct SumFold {
+    __device__ double operator()(double a, double x) const { return a + x; }
+};
+
+template <typename Fold>
+__global__ void reduce_outputs_kernel(const float * __restrict__ x, float * __restrict__ y, int64_t nout,
+                                      ReduceLayout l, double init, double divisor, Fold fold) {
     for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < nout;
          o += int64_t{blockDim.x} * gridDim.x) {
         int64_t rem = o, base = 0;
@@ -23,16 +33,16 @@ __global__ inline void reduce_outputs_kernel(const float * __restrict__ x, float
             base += (rem % l.kept_dims[d]) * l.kept_strides[d];
             rem /= l.kept_dims[d];
         }
-        double sum = 0;
+        double acc = init;
         for (int64_t r = 0; r < l.red_count; ++r) {
             int64_t rr = r, off = base;
             for (int d = l.red - 1; d >= 0; --d) {
                 off += (rr % l.red_dims[d]) * l.red_strides[d];
                 rr /= l.red_dims[d];
             }
-            sum += x[off];
+            acc = fold(acc, static_cast<double>(x[off]));
         }
-        y[o] = static_cast<float>(sum / divisor);
+        y[o] = static_cast<float>(acc / divisor);
     }
 }
 
@@ -51,17 +61,7 @@ __global__ inline void reduce_all_kernel(const float * __restrict__ x, float * _
     if (threadIdx.x == 0) y[0] = static_cast<float>(partial[0] / divisor);
 }
 
-inline void reduce_sum(const Args & a, const bool * reduced, bool mean) {
-    const Tensor & x = a.in[0];
-    const int64_t nout = a.out.numel;
-    if (nout == 0) return;
-    const int64_t count = x.numel / nout;
-    // The CPU's finish: a / n for a mean (0 for an empty one), the sum as it is otherwise.
-    const double divisor = mean ? (count ? static_cast<double>(count) : INFINITY) : 1.0;
-    if (nout == 1) {
-        reduce_all_kernel<<<1, 1024, 0, a.stream>>>(x.f32(), a.out.f32(), x.numel, divisor);
-        return;
-    }
+inline ReduceLayout reduce_layout(const Tensor & x, const bool * reduced) {
     ReduceLayout l;
     int64_t stride = 1;
     int64_t strides[kMaxRank];
@@ -79,7 +79,30 @@ inline void reduce_sum(const Args & a, const bool * reduced, bool mean) {
             l.kept_strides[l.kept++] = strides[d];
         }
     }
-    reduce_outputs_kernel<<<blocks_for(nout), 256, 0, a.stream>>>(x.f32(), a.out.f32(), nout, l, divisor);
+    return l;
+}
+
+inline void reduce_sum(const Args & a, const bool * reduced, bool mean) {
+    const Tensor & x = a.in[0];
+    const int64_t nout = a.out.numel;
+    if (nout == 0) return;
+    const int64_t count = x.numel / nout;
+    // The CPU's finish: a / n for a mean (0 for an empty one), the sum as it is otherwise.
+    const double divisor = mean ? (count ? static_cast<double>(count) : INFINITY) : 1.0;
+    if (nout == 1) {
+        reduce_all_kernel<<<1, 1024, 0, a.stream>>>(x.f32(), a.out.f32(), x.numel, divisor);
+        return;
+    }
+    reduce_outputs_kernel<<<blocks_for(nout), 256, 0, a.stream>>>(
+        x.f32(), a.out.f32(), nout, reduce_layout(x, reduced), 0.0, divisor, SumFold{});
+}
+
+// One thread per output (a full max is small work for one thread next to a GEMM).
+inline void reduce_max(const Args & a, const bool * reduced) {
+    const int64_t nout = a.out.numel;
+    if (nout == 0) return;
+    reduce_outputs_kernel<<<blocks_for(nout), 256, 0, a.stream>>>(
+        a.in[0].f32(), a.out.f32(), nout, reduce_layout(a.in[0], reduced), -INFINITY, 1.0, MaxFold{});
 }
 
 // The `axes` attribute as a mask (empty or absent: every axis).

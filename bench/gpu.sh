@@ -64,8 +64,12 @@ DLCTL_CUDA_GRAPHS=0 timeout 90 "${RUN[@]}" "$BUNDLE/bin/dlctl" bench "$BUNDLE/co
 echo "dlctl bench without CUDA graphs: exit $?"
 timeout 90 $PY "$BUNDLE/bench/torch_gpu.py" mlp >"$OUT/torch_mlp.json" 2>"$OUT/torch_mlp.err"; echo "torch mlp: exit $?"
 
-step "peers for the targets dlctl cannot run on the GPU yet (CNN kernels, bf16)"
+step "speed: fashion-cnn at batch 256 against PyTorch eager and torch.compile"
+timeout 90 "${RUN[@]}" "$BUNDLE/bin/dlctl" bench "$BUNDLE/configs/fashion-cnn.yaml" --device cuda --steps 200 --json \
+  "${SETS[@]}" --set train.batch_size=256 >"$OUT/dlctl_cnn.json" 2>"$OUT/dlctl_cnn.err"; echo "dlctl bench cnn: exit $?"
 timeout 100 $PY "$BUNDLE/bench/torch_gpu.py" cnn --steps 100 >"$OUT/torch_cnn.json" 2>"$OUT/torch_cnn.err"; echo "torch cnn: exit $?"
+
+step "the GEMM-bound target's peer (dlctl has no bf16 yet): cuBLAS bf16 through PyTorch"
 timeout 30 $PY "$BUNDLE/bench/torch_gpu.py" gemm >"$OUT/torch_gemm.json" 2>"$OUT/torch_gemm.err"; echo "torch gemm: exit $?"
 
 step "summary"
@@ -88,7 +92,15 @@ if "train_samples_per_s" in d and "eager_step_ms" in t:
         summary["mlp_batch64"]["dlctl_step_ms_without_cuda_graphs"] = 64 / dn["train_samples_per_s"] * 1e3
 else:
     summary["mlp_batch64"] = {"dlctl": d, "torch": t}
-summary["cnn_batch256_torch"] = load("torch_cnn.json")
+c, tc = load("dlctl_cnn.json"), load("torch_cnn.json")
+if "train_samples_per_s" in c and "eager_step_ms" in tc:
+    dlctl_ms = 256 / c["train_samples_per_s"] * 1e3
+    summary["cnn_batch256"] = {"dlctl_step_ms": dlctl_ms, "torch_eager_step_ms": tc["eager_step_ms"],
+                               "ratio_dlctl_over_torch_eager": dlctl_ms / tc["eager_step_ms"], "target": "<= 0.8",
+                               "torch_compile_step_ms": tc.get("compiled_step_ms"),
+                               "torch_compile_error": tc.get("compiled_error")}
+else:
+    summary["cnn_batch256"] = {"dlctl": c, "torch": tc}
 summary["gemm_bf16_torch"] = load("torch_gemm.json")
 print(json.dumps(summary, indent=2))
 with open(os.path.join(out, "summary.json"), "w") as f:

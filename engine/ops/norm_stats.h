@@ -1,7 +1,7 @@
-// Statistics shared by the normalisation ops. One copy of the code computes them for every op, so moments (which
-// feeds the trainer's moving averages) matches what batch_norm_train normalised with, bit for bit.
-//   channel_stats(pool, x, nullptr, rows, C, 0, C, partials, out);  // out: mean[C], var[C] over the rows of x
-//   row_moments(x_row, D, mean, var);                                 // one row, for layer_norm
+// Statistics shared by the normalisation ops. One copy of the code computes them for every op, so moments
+// (which feeds the trainer's moving averages) matches what batch_norm_train normalised with, bit for bit.
+//   channel_stats(pool, x, nullptr, rows, C, 0, C, partials, out);  // out: mean[C], var[C] over the rows of
+//   x row_moments(x_row, D, mean, var);                                 // one row, for layer_norm
 #pragma once
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "ops/kernel_util.h"
+#include "ops/row_moments.h"
 
 namespace dl {
 
@@ -24,9 +25,9 @@ inline void check_per_channel(ShapeCtx & c, std::initializer_list<std::pair<int,
             c.fail("{} {} does not match the last axis of {}", name, to_string(c.in(i)), to_string(x));
 }
 
-// Channel statistics of x viewed as [rows, C]. The rows are summed in blocks whose size depends on the shape only
-// (Note [determinism]): each block from zero in row order, then the block sums in block order. The block count is
-// capped, which bounds the scratch memory for large tensors.
+// Channel statistics of x viewed as [rows, C]. The rows are summed in blocks whose size depends on the shape
+// only (Note [determinism]): each block from zero in row order, then the block sums in block order. The block
+// count is capped, which bounds the scratch memory for large tensors.
 inline constexpr int64_t kStatBlocksMax = 128;
 inline constexpr int64_t kStatGroup = 64;  // channels per pass when the caller has no scratch memory
 
@@ -34,8 +35,8 @@ struct StatBlocks {
     int64_t rows_per_block = 1, count = 0;
 };
 inline StatBlocks stat_blocks(int64_t rows, int64_t channels) {
-    const int64_t rb = std::max({int64_t{1}, kChunk / std::max<int64_t>(1, channels),
-                                 (rows + kStatBlocksMax - 1) / kStatBlocksMax});
+    const int64_t rb = std::max(
+        {int64_t{1}, kChunk / std::max<int64_t>(1, channels), (rows + kStatBlocksMax - 1) / kStatBlocksMax});
     return {rb, (rows + rb - 1) / rb};
 }
 // Doubles of scratch for channel_stats over all C channels: `kinds` = 2 for x alone, 4 with dy.
@@ -43,25 +44,28 @@ inline size_t channel_stats_partials(int64_t rows, int64_t channels, int kinds) 
     return static_cast<size_t>(stat_blocks(rows, channels).count * kinds * channels);
 }
 
-// Sums over rows [r0, r1) for channels [c0, c0 + w) into acc (kinds * w): Σd, Σd², and with dy also Σdy, Σdy·d,
-// where d = x - x[0, c]. Shifting by a sample of the channel keeps E[d²] - E[d]² accurate when the mean is large
-// against the spread. Not inlined: every caller runs the same machine code, so the rounding is the same.
-[[gnu::noinline]] inline void channel_block_sums(const float * x, const float * dy, int64_t C, int64_t r0, int64_t r1,
-                                                 int64_t c0, int64_t w, double * acc) {
+// Sums over rows [r0, r1) for channels [c0, c0 + w) into acc (kinds * w): Σd, Σd², and with dy also Σdy,
+// Σdy·d, where d = x - x[0, c]. Shifting by a sample of the channel keeps E[d²] - E[d]² accurate when the
+// mean is large against the spread. Not inlined: every caller runs the same machine code, so the rounding is
+// the same.
+[[gnu::noinline]] inline void channel_block_sums(const float * x, const float * dy, int64_t C, int64_t r0,
+                                                 int64_t r1, int64_t c0, int64_t w, double * acc) {
     const float * shift = x + c0;
     double * __restrict s = acc;
     double * __restrict q = acc + w;
     std::fill(s, s + w, 0.0);
     std::fill(q, q + w, 0.0);
     if (dy == nullptr) {
-        // Four rows per sweep load and store the accumulators a quarter as often; the order of additions is fixed.
+        // Four rows per sweep load and store the accumulators a quarter as often; the order of additions is
+        // fixed.
         int64_t r = r0;
         for (; r + 4 <= r1; r += 4) {
             const float * __restrict xr = x + r * C + c0;
             for (int64_t j = 0; j < w; ++j) {
                 const double sh = static_cast<double>(shift[j]);
                 const double d0 = static_cast<double>(xr[j]) - sh, d1 = static_cast<double>(xr[C + j]) - sh;
-                const double d2 = static_cast<double>(xr[2 * C + j]) - sh, d3 = static_cast<double>(xr[3 * C + j]) - sh;
+                const double d2 = static_cast<double>(xr[2 * C + j]) - sh,
+                             d3 = static_cast<double>(xr[3 * C + j]) - sh;
                 s[j] += (d0 + d1) + (d2 + d3);
                 q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
             }
@@ -87,7 +91,8 @@ inline size_t channel_stats_partials(int64_t rows, int64_t channels, int kinds) 
         for (int64_t j = 0; j < w; ++j) {
             const double sh = static_cast<double>(shift[j]);
             const double d0 = static_cast<double>(xr[j]) - sh, d1 = static_cast<double>(xr[C + j]) - sh;
-            const double d2 = static_cast<double>(xr[2 * C + j]) - sh, d3 = static_cast<double>(xr[3 * C + j]) - sh;
+            const double d2 = static_cast<double>(xr[2 * C + j]) - sh,
+                         d3 = static_cast<double>(xr[3 * C + j]) - sh;
             const double g0 = gr[j], g1 = gr[C + j], g2 = gr[2 * C + j], g3 = gr[3 * C + j];
             s[j] += (d0 + d1) + (d2 + d3);
             q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
@@ -109,11 +114,13 @@ inline size_t channel_stats_partials(int64_t rows, int64_t channels, int kinds) 
     }
 }
 
-// For channels [c0, c0 + w) of x [rows, C] (and dy [rows, C] when given): out[0, w) the mean, out[w, 2w) the biased
-// variance, and with dy out[2w, 3w) Σdy and out[3w, 4w) Σdy·(x - mean). With `partials` (channel_stats_partials
-// doubles) the row blocks run in parallel; without, they run in turn (then w <= kStatGroup), to the same sums.
-[[gnu::noinline]] inline void channel_stats(ThreadPool & pool, const float * x, const float * dy, int64_t rows,
-                                            int64_t C, int64_t c0, int64_t w, double * partials, double * out) {
+// For channels [c0, c0 + w) of x [rows, C] (and dy [rows, C] when given): out[0, w) the mean, out[w, 2w) the
+// biased variance, and with dy out[2w, 3w) Σdy and out[3w, 4w) Σdy·(x - mean). With `partials`
+// (channel_stats_partials doubles) the row blocks run in parallel; without, they run in turn (then w <=
+// kStatGroup), to the same sums.
+[[gnu::noinline]] inline void channel_stats(ThreadPool & pool, const float * x, const float * dy,
+                                            int64_t rows, int64_t C, int64_t c0, int64_t w, double * partials,
+                                            double * out) {
     const int kinds = dy ? 4 : 2;
     const int64_t width = kinds * w;
     std::fill(out, out + width, 0.0);
@@ -145,29 +152,6 @@ inline size_t channel_stats_partials(int64_t rows, int64_t channels, int kinds) 
         out[w + j] = std::max(0.0, out[w + j] / n - m * m);
         if (dy) out[3 * w + j] -= m * out[2 * w + j];
     }
-}
-
-// Σ f(j) for j in [0, d) in double, in eight fixed partial sums: the loop vectorises, the order of additions is fixed.
-template <typename F>
-double row_sum(int64_t d, F && f) {
-    double a[8] = {};
-    int64_t j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int l = 0; l < 8; ++l) a[l] += f(j + l);
-    double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    for (; j < d; ++j) s += f(j);
-    return s;
-}
-
-// Mean and biased variance of one row, in double: the mean first, then the squares about it (the row is in cache).
-[[gnu::noinline]] inline void row_moments(const float * x, int64_t d, double & mean, double & var) {
-    const double n = static_cast<double>(std::max<int64_t>(1, d));
-    mean = row_sum(d, [&](int64_t j) { return static_cast<double>(x[j]); }) / n;
-    const double m = mean;
-    var = row_sum(d, [&](int64_t j) {
-              const double c = static_cast<double>(x[j]) - m;
-              return c * c;
-          }) / n;
 }
 
 }  // namespace dl

@@ -83,6 +83,14 @@ Executor::~Executor() {
 
 Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend & backend)
     : graph_(std::move(graph)), plan_(plan_memory(graph_)), backend_(backend), host_(backend.host_memory()) {
+    // Before any memory is taken: a graph the backend cannot run leaves nothing behind.
+    for (int id : plan_.schedule) {
+        const Node & n = graph_.node(id);
+        if (!backend_.supports(n))
+            throw Error(ExitCode::unavailable,
+                        format_at(n.loc, fmt::format("the {} backend has no kernel for '{}' yet",
+                                                     backend_.name(), n.op)));
+    }
     std::byte * base = nullptr;
     if (host_) {
         arena_ = Tensor(Shape{static_cast<int64_t>((plan_.arena_bytes + 3) / 4)}, DType::f32);
@@ -134,10 +142,6 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
     kernels_.reserve(plan_.schedule.size());
     for (int id : plan_.schedule) {
         const Node & n = graph_.node(id);
-        if (!backend_.supports(n))
-            throw Error(ExitCode::unavailable,
-                        format_at(n.loc, fmt::format("the {} backend has no kernel for '{}' yet",
-                                                     backend_.name(), n.op)));
         KernelCtx k{.node = n, .output = views_[static_cast<size_t>(id)], .pool = pool};
         for (int in : n.inputs) k.inputs.push_back(views_[static_cast<size_t>(in)]);
         if (host_ && n.def->workspace) {

@@ -36,6 +36,9 @@ void run_bench(const BenchOptions & o) {
     const dl::DataInfo & info = data.info;
     const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
     const std::unique_ptr<dl::Backend> backend = dl::make_backend(device);  // outlives the parameters
+    if (!backend->set_precision(spec.train.precision))
+        note(fmt::format("train.precision {} applies on the GPU; the {} backend computes in float32",
+                         spec.train.precision, backend->name()));
     dl::ParamStore params;
     const int threads = o.threads > 0 ? o.threads : dl::ThreadPool::hardware_threads();
     dl::ModelSession session(spec, info, params, threads, backend.get());
@@ -128,6 +131,7 @@ void run_bench(const BenchOptions & o) {
         j["steps"] = o.steps;
         j["threads"] = threads;
         j["device"] = backend->name();
+        j["precision"] = spec.train.precision;
         j["train_samples_per_s"] = train_sps;
         j["inference_samples_per_s"] = static_cast<double>(batch) / predict_s;
         j["latency_batch1_ms"] = latency_s * 1e3;

@@ -20,7 +20,7 @@ done | sort -u | while read -r lib; do
   cp -L "$lib" "$out/lib/$(basename "$lib")"
 done
 cp -r "$src/configs" "$out/configs"
-cp "$src/bench/gpu/make_idx.py" "$src/bench/gpu/torch_gpu.py" "$out/bench/"
+cp "$src/bench/gpu/make_idx.py" "$src/bench/gpu/torch_gpu.py" "$src/bench/gpu/gemm-bf16.yaml" "$out/bench/"
 size=$(du -sm "$out" | cut -f1)
 echo "gpu bundle: $out, ${size} MiB ($(ls "$out/lib" | wc -l) libraries)"
 [ "$size" -lt 64 ] || { echo "make_bundle: $out is ${size} MiB, over the 64 MiB a device run carries" >&2; exit 1; }

@@ -90,6 +90,10 @@ public:
     // Forgets the recordings made for `key` (its buffers are about to be freed).
     virtual void forget(const void * key) { (void)key; }
 
+    // train.precision ("float32", "tf32", "bf16") for the matmuls and convolutions that follow. Returns false
+    // when the backend computes in float32 whatever is asked (the CPU).
+    virtual bool set_precision(const std::string & precision) { return precision == "float32"; }
+
     // The fused optimizer update of every parameter, reading lr and t from the step's values (device
     // backends).
     virtual void optimizer_update(const OptimizerUpdate & update) {

@@ -60,7 +60,8 @@ void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
     } else if (l.type == "zero_padding2d") {
         const auto & z = l.zero_padding;
         e << YAML::Key << "padding" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::Flow
-          << std::vector<int64_t>{z[0], z[1]} << YAML::Flow << std::vector<int64_t>{z[2], z[3]} << YAML::EndSeq;
+          << std::vector<int64_t>{z[0], z[1]} << YAML::Flow << std::vector<int64_t>{z[2], z[3]}
+          << YAML::EndSeq;
     }
     e << YAML::EndMap << YAML::EndMap;
 }
@@ -77,13 +78,15 @@ std::string render_spec(const Spec & s) {
     e << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "format" << YAML::Value << s.data.format;
     if (s.data.format == "idx") {
-        for (auto [key, file] : {std::pair{"images", &s.data.images}, std::pair{"labels", &s.data.labels},
-                                 std::pair{"test_images", &s.data.test_images}, std::pair{"test_labels", &s.data.test_labels}})
+        for (auto [key, file] :
+             {std::pair{"images", &s.data.images}, std::pair{"labels", &s.data.labels},
+              std::pair{"test_images", &s.data.test_images}, std::pair{"test_labels", &s.data.test_labels}})
             if (file->given()) e << YAML::Key << key << YAML::Value << file->path;
     } else {
         e << YAML::Key << "path" << YAML::Value << s.data.path;
         e << YAML::Key << "target" << YAML::Value << YAML::Flow << s.data.targets;
-        if (!s.data.features.empty()) e << YAML::Key << "features" << YAML::Value << YAML::Flow << s.data.features;
+        if (!s.data.features.empty())
+            e << YAML::Key << "features" << YAML::Value << YAML::Flow << s.data.features;
         e << YAML::Key << "delimiter" << YAML::Value << s.data.delimiter;
     }
     e << YAML::Key << "rescale" << YAML::Value << s.data.rescale;
@@ -125,19 +128,22 @@ std::string render_spec(const Spec & s) {
         e << YAML::Key << "momentum" << YAML::Value << o.momentum << YAML::Key << "nesterov" << YAML::Value
           << o.nesterov;
     } else if (o.type == "adam" || o.type == "adamw") {
-        e << YAML::Key << "beta_1" << YAML::Value << o.beta_1 << YAML::Key << "beta_2" << YAML::Value << o.beta_2
-          << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
+        e << YAML::Key << "beta_1" << YAML::Value << o.beta_1 << YAML::Key << "beta_2" << YAML::Value
+          << o.beta_2 << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
     } else if (o.type == "rmsprop") {
-        e << YAML::Key << "rho" << YAML::Value << o.rho << YAML::Key << "momentum" << YAML::Value << o.momentum
-          << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
+        e << YAML::Key << "rho" << YAML::Value << o.rho << YAML::Key << "momentum" << YAML::Value
+          << o.momentum << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
     } else if (o.type == "adagrad") {
-        e << YAML::Key << "initial_accumulator" << YAML::Value << o.initial_accumulator << YAML::Key << "epsilon"
-          << YAML::Value << o.epsilon;
+        e << YAML::Key << "initial_accumulator" << YAML::Value << o.initial_accumulator << YAML::Key
+          << "epsilon" << YAML::Value << o.epsilon;
     }
     e << YAML::Key << "weight_decay" << YAML::Value << o.weight_decay << YAML::EndMap;
 
     e << YAML::Key << "epochs" << YAML::Value << t.epochs;
     e << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
+    // Written only when set, so the specs of versions trained before it existed render (and hash) as they
+    // did.
+    if (t.precision != "float32") e << YAML::Key << "precision" << YAML::Value << t.precision;
     if (t.steps_per_epoch > 0) e << YAML::Key << "steps_per_epoch" << YAML::Value << t.steps_per_epoch;
     e << YAML::Key << "shuffle" << YAML::Value << t.shuffle;
     e << YAML::Key << "deterministic" << YAML::Value << t.deterministic;
@@ -147,14 +153,14 @@ std::string render_spec(const Spec & s) {
     e << YAML::Key << "type" << YAML::Value << sc.type << YAML::Key << "warmup_epochs" << YAML::Value
       << sc.warmup_epochs;
     if (sc.type == "step")
-        e << YAML::Key << "step_epochs" << YAML::Value << sc.step_epochs << YAML::Key << "gamma" << YAML::Value
-          << sc.gamma;
+        e << YAML::Key << "step_epochs" << YAML::Value << sc.step_epochs << YAML::Key << "gamma"
+          << YAML::Value << sc.gamma;
     if (sc.type == "exponential") e << YAML::Key << "gamma" << YAML::Value << sc.gamma;
     if (sc.type == "cosine") e << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
     if (sc.type == "reduce_on_plateau")
-        e << YAML::Key << "monitor" << YAML::Value << sc.monitor << YAML::Key << "factor" << YAML::Value << sc.factor
-          << YAML::Key << "patience" << YAML::Value << sc.patience << YAML::Key << "min_delta" << YAML::Value
-          << sc.min_delta << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
+        e << YAML::Key << "monitor" << YAML::Value << sc.monitor << YAML::Key << "factor" << YAML::Value
+          << sc.factor << YAML::Key << "patience" << YAML::Value << sc.patience << YAML::Key << "min_delta"
+          << YAML::Value << sc.min_delta << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
     e << YAML::EndMap;
 
     if (t.clip.global_norm > 0 || t.clip.value > 0) {
@@ -167,15 +173,16 @@ std::string render_spec(const Spec & s) {
         const EarlyStoppingSpec & es = t.early_stopping;
         e << YAML::Key << "early_stopping" << YAML::Value << YAML::Flow << YAML::BeginMap;
         e << YAML::Key << "monitor" << YAML::Value << es.monitor << YAML::Key << "patience" << YAML::Value
-          << es.patience << YAML::Key << "min_delta" << YAML::Value << es.min_delta << YAML::Key << "restore_best"
-          << YAML::Value << es.restore_best;
+          << es.patience << YAML::Key << "min_delta" << YAML::Value << es.min_delta << YAML::Key
+          << "restore_best" << YAML::Value << es.restore_best;
         e << YAML::EndMap;
     }
     const CheckpointSpec & c = t.checkpoint;
     e << YAML::Key << "checkpoint" << YAML::Value << YAML::Flow << YAML::BeginMap;
-    e << YAML::Key << "every_epochs" << YAML::Value << c.every_epochs << YAML::Key << "min_interval_s" << YAML::Value
-      << c.min_interval_s << YAML::Key << "keep_last" << YAML::Value << c.keep_last << YAML::Key << "keep_best"
-      << YAML::Value << c.keep_best << YAML::Key << "monitor" << YAML::Value << c.monitor;
+    e << YAML::Key << "every_epochs" << YAML::Value << c.every_epochs << YAML::Key << "min_interval_s"
+      << YAML::Value << c.min_interval_s << YAML::Key << "keep_last" << YAML::Value << c.keep_last
+      << YAML::Key << "keep_best" << YAML::Value << c.keep_best << YAML::Key << "monitor" << YAML::Value
+      << c.monitor;
     e << YAML::EndMap;
     e << YAML::EndMap;
 

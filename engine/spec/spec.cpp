@@ -395,6 +395,7 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
     t.steps_per_epoch = m.integer("steps_per_epoch", 0, at_least(0));
     t.shuffle = m.boolean("shuffle", true);
     t.deterministic = m.boolean("deterministic", true);
+    t.precision = m.choice("precision", "float32", {"float32", "tf32", "bf16"}, "precision");
 
     if (YAML::Node s = m.raw("schedule"); s.IsDefined()) {
         MapReader r(p, s, "train.schedule");

@@ -162,6 +162,10 @@ struct TrainSpec {
     int64_t steps_per_epoch = 0;  // 0 = the whole training split; else at most this many batches (as Keras)
     bool shuffle = true;
     bool deterministic = true;
+    // The GPU's arithmetic for matmuls and convolutions: float32; tf32 (tensor cores, 10-bit mantissa
+    // inputs); bf16 (bfloat16 inputs, float32 accumulation and float32 master weights). The CPU computes in
+    // float32.
+    std::string precision = "float32";
 };
 
 struct Spec {

@@ -25,7 +25,8 @@ void Problems::add(const SourceLoc & loc, const std::string & message, const std
     only_missing_files_ = false;
 }
 
-void Problems::add_missing_file(const SourceLoc & loc, const std::string & message, const std::string & note) {
+void Problems::add_missing_file(const SourceLoc & loc, const std::string & message,
+                                const std::string & note) {
     messages_.push_back(format_at(loc, message, note));
 }
 
@@ -41,22 +42,31 @@ NumberCheck at_least(double lo) {
     return [lo](double v) { return v >= lo ? std::string() : fmt::format("must be at least {}", lo); };
 }
 NumberCheck positive_finite() {
-    return [](double v) { return std::isfinite(v) && v > 0 ? std::string() : std::string("must be a finite positive number"); };
+    return [](double v) {
+        return std::isfinite(v) && v > 0 ? std::string() : std::string("must be a finite positive number");
+    };
 }
 NumberCheck in_unit_interval_open_right() {
     return [](double v) { return v >= 0 && v < 1 ? std::string() : std::string("must be in [0, 1)"); };
 }
 NumberCheck non_negative() {
-    return [](double v) { return std::isfinite(v) && v >= 0 ? std::string() : std::string("must be a finite number >= 0"); };
+    return [](double v) {
+        return std::isfinite(v) && v >= 0 ? std::string() : std::string("must be a finite number >= 0");
+    };
 }
 
 static const char * kind_of(const YAML::Node & n) {
     switch (n.Type()) {
-        case YAML::NodeType::Map: return "a mapping";
-        case YAML::NodeType::Sequence: return "a list";
-        case YAML::NodeType::Null: return "nothing";
-        case YAML::NodeType::Scalar: return "a scalar";
-        default: return "an undefined value";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Null:
+            return "nothing";
+        case YAML::NodeType::Scalar:
+            return "a scalar";
+        default:
+            return "an undefined value";
     }
 }
 
@@ -86,17 +96,22 @@ std::optional<std::string> read_string(Problems & p, const YAML::Node & n, const
     return std::nullopt;
 }
 
-MapReader::MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null, SourceLoc where)
-    : problems_(problems), node_(node.IsDefined() ? node : YAML::Node()), where_(std::move(where)), path_(std::move(path)) {
+MapReader::MapReader(Problems & problems, const YAML::Node & node, std::string path, bool allow_null,
+                     SourceLoc where)
+    : problems_(problems),
+      node_(node.IsDefined() ? node : YAML::Node()),
+      where_(std::move(where)),
+      path_(std::move(path)) {
     // reset(), not assignment: assigning through a handle writes into the node it refers to.
     if (allow_null && (!node.IsDefined() || node.IsNull())) {
         node_.reset(YAML::Node(YAML::NodeType::Map));
         return;
     }
     if (!node.IsMap()) {
-        problems_.add(node.IsDefined() ? problems_.loc(node, path_) : where_,
-                      fmt::format("{}: expected a mapping of keys to values, got {}", path_.empty() ? "spec" : path_,
-                                  node.IsDefined() ? kind_of(node) : "nothing"));
+        problems_.add(
+            node.IsDefined() ? problems_.loc(node, path_) : where_,
+            fmt::format("{}: expected a mapping of keys to values, got {}", path_.empty() ? "spec" : path_,
+                        node.IsDefined() ? kind_of(node) : "nothing"));
         ok_ = false;
         node_.reset(YAML::Node(YAML::NodeType::Map));
     }
@@ -122,7 +137,8 @@ YAML::Node MapReader::raw(const std::string & key) {
 
 SourceLoc MapReader::key_loc(const std::string & key) const {
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-        if (it->first.IsScalar() && it->first.Scalar() == key) return problems_.loc(it->first, child_path(key));
+        if (it->first.IsScalar() && it->first.Scalar() == key)
+            return problems_.loc(it->first, child_path(key));
     }
     return loc();
 }
@@ -154,7 +170,8 @@ int64_t MapReader::integer(const std::string & key, int64_t fallback, const Numb
     auto d = read_number(problems_, *v, child_path(key));
     if (!d) return fallback;
     if (!std::isfinite(*d) || std::floor(*d) != *d) {
-        problems_.add(value_loc(key), fmt::format("{}: expected a whole number, got '{}'", child_path(key), v->Scalar()));
+        problems_.add(value_loc(key),
+                      fmt::format("{}: expected a whole number, got '{}'", child_path(key), v->Scalar()));
         return fallback;
     }
     if (std::fabs(*d) > 1e15) {
@@ -215,7 +232,8 @@ std::vector<std::string> MapReader::strings(const std::string & key) {
     std::vector<std::string> out;
     if (v->IsScalar()) return {v->Scalar()};
     if (!v->IsSequence()) {
-        problems_.add(value_loc(key), fmt::format("{}: expected a list of names, got {}", child_path(key), kind_of(*v)));
+        problems_.add(value_loc(key),
+                      fmt::format("{}: expected a list of names, got {}", child_path(key), kind_of(*v)));
         return {};
     }
     for (size_t i = 0; i < v->size(); ++i) {
@@ -229,8 +247,8 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
     auto v = get(key);
     if (!v) return {};
     if (!v->IsSequence()) {
-        problems_.add(value_loc(key), fmt::format("{}: expected a list of whole numbers, got {}", child_path(key),
-                                                  kind_of(*v)));
+        problems_.add(value_loc(key), fmt::format("{}: expected a list of whole numbers, got {}",
+                                                  child_path(key), kind_of(*v)));
         return {};
     }
     std::vector<int64_t> out;
@@ -239,11 +257,13 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
         auto d = read_number(problems_, (*v)[i], p);
         if (!d) continue;
         if (std::floor(*d) != *d) {
-            problems_.add(problems_.loc((*v)[i], p), fmt::format("{}: expected a whole number, got '{}'", p, (*v)[i].Scalar()));
+            problems_.add(problems_.loc((*v)[i], p),
+                          fmt::format("{}: expected a whole number, got '{}'", p, (*v)[i].Scalar()));
             continue;
         }
         if (check && !check(*d).empty()) {
-            problems_.add(problems_.loc((*v)[i], p), fmt::format("{} {}, got {}", p, check(*d), (*v)[i].Scalar()));
+            problems_.add(problems_.loc((*v)[i], p),
+                          fmt::format("{} {}, got {}", p, check(*d), (*v)[i].Scalar()));
             continue;
         }
         out.push_back(static_cast<int64_t>(*d));
@@ -253,7 +273,8 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
 
 void MapReader::require(const std::string & key) {
     if (ok_ && !has(key))
-        problems_.add(where_.known() ? where_ : loc(), fmt::format("{}: missing required key '{}'", path_.empty() ? "spec" : path_, key));
+        problems_.add(where_.known() ? where_ : loc(),
+                      fmt::format("{}: missing required key '{}'", path_.empty() ? "spec" : path_, key));
 }
 
 void MapReader::finish() {
@@ -263,8 +284,9 @@ void MapReader::finish() {
         const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
         const SourceLoc here = problems_.loc(it->first, child_path(key));
         if (auto [first, fresh] = seen.emplace(key, here); !fresh) {
-            problems_.add(here, fmt::format("key '{}' appears twice in {}", key, path_.empty() ? "the spec" : path_),
-                          first->second.known() ? fmt::format("first at line {}", first->second.line) : "");
+            problems_.add(
+                here, fmt::format("key '{}' appears twice in {}", key, path_.empty() ? "the spec" : path_),
+                first->second.known() ? fmt::format("first at line {}", first->second.line) : "");
             continue;
         }
         if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
@@ -279,18 +301,21 @@ void MapReader::finish() {
     }
 }
 
-std::map<std::string, std::string> apply_overrides(YAML::Node & root, const std::vector<std::string> & overrides) {
+std::map<std::string, std::string> apply_overrides(YAML::Node & root,
+                                                   const std::vector<std::string> & overrides) {
     std::map<std::string, std::string> applied;
     for (const std::string & text : overrides) {
         const size_t eq = text.find('=');
         if (eq == std::string::npos || eq == 0)
-            throw Error(ExitCode::usage, fmt::format("--set {}: expected KEY=VALUE, e.g. train.epochs=10", text));
+            throw Error(ExitCode::usage,
+                        fmt::format("--set {}: expected KEY=VALUE, e.g. train.epochs=10", text));
         const std::string path = text.substr(0, eq);
         YAML::Node value;
         try {
             value = YAML::Load(text.substr(eq + 1));
         } catch (const YAML::Exception & e) {
-            throw Error(ExitCode::usage, fmt::format("--set {}: the value is not valid YAML: {}", text, e.msg));
+            throw Error(ExitCode::usage,
+                        fmt::format("--set {}: the value is not valid YAML: {}", text, e.msg));
         }
         std::vector<std::string> parts;
         for (size_t start = 0;;) {
@@ -303,7 +328,8 @@ std::map<std::string, std::string> apply_overrides(YAML::Node & root, const std:
         std::string walked;
         for (size_t i = 0; i < parts.size(); ++i) {
             const std::string & part = parts[i];
-            if (part.empty()) throw Error(ExitCode::usage, fmt::format("--set {}: empty key in '{}'", text, path));
+            if (part.empty())
+                throw Error(ExitCode::usage, fmt::format("--set {}: empty key in '{}'", text, path));
             const bool last = i + 1 == parts.size();
             walked += (walked.empty() ? "" : ".") + part;
             if (cur.IsSequence()) {
@@ -313,20 +339,24 @@ std::map<std::string, std::string> apply_overrides(YAML::Node & root, const std:
                     index = std::stoul(part, &used);
                     if (used != part.size()) throw std::invalid_argument(part);
                 } catch (...) {
-                    throw Error(ExitCode::usage, fmt::format("--set {}: '{}' is a list; expected an index, got '{}'",
-                                                             text, walked.substr(0, walked.size() - part.size() - 1),
-                                                             part));
+                    throw Error(ExitCode::usage,
+                                fmt::format("--set {}: '{}' is a list; expected an index, got '{}'", text,
+                                            walked.substr(0, walked.size() - part.size() - 1), part));
                 }
                 if (index >= cur.size())
-                    throw Error(ExitCode::usage, fmt::format("--set {}: index {} is past the end of a list of {}", text,
-                                                             index, cur.size()));
-                if (last) cur[index] = value;
-                else cur.reset(YAML::Node(cur[index]));
+                    throw Error(ExitCode::usage,
+                                fmt::format("--set {}: index {} is past the end of a list of {}", text, index,
+                                            cur.size()));
+                if (last)
+                    cur[index] = value;
+                else
+                    cur.reset(YAML::Node(cur[index]));
                 continue;
             }
             if (cur.IsNull() || !cur.IsDefined()) cur = YAML::Node(YAML::NodeType::Map);
             if (!cur.IsMap())
-                throw Error(ExitCode::usage, fmt::format("--set {}: cannot set '{}' inside a scalar value", text, part));
+                throw Error(ExitCode::usage,
+                            fmt::format("--set {}: cannot set '{}' inside a scalar value", text, part));
             if (last) {
                 cur[part] = value;
             } else {

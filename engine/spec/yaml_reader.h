@@ -67,8 +67,9 @@ public:
     bool boolean(const std::string & key, bool fallback);
     std::string string(const std::string & key, const std::string & fallback);
     // One of `choices` (aliases map to a canonical name); `what` names the kind of thing in messages.
-    std::string choice(const std::string & key, const std::string & fallback, const std::vector<std::string> & choices,
-                       const std::string & what, const std::map<std::string, std::string> & aliases = {});
+    std::string choice(const std::string & key, const std::string & fallback,
+                       const std::vector<std::string> & choices, const std::string & what,
+                       const std::map<std::string, std::string> & aliases = {});
     std::vector<std::string> strings(const std::string & key);
     std::vector<int64_t> integers(const std::string & key, const NumberCheck & check = {});
     void require(const std::string & key);
@@ -90,6 +91,7 @@ std::optional<double> read_number(Problems & p, const YAML::Node & n, const std:
 std::optional<std::string> read_string(Problems & p, const YAML::Node & n, const std::string & path);
 
 // Applies KEY=VALUE overrides to a YAML tree (dotted paths, list indices); returns path -> original text.
-std::map<std::string, std::string> apply_overrides(YAML::Node & root, const std::vector<std::string> & overrides);
+std::map<std::string, std::string> apply_overrides(YAML::Node & root,
+                                                   const std::vector<std::string> & overrides);
 
 }  // namespace dl

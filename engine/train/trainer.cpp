@@ -169,6 +169,10 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
     std::unique_ptr<Backend> own_backend = o.backend ? nullptr : make_backend(device);
     Backend * const backend = o.backend ? o.backend : own_backend.get();
+    if (!backend->set_precision(spec.train.precision))
+        observer.on_note(
+            fmt::format("train.precision {} applies on the GPU; the {} backend computes in float32",
+                        spec.train.precision, backend->name()));
 
     PreparedData data = prepare_data(spec);
     const Table & table = data.table;

@@ -26,7 +26,8 @@ dl::Spec parse(const std::string & text, std::vector<std::string> sets = {}) {
     return dl::parse_spec(text, "demo.yaml", DLCTL_SOURCE_DIR, sets);
 }
 
-std::string error_of(const std::string & text, std::vector<std::string> sets = {}, dl::ExitCode * code = nullptr) {
+std::string error_of(const std::string & text, std::vector<std::string> sets = {},
+                     dl::ExitCode * code = nullptr) {
     try {
         parse(text, sets);
     } catch (const dl::Error & e) {
@@ -56,8 +57,8 @@ TEST_CASE("defaults, Keras names and aliases") {
 }
 
 TEST_CASE("--set overrides any field, with YAML values and list indices") {
-    const dl::Spec s = parse(kSpec, {"train.epochs=12", "model.layers.0.dense.units=64", "train.optimizer={type: adam}",
-                                     "data.validation_split=0.25"});
+    const dl::Spec s = parse(kSpec, {"train.epochs=12", "model.layers.0.dense.units=64",
+                                     "train.optimizer={type: adam}", "data.validation_split=0.25"});
     CHECK(s.train.epochs == 12);
     CHECK(s.model.layers[0].units == 64);
     CHECK(s.train.optimizer.type == "adam");
@@ -180,16 +181,38 @@ train: {loss: sparse_categorical_crossentropy}
         t.replace(t.find("LAYER"), 5, layer);
         return error_of(t);
     };
-    CHECK(with("conv2d: {filters: 2, kernel_size: [3, 3, 3]}").find("expected one number or [height, width]") !=
-          std::string::npos);
+    CHECK(
+        with("conv2d: {filters: 2, kernel_size: [3, 3, 3]}").find("expected one number or [height, width]") !=
+        std::string::npos);
     CHECK(with("conv2d: {kernel_size: 3}").find("filters") != std::string::npos);
     CHECK(with("conv2d: {filters: 2, kernel_size: 0}").find("at least 1") != std::string::npos);
     CHECK(with("conv2d: {filters: 2, kernel_size: 3, padding: valud}").find("did you mean 'valid'") !=
           std::string::npos);
     CHECK(with("conv2d: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}").find("cannot both") !=
           std::string::npos);
-    CHECK(with("max_pool2d: {pool_size: [2, 2], stride: 1}").find("did you mean 'strides'") != std::string::npos);
-    CHECK(with("zero_padding2d: {padding: [1, 2, 3]}").find("[[top, bottom], [left, right]]") != std::string::npos);
+    CHECK(with("max_pool2d: {pool_size: [2, 2], stride: 1}").find("did you mean 'strides'") !=
+          std::string::npos);
+    CHECK(with("zero_padding2d: {padding: [1, 2, 3]}").find("[[top, bottom], [left, right]]") !=
+          std::string::npos);
     CHECK(with("batch_norm: {momentum: 1.5}").find("momentum") != std::string::npos);
-    CHECK(with("embeding: {input_dim: 3, output_dim: 2}").find("did you mean 'embedding'") != std::string::npos);
+    CHECK(with("embeding: {input_dim: 3, output_dim: 2}").find("did you mean 'embedding'") !=
+          std::string::npos);
+}
+
+TEST_CASE("device and train.precision: defaults, values, errors, and what the rendered spec keeps") {
+    const dl::Spec s = parse(kSpec);
+    CHECK(s.device.empty());
+    CHECK(s.train.precision == "float32");
+    CHECK(dl::render_spec(s).find("precision") == std::string::npos);  // old versions' specs hash as before
+    const dl::Spec g = parse(kSpec, {"device=cuda:1", "train.precision=bf16"});
+    CHECK(g.device == "cuda:1");
+    CHECK(g.train.precision == "bf16");
+    CHECK(dl::render_spec(g).find("precision: bf16") != std::string::npos);
+    CHECK(dl::render_spec(g).find("cuda:1") == std::string::npos);  // where it runs is not part of the model
+    dl::ExitCode code{};
+    CHECK(error_of(kSpec, {"train.precision=fp16"}, &code).find("unknown precision 'fp16'") !=
+          std::string::npos);
+    CHECK(code == dl::ExitCode::bad_input);
+    CHECK(error_of(kSpec, {"device=gpu"}, &code).find("device 'gpu' is not cpu, cuda, cuda:N or auto") !=
+          std::string::npos);
 }

@@ -131,8 +131,6 @@ public:
         check(cudaMalloc(&cublas_workspace_, kCublasWorkspace), "allocating cuBLAS' workspace");
         check_cublas(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspace),
                      "setting cuBLAS' workspace");
-        if (const char * tf32 = std::getenv("DLCTL_TF32"); tf32 && std::strcmp(tf32, "1") == 0)
-            check_cublas(cublasSetMathMode(cublas_, CUBLAS_TF32_TENSOR_OP_MATH), "enabling TF32");
         check(cudaMalloc(reinterpret_cast<void **>(&step_), sizeof(StepScalars)),
               "allocating the step values");
         const char * graphs = std::getenv("DLCTL_CUDA_GRAPHS");
@@ -176,8 +174,16 @@ public:
                             fmt::format("the cuda backend has no kernel for '{}'", k.node.op));
         }
         a.host_seed = k.seed;
+        a.precision = precision_;
         kernels_[&k](a);
         check_launch(k.node.op.c_str());
+    }
+
+    bool set_precision(const std::string & precision) override {
+        precision_ = precision == "bf16"   ? Precision::bf16
+                     : precision == "tf32" ? Precision::tf32
+                                           : Precision::f32;
+        return true;
     }
 
     void * allocate(size_t bytes) override {
@@ -318,6 +324,7 @@ private:
     StepScalars * step_ = nullptr;
     StepScalars host_step_{};
     bool graphs_ = true;
+    Precision precision_ = Precision::f32;
     std::unordered_map<const void *, Recording> recordings_;
     std::unordered_map<const KernelCtx *, Args> args_;
     std::unordered_map<const KernelCtx *, Kernel> kernels_;

@@ -25,6 +25,10 @@ inline constexpr int kMaxInputs = 8;
 
 enum class ElemType : uint8_t { f32, i32, i64 };  // dl::DType's order
 
+// train.precision: how cuBLAS may compute a float32 GEMM (tensor cores with TF32 or bfloat16 inputs, float32
+// accumulation); the tensors stay float32.
+enum class Precision : uint8_t { f32, tf32, bf16 };
+
 struct Tensor {
     void * data = nullptr;
     ElemType type = ElemType::f32;
@@ -58,10 +62,11 @@ struct Args {
     Tensor out;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
-    const StepScalars * step = nullptr;  // device memory
-    const void * node = nullptr;         // the dl::Node, read through attr_* below
-    void * backend = nullptr;            // the CudaBackend, for scratch()
-    uint64_t host_seed = 0;              // the values of the step being issued (for host-side set-up only)
+    const StepScalars * step = nullptr;    // device memory
+    const void * node = nullptr;           // the dl::Node, read through attr_* below
+    void * backend = nullptr;              // the CudaBackend, for scratch()
+    uint64_t host_seed = 0;                // the values of the step being issued (for host-side set-up only)
+    Precision precision = Precision::f32;  // train.precision, for the GEMMs
 };
 
 // Device scratch memory of at least `bytes` for the kernel being issued (a patch matrix), valid until the

@@ -36,31 +36,34 @@ inline void bias_activation(const Args & a, float * y, const float * bias, int64
 
 namespace dl::cuda {
 
+inline cublasComputeType_t compute_type(Precision p) {
+    return p == Precision::bf16   ? CUBLAS_COMPUTE_32F_FAST_16BF
+           : p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                  : CUBLAS_COMPUTE_32F;
+}
+
 // Row-major C[m, n] = op(A)[m, k] op(B)[k, n] + beta C, each with its own leading dimension (row length in
-// memory): sub-matrices of wider ones (a convolution group's columns) need no copies.
+// memory): sub-matrices of wider ones (a convolution group's columns) need no copies. cuBLAS is column-major,
+// so this is C^T = op(B)^T op(A)^T on the same buffers. With train.precision tf32 or bf16 cuBLAS converts the
+// float32 inputs on the fly for the tensor cores and accumulates in float32.
 inline void gemm_rm(const Args & args, int64_t m, int64_t n, int64_t k, const float * a, int64_t lda, bool ta,
                     const float * b, int64_t ldb, bool tb, float * c, int64_t ldc, float beta = 0.0f) {
     if (m == 0 || n == 0) return;
     const float one = 1.0f;
     const cublasStatus_t s =
-        cublasSgemm(args.cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one, b,
-                    static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc));
+        cublasGemmEx(args.cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one, b, CUDA_R_32F,
+                     static_cast<int>(ldb), a, CUDA_R_32F, static_cast<int>(lda), &beta, c, CUDA_R_32F,
+                     static_cast<int>(ldc), compute_type(args.precision), CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS)
-        throw std::runtime_error("cublasSgemm failed with status " + std::to_string(static_cast<int>(s)));
+        throw std::runtime_error("cublasGemmEx failed with status " + std::to_string(static_cast<int>(s)));
 }
 
+// Row-major C = op(A) op(B) for whole matrices.
 inline void gemm(const Args & args, const Tensor & a, const Tensor & b, const Tensor & c, bool ta, bool tb) {
-    const int64_t m = c.dims[0], n = c.dims[1];
     const int64_t k = ta ? a.dims[0] : a.dims[1];
-    if (m == 0 || n == 0) return;
-    const float one = 1.0f, zero = 0.0f;
-    const cublasStatus_t s = cublasSgemm(
-        args.cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
-        static_cast<int>(m), static_cast<int>(k), &one, b.f32(), static_cast<int>(b.dims[1]), a.f32(),
-        static_cast<int>(a.dims[1]), &zero, c.f32(), static_cast<int>(n));
-    if (s != CUBLAS_STATUS_SUCCESS)
-        throw std::runtime_error("cublasSgemm failed with status " + std::to_string(static_cast<int>(s)));
+    gemm_rm(args, c.dims[0], c.dims[1], k, a.f32(), a.dims[1], ta, b.f32(), b.dims[1], tb, c.f32(),
+            c.dims[1]);
 }
 
 }  // namespace dl::cuda

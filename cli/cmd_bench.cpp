@@ -63,7 +63,7 @@ void run_bench(const BenchOptions & o) {
                 session.commit_updates(ex);
                 opt.issue(grads);
             });
-            ex.download_outputs();
+            ex.download_outputs(/*wait=*/false);
             opt.finish_step();
             return;
         }

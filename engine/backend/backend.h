@@ -66,6 +66,10 @@ public:
         return p;
     }
     virtual void deallocate(void * p) { std::free(p); }
+    // Host memory for the buffers copied to and from the backend's: page-locked on a GPU, so that the copies
+    // are direct and asynchronous.
+    virtual void * allocate_host(size_t bytes) { return Backend::allocate(bytes); }
+    virtual void deallocate_host(void * p) { Backend::deallocate(p); }
     // In the backend's stream order; `synchronize` waits for everything issued so far.
     virtual void upload(void * to, const void * host, size_t bytes) {
         if (to != host && bytes > 0) std::memcpy(to, host, bytes);

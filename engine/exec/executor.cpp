@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 namespace dl {
 
@@ -76,9 +77,17 @@ void * Executor::own(size_t bytes) {
     return owned_.back();
 }
 
+// Zeroed host staging shaped like `like`, in the backend's page-locked host memory.
+TensorView Executor::own_host(const TensorView & like) {
+    owned_host_.push_back(backend_.allocate_host(like.bytes()));
+    std::memset(owned_host_.back(), 0, like.bytes());
+    return TensorView{owned_host_.back(), like.dtype, like.shape};
+}
+
 Executor::~Executor() {
     backend_.forget(this);
     for (void * p : owned_) backend_.deallocate(p);
+    for (void * p : owned_host_) backend_.deallocate_host(p);
 }
 
 Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend & backend)
@@ -108,9 +117,14 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
             DL_ASSERT(params.at(n.name).shape() == n.shape);
             v.data = params.device_data(n.name, backend_);
         } else if (n.op == "input") {
-            Tensor & t = inputs_.emplace(n.name, Tensor(n.shape, n.dtype)).first->second;
-            v.data = host_ ? t.view().data : own(t.view().bytes());
-            if (!host_) uploads_.emplace_back(t.view(), v);
+            if (host_) {
+                v.data = inputs_.emplace(n.name, Tensor(n.shape, n.dtype)).first->second.view().data;
+            } else {
+                v.data = own(v.bytes());
+                const TensorView staging = own_host(v);
+                staging_inputs_[n.name] = staging;
+                uploads_.emplace_back(staging, v);
+            }
         } else if (n.op == "const") {
             v.data = n.value->view().data;
             if (!host_) {
@@ -125,8 +139,9 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
         for (auto & [name, id] : graph_.outputs()) {
             if (!host_reads(name)) continue;
             const TensorView & device = views_[static_cast<size_t>(id)];
-            Tensor & t = host_outputs_.emplace(name, Tensor(device.shape, device.dtype)).first->second;
-            downloads_.emplace_back(t.view(), device);
+            const TensorView staging = own_host(device);
+            host_outputs_[name] = staging;
+            downloads_.emplace_back(staging, device);
         }
         backend_.synchronize();  // the constants' uploads read host memory the graph owns
     }
@@ -154,6 +169,11 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
 }
 
 TensorView Executor::input(const std::string & name) {
+    if (!host_) {
+        auto it = staging_inputs_.find(name);
+        DL_ASSERT(it != staging_inputs_.end());
+        return it->second;
+    }
     auto it = inputs_.find(name);
     DL_ASSERT(it != inputs_.end());
     return it->second.view();
@@ -163,7 +183,7 @@ TensorView Executor::output(const std::string & name) const {
     if (!host_) {
         auto it = host_outputs_.find(name);
         DL_ASSERT(it != host_outputs_.end());
-        return it->second.view();
+        return it->second;
     }
     return device_output(name);
 }
@@ -186,9 +206,9 @@ void Executor::launch(uint64_t seed, uint64_t step) {
     }
 }
 
-void Executor::download_outputs() {
+void Executor::download_outputs(bool wait) {
     for (auto & [host, device] : downloads_) backend_.download(host.data, device.data, host.bytes());
-    backend_.synchronize();
+    if (wait) backend_.synchronize();
 }
 
 void Executor::run(uint64_t seed, uint64_t step) {

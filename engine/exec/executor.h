@@ -72,7 +72,8 @@ public:
     // wait.
     void upload_inputs();
     void launch(uint64_t seed, uint64_t step);
-    void download_outputs();
+    // `wait` false: the copies are only issued; the caller synchronises (once, with its own copies).
+    void download_outputs(bool wait = true);
     // An output where the kernels wrote it: device memory on a device backend.
     TensorView device_output(const std::string & name) const;
     Backend & backend() { return backend_; }
@@ -85,6 +86,7 @@ public:
 
 private:
     void * own(size_t bytes);  // backend memory freed with the executor
+    TensorView own_host(const TensorView & like);
 
     Graph graph_;
     MemoryPlan plan_;
@@ -92,10 +94,11 @@ private:
     const bool host_;  // the backend computes in host memory: no copies at the edges
     Tensor arena_;
     Tensor workspace_;  // the largest OpDef::workspace of the schedule: kernels run one at a time
-    std::map<std::string, Tensor> inputs_;        // host buffers the caller fills
-    std::map<std::string, Tensor> host_outputs_;  // device backends: the outputs the host reads, after run()
+    std::map<std::string, Tensor> inputs_;  // host backends: the buffers the caller fills, which kernels read
+    // Device backends: page-locked host staging the caller fills, and the outputs the host reads after run().
+    std::map<std::string, TensorView> staging_inputs_, host_outputs_;
     std::vector<std::pair<TensorView, TensorView>> uploads_, downloads_;  // (host, device) pairs
-    std::vector<void *> owned_;
+    std::vector<void *> owned_, owned_host_;
     std::vector<TensorView> views_;  // per node id
     std::vector<KernelCtx> kernels_;
 };

@@ -370,8 +370,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                     replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
                     opt.issue(grads);
                 });
-                ex.download_outputs();
-                norm_g = opt.finish_step();
+                ex.download_outputs(/*wait=*/false);
+                norm_g = opt.finish_step();  // waits for the loss and predictions too
             } else {
                 ex.run(spec.seed, static_cast<uint64_t>(st.step));
             }

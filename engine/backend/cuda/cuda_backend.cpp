@@ -203,6 +203,12 @@ public:
         return p;
     }
     void deallocate(void * p) override { cudaFree(p); }
+    void * allocate_host(size_t bytes) override {
+        void * p = nullptr;
+        check(cudaMallocHost(&p, bytes == 0 ? 256 : bytes), "allocating page-locked host memory");
+        return p;
+    }
+    void deallocate_host(void * p) override { cudaFreeHost(p); }
 
     void upload(void * to, const void * host, size_t bytes) override {
         if (bytes)

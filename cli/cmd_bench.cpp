@@ -58,7 +58,7 @@ void run_bench(const BenchOptions & o) {
         if (opt.on_device() &&
             !per_kernel) {  // the training step as `dlctl train` issues it (recorded, replayed)
             ex.upload_inputs();
-            backend->run_step(&ex, values, [&] {
+            backend->run_step(ex.step_key(), values, [&] {
                 ex.launch(spec.seed, static_cast<uint64_t>(s));
                 session.commit_updates(ex);
                 opt.issue(grads);

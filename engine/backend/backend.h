@@ -77,6 +77,8 @@ public:
     virtual void download(void * host, const void * from, size_t bytes) {
         if (host != from && bytes > 0) std::memcpy(host, from, bytes);
     }
+    // An upload the next run_step waits for, which may overlap the step in flight (a GPU's copy stream).
+    virtual void upload_ahead(void * to, const void * host, size_t bytes) { upload(to, host, bytes); }
     virtual void copy(void * to, const void * from, size_t bytes) {
         if (to != from && bytes > 0) std::memmove(to, from, bytes);
     }

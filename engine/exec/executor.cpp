@@ -85,7 +85,8 @@ TensorView Executor::own_host(const TensorView & like) {
 }
 
 Executor::~Executor() {
-    backend_.forget(this);
+    backend_.forget(&kernels_);
+    backend_.forget(&alternate_kernels_);
     for (void * p : owned_) backend_.deallocate(p);
     for (void * p : owned_host_) backend_.deallocate_host(p);
 }
@@ -120,10 +121,17 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
             if (host_) {
                 v.data = inputs_.emplace(n.name, Tensor(n.shape, n.dtype)).first->second.view().data;
             } else {
+                // Note [double buffers]: two sets, so that the next batch can go up while a step reads this
+                // one.
                 v.data = own(v.bytes());
-                const TensorView staging = own_host(v);
-                staging_inputs_[n.name] = staging;
-                uploads_.emplace_back(staging, v);
+                TensorView other = v;
+                other.data = own(v.bytes());
+                alternate_.emplace_back(v.data, other.data);
+                for (int set = 0; set < 2; ++set) {
+                    const TensorView staging = own_host(v);
+                    staging_inputs_[set][n.name] = staging;
+                    uploads_[set].emplace_back(staging, set == 0 ? v : other);
+                }
             }
         } else if (n.op == "const") {
             v.data = n.value->view().data;
@@ -166,12 +174,21 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
         }
         kernels_.push_back(std::move(k));
     }
+    if (!host_) {
+        // The same kernels reading the second set of input buffers.
+        alternate_kernels_.reserve(kernels_.size());
+        for (const KernelCtx & k : kernels_) alternate_kernels_.push_back(k);
+        for (KernelCtx & k : alternate_kernels_)
+            for (TensorView & in : k.inputs)
+                for (auto & [first, second] : alternate_)
+                    if (in.data == first) in.data = second;
+    }
 }
 
 TensorView Executor::input(const std::string & name) {
     if (!host_) {
-        auto it = staging_inputs_.find(name);
-        DL_ASSERT(it != staging_inputs_.end());
+        auto it = staging_inputs_[fill_].find(name);
+        DL_ASSERT(it != staging_inputs_[fill_].end());
         return it->second;
     }
     auto it = inputs_.find(name);
@@ -195,11 +212,18 @@ TensorView Executor::device_output(const std::string & name) const {
 }
 
 void Executor::upload_inputs() {
-    for (auto & [host, device] : uploads_) backend_.upload(device.data, host.data, host.bytes());
+    if (host_) return;
+    for (auto & [host, device] : uploads_[fill_]) backend_.upload_ahead(device.data, host.data, host.bytes());
+    staged_ = fill_;
+    fill_ ^= 1;
 }
 
+std::vector<KernelCtx> & Executor::staged_kernels() { return staged_ == 1 ? alternate_kernels_ : kernels_; }
+
+const void * Executor::step_key() { return &staged_kernels(); }
+
 void Executor::launch(uint64_t seed, uint64_t step) {
-    for (KernelCtx & k : kernels_) {
+    for (KernelCtx & k : staged_kernels()) {
         k.seed = seed;
         k.step = step;
         backend_.run(k);
@@ -217,15 +241,19 @@ void Executor::run(uint64_t seed, uint64_t step) {
         return;
     }
     upload_inputs();
-    backend_.run_step(this, StepValues{.seed = seed, .step = step}, [&] { launch(seed, step); });
+    backend_.run_step(step_key(), StepValues{.seed = seed, .step = step}, [&] { launch(seed, step); });
     download_outputs();
 }
 
 void Executor::run_timed(uint64_t seed, uint64_t step, std::vector<double> & seconds) {
     seconds.resize(kernels_.size(), 0.0);
-    if (!host_) upload_inputs();
-    for (size_t i = 0; i < kernels_.size(); ++i) {
-        KernelCtx & k = kernels_[i];
+    if (!host_) {
+        upload_inputs();
+        backend_.run_step(&seconds, StepValues{.seed = seed, .step = step}, [] {});  // waits for the inputs
+    }
+    std::vector<KernelCtx> & kernels = staged_kernels();
+    for (size_t i = 0; i < kernels.size(); ++i) {
+        KernelCtx & k = kernels[i];
         k.seed = seed;
         k.step = step;
         const auto t0 = std::chrono::steady_clock::now();

@@ -68,9 +68,14 @@ public:
     void run(uint64_t seed, uint64_t step);
 
     // run() in parts, for a caller that issues more work in the same step (the training step's optimizer
-    // update on a device): upload the inputs, issue the kernels, then download the host-read outputs and
-    // wait.
+    // update on a device): upload the inputs, issue the kernels (as Backend::run_step(step_key(), ...)), then
+    // download the host-read outputs and wait.
+    // Note [double buffers]: on a device backend the inputs have two sets of buffers, host and device.
+    // upload_inputs() sends the set input() returned ahead of the next step (Backend::upload_ahead, which the
+    // step waits for) and hands out the other set, so the batch after can be gathered and sent while this
+    // step runs; launch() reads the set sent last.
     void upload_inputs();
+    const void * step_key();  // the recording of launch() for the set sent last
     void launch(uint64_t seed, uint64_t step);
     // `wait` false: the copies are only issued; the caller synchronises (once, with its own copies).
     void download_outputs(bool wait = true);
@@ -96,8 +101,12 @@ private:
     Tensor workspace_;  // the largest OpDef::workspace of the schedule: kernels run one at a time
     std::map<std::string, Tensor> inputs_;  // host backends: the buffers the caller fills, which kernels read
     // Device backends: page-locked host staging the caller fills, and the outputs the host reads after run().
-    std::map<std::string, TensorView> staging_inputs_, host_outputs_;
-    std::vector<std::pair<TensorView, TensorView>> uploads_, downloads_;  // (host, device) pairs
+    std::map<std::string, TensorView> staging_inputs_[2], host_outputs_;
+    std::vector<std::pair<TensorView, TensorView>> uploads_[2], downloads_;  // (host, device) pairs
+    std::vector<std::pair<void *, void *>> alternate_;  // an input's device buffer in set 0 and in set 1
+    std::vector<KernelCtx> alternate_kernels_;          // kernels_ reading set 1
+    int fill_ = 0, staged_ = 0;                         // the set input() hands out; the set sent last
+    std::vector<KernelCtx> & staged_kernels();
     std::vector<void *> owned_, owned_host_;
     std::vector<TensorView> views_;  // per node id
     std::vector<KernelCtx> kernels_;

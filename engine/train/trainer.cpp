@@ -348,22 +348,26 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             const auto [global_begin, global_end, local] = rows_of(b);
             const auto [begin, end] = local;
             Executor & ex = session.executor(GraphMode::train, end - begin);
-            loader.finish(ex);
-            if (b + 1 < steps_per_epoch) {  // the next batch is gathered while this step runs
-                const auto [nb, ne, next] = rows_of(b + 1);
-                loader.start(order, next.first, next.second, static_cast<uint64_t>(st.step + 1));
+            // On a device, every batch after the epoch's first was gathered and sent during the step before
+            // it (Note [double buffers]).
+            if (!opt.on_device() || b == first_batch) {
+                loader.finish(ex);
+                if (opt.on_device()) ex.upload_inputs();
+                if (b + 1 < steps_per_epoch) {  // the next batch is gathered while this step runs
+                    const auto [nb, ne, next] = rows_of(b + 1);
+                    loader.start(order, next.first, next.second, static_cast<uint64_t>(st.step + 1));
+                }
             }
             const double lr = schedule.at(st.step, st.plateau_factor);
             double norm_g = 0;
             if (opt.on_device()) {
                 // Note [device step]: the forward and backward kernels, the moving-statistics updates and the
                 // optimizer's fused update go out as one step, which the backend records once and replays.
-                ex.upload_inputs();
                 const StepValues values{.seed = spec.seed,
                                         .step = static_cast<uint64_t>(st.step),
                                         .lr = lr,
                                         .t = opt.next_iteration()};
-                backend->run_step(&ex, values, [&] {
+                backend->run_step(ex.step_key(), values, [&] {
                     ex.launch(spec.seed, static_cast<uint64_t>(st.step));
                     session.commit_updates(ex);
                     std::vector<TensorView> & grads = session.gradients(ex);
@@ -371,6 +375,16 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
                     opt.issue(grads);
                 });
                 ex.download_outputs(/*wait=*/false);
+                if (b + 1 < steps_per_epoch) {  // the next batch goes up while this step computes
+                    const auto [nb, ne, next] = rows_of(b + 1);
+                    Executor & next_ex = session.executor(GraphMode::train, next.second - next.first);
+                    loader.finish(next_ex);
+                    next_ex.upload_inputs();
+                    if (b + 2 < steps_per_epoch) {
+                        const auto [ab, ae, after] = rows_of(b + 2);
+                        loader.start(order, after.first, after.second, static_cast<uint64_t>(st.step + 2));
+                    }
+                }
                 norm_g = opt.finish_step();  // waits for the loss and predictions too
             } else {
                 ex.run(spec.seed, static_cast<uint64_t>(st.step));

@@ -162,6 +162,8 @@ TEST_CASE("training on a device-memory backend matches the CPU: housing (Adam)")
     int64_t steps = 0;
     for (auto & [key, n] : staged.steps_by_key) steps += n;
     CHECK(steps >= static_cast<int64_t>(dev.losses.size()));
+    // Both sets of input buffers took turns (Note [double buffers]): one recording per set.
+    CHECK(staged.steps_by_key.size() >= 2);
 }
 
 TEST_CASE(

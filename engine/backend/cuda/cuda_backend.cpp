@@ -125,6 +125,8 @@ public:
     explicit CudaBackend(int device) : device_(device) {
         check(cudaSetDevice(device), "selecting the CUDA device");
         check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+        check(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking), "creating the copy stream");
+        check(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming), "creating an event");
         check_cublas(cublasCreate(&cublas_), "creating the cuBLAS handle");
         check_cublas(cublasSetStream(cublas_, stream_), "binding cuBLAS to the stream");
         // A workspace of our own, so cuBLAS never allocates inside a recorded step.
@@ -146,6 +148,8 @@ public:
         cudaFree(step_);
         cudaFree(cublas_workspace_);
         cublasDestroy(cublas_);
+        cudaEventDestroy(uploaded_);
+        cudaStreamDestroy(copy_stream_);
         cudaStreamDestroy(stream_);
     }
 
@@ -214,6 +218,15 @@ public:
         if (bytes)
             check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to the GPU");
     }
+    // Note [double buffers]: the next batch goes up on the copy stream while the step in flight computes; the
+    // next run_step makes the compute stream wait for it. The buffers it writes are the ones that step does
+    // not read (Executor's second set).
+    void upload_ahead(void * to, const void * host, size_t bytes) override {
+        if (!bytes) return;
+        check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, copy_stream_), "copying to the GPU");
+        check(cudaEventRecord(uploaded_, copy_stream_), "recording an upload");
+        pending_upload_ = true;
+    }
     void download(void * host, const void * from, size_t bytes) override {
         if (bytes)
             check(cudaMemcpyAsync(host, from, bytes, cudaMemcpyDeviceToHost, stream_),
@@ -223,7 +236,10 @@ public:
         if (bytes && to != from)
             check(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the GPU");
     }
-    void synchronize() override { check(cudaStreamSynchronize(stream_), "running on the GPU"); }
+    void synchronize() override {
+        check(cudaStreamSynchronize(stream_), "running on the GPU");
+        check(cudaStreamSynchronize(copy_stream_), "copying to the GPU");
+    }
 
     // Note [CUDA graphs]: the first step of a key runs eagerly (cuBLAS picks its algorithms, scratch is
     // allocated), the second is captured into a graph, and every later one replays it: one launch for the
@@ -234,6 +250,10 @@ public:
         host_step_ = StepScalars{
             .seed = values.seed, .step = values.step, .lr = values.lr, .t = static_cast<double>(values.t)};
         upload(step_, &host_step_, sizeof host_step_);
+        if (pending_upload_) {
+            check(cudaStreamWaitEvent(stream_, uploaded_, 0), "waiting for the inputs");
+            pending_upload_ = false;
+        }
         Recording & r = recordings_[key];
         ++r.runs;
         if (r.exec) {
@@ -325,6 +345,9 @@ private:
 
     int device_;
     cudaStream_t stream_ = nullptr;
+    cudaStream_t copy_stream_ = nullptr;
+    cudaEvent_t uploaded_ = nullptr;
+    bool pending_upload_ = false;
     cublasHandle_t cublas_ = nullptr;
     void * cublas_workspace_ = nullptr;
     StepScalars * step_ = nullptr;

@@ -31,8 +31,8 @@ export DLCTL_CUDA_PLUGIN=$BUNDLE/bin/libdlctl_cuda.so DLCTL_SOURCE_DIR=$BUNDLE
 # The machine's own loader first; if its C library is older than the bundle's (Debian 12's), the bundle's.
 RUN=()
 if ! "$BUNDLE/bin/dlctl" --version >/dev/null 2>&1; then
-  RUN=("$BUNDLE/lib/ld-linux-x86-64.so.2" --library-path "$LD_LIBRARY_PATH")
-  echo "using the bundle's dynamic loader"
+  RUN=("$BUNDLE/glibc/ld-linux-x86-64.so.2" --library-path "$BUNDLE/glibc:$LD_LIBRARY_PATH")
+  echo "the machine's C library is older than the bundle's: using the bundle's C library and dynamic loader"
 fi
 dlctl() { "${RUN[@]}" "$BUNDLE/bin/dlctl" "$@"; }
 dlctl --version --json | tee "$OUT/version.json"

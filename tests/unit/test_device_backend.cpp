@@ -11,7 +11,9 @@
 #include <set>
 
 #include "io/h5file.h"
+#include "io/runs.h"
 #include "optim/optimizer.h"
+#include "train/session.h"
 #include "train/trainer.h"
 
 namespace {
@@ -179,4 +181,26 @@ TEST_CASE(
     const Trained dev = train_on(&staged, "configs/wine.yaml", sets, "wine-staged");
     check_same_training(cpu, dev);
     CHECK(dev.metrics.dump() == cpu.metrics.dump());
+}
+
+TEST_CASE(
+    "a checkpoint written from a device-memory backend loads on the CPU and scores what the device scored") {
+    const std::string runs = scratch("handover");
+    StagedBackend staged;
+    LossLog log;
+    const dl::TrainResult r = dl::train({.spec_path = kSource + "/configs/housing.yaml",
+                                         .overrides = {"train.epochs=2"},
+                                         .runs_flag = runs,
+                                         .threads = 1,
+                                         .backend = &staged},
+                                        log);
+    REQUIRE(r.metrics.contains("test_loss"));
+    // The CPU's reading of the same checkpoint, on the same held-out rows.
+    dl::TrainedModel m = dl::load_trained(dl::resolve_model(r.run_dir, runs));
+    const dl::Table t = dl::load_table_for(m, "");
+    const dl::Splits s = dl::make_splits(t.rows(), m.spec.data, m.spec.seed, t.test_start);
+    dl::ModelSession cpu(m.spec, m.info, m.params, 1);
+    const double cpu_loss = cpu.evaluate(t, s.test).means().at("loss");
+    CHECK(cpu_loss == doctest::Approx(r.metrics["test_loss"].get<double>()).epsilon(1e-5));
+    std::filesystem::remove_all(runs);
 }

@@ -8,8 +8,7 @@ __global__ void max_pool_kernel(cuda::Pool p, const float * __restrict__ x, floa
     const int64_t total = p.n * p.oh * p.ow * p.c;
     for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total;
          o += int64_t{blockDim.x} * gridDim.x) {
-        const int64_t ch = o % p.c, j = (o / p.c) % p.ow, i = (o / (p.c * p.ow)) % p.oh,
-                      n = o / (p.c * p.ow * p.oh);
+        const auto [n, i, j, ch] = cuda::pool_output(p, o);
         const cuda::Window win = cuda::window_of(p, i, j);
         const float * xn = x + n * p.h * p.w * p.c;
         float best = xn[(win.r0 * p.w + win.q0) * p.c + ch];

@@ -9,8 +9,7 @@ __global__ void max_pool_gather_kernel(cuda::Pool p, const float * __restrict__ 
     const int64_t total = p.n * p.oh * p.ow * p.c;
     for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total;
          o += int64_t{blockDim.x} * gridDim.x) {
-        const int64_t ch = o % p.c, j = (o / p.c) % p.ow, i = (o / (p.c * p.ow)) % p.oh,
-                      n = o / (p.c * p.ow * p.oh);
+        const auto [n, i, j, ch] = cuda::pool_output(p, o);
         float best;
         const int64_t at =
             cuda::window_argmax(p, x + n * p.h * p.w * p.c, cuda::window_of(p, i, j), ch, best);

@@ -322,8 +322,8 @@ public:
                            .nesterov = spec.nesterov,
                            .clip_global_norm = u.clip->global_norm,
                            .clip_value = static_cast<float>(u.clip->value)};
-        std::vector<OptimizerSlice> slices;
-        slices.reserve(u.tensors.size());
+        std::vector<OptimizerSlice> & slices = optimizer_slices_;  // reused: no allocation per step
+        slices.clear();
         for (const OptimizerTensor & t : u.tensors)
             slices.push_back(
                 {.param = t.param, .grad = t.grad, .slot0 = t.slot0, .slot1 = t.slot1, .size = t.size});
@@ -358,6 +358,7 @@ private:
     std::unordered_map<const KernelCtx *, Args> args_;
     std::unordered_map<const KernelCtx *, Kernel> kernels_;
     std::map<size_t, void *> optimizer_scratch_;
+    std::vector<OptimizerSlice> optimizer_slices_;
     std::vector<void *> scratch_;
     size_t scratch_bytes_ = 0;
 };

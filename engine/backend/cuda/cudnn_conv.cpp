@@ -17,32 +17,35 @@ namespace dl::cuda {
 namespace {
 
 // The entry points, resolved once; `ok` false when libcudnn is not there or lacks one.
+#define DL_CUDNN_FUNCTIONS(X)                         \
+    X(cudnnCreate)                                    \
+    X(cudnnSetStream)                                 \
+    X(cudnnCreateTensorDescriptor)                    \
+    X(cudnnSetTensor4dDescriptor)                     \
+    X(cudnnDestroyTensorDescriptor)                   \
+    X(cudnnCreateFilterDescriptor)                    \
+    X(cudnnSetFilter4dDescriptor)                     \
+    X(cudnnDestroyFilterDescriptor)                   \
+    X(cudnnCreateConvolutionDescriptor)               \
+    X(cudnnSetConvolution2dDescriptor)                \
+    X(cudnnSetConvolutionGroupCount)                  \
+    X(cudnnSetConvolutionMathType)                    \
+    X(cudnnDestroyConvolutionDescriptor)              \
+    X(cudnnGetConvolutionForwardAlgorithm_v7)         \
+    X(cudnnGetConvolutionForwardWorkspaceSize)        \
+    X(cudnnConvolutionForward)                        \
+    X(cudnnGetConvolutionBackwardDataAlgorithm_v7)    \
+    X(cudnnGetConvolutionBackwardDataWorkspaceSize)   \
+    X(cudnnConvolutionBackwardData)                   \
+    X(cudnnGetConvolutionBackwardFilterAlgorithm_v7)  \
+    X(cudnnGetConvolutionBackwardFilterWorkspaceSize) \
+    X(cudnnConvolutionBackwardFilter)
+
 struct Cudnn {
     bool ok = false;
-#define DL_CUDNN_FN(name) decltype(&::name) name = nullptr;
-    DL_CUDNN_FN(cudnnCreate)
-    DL_CUDNN_FN(cudnnSetStream)
-    DL_CUDNN_FN(cudnnCreateTensorDescriptor)
-    DL_CUDNN_FN(cudnnSetTensor4dDescriptor)
-    DL_CUDNN_FN(cudnnDestroyTensorDescriptor)
-    DL_CUDNN_FN(cudnnCreateFilterDescriptor)
-    DL_CUDNN_FN(cudnnSetFilter4dDescriptor)
-    DL_CUDNN_FN(cudnnDestroyFilterDescriptor)
-    DL_CUDNN_FN(cudnnCreateConvolutionDescriptor)
-    DL_CUDNN_FN(cudnnSetConvolution2dDescriptor)
-    DL_CUDNN_FN(cudnnSetConvolutionGroupCount)
-    DL_CUDNN_FN(cudnnSetConvolutionMathType)
-    DL_CUDNN_FN(cudnnDestroyConvolutionDescriptor)
-    DL_CUDNN_FN(cudnnGetConvolutionForwardAlgorithm_v7)
-    DL_CUDNN_FN(cudnnGetConvolutionForwardWorkspaceSize)
-    DL_CUDNN_FN(cudnnConvolutionForward)
-    DL_CUDNN_FN(cudnnGetConvolutionBackwardDataAlgorithm_v7)
-    DL_CUDNN_FN(cudnnGetConvolutionBackwardDataWorkspaceSize)
-    DL_CUDNN_FN(cudnnConvolutionBackwardData)
-    DL_CUDNN_FN(cudnnGetConvolutionBackwardFilterAlgorithm_v7)
-    DL_CUDNN_FN(cudnnGetConvolutionBackwardFilterWorkspaceSize)
-    DL_CUDNN_FN(cudnnConvolutionBackwardFilter)
-#undef DL_CUDNN_FN
+#define DL_CUDNN_POINTER(name) decltype(&::name) name = nullptr;
+    DL_CUDNN_FUNCTIONS(DL_CUDNN_POINTER)
+#undef DL_CUDNN_POINTER
     cudnnHandle_t handle = nullptr;
 };
 
@@ -55,28 +58,7 @@ Cudnn & cudnn() {
 #define DL_CUDNN_LOAD(name)                                            \
     l.name = reinterpret_cast<decltype(&::name)>(::dlsym(lib, #name)); \
     all = all && l.name != nullptr;
-        DL_CUDNN_LOAD(cudnnCreate)
-        DL_CUDNN_LOAD(cudnnSetStream)
-        DL_CUDNN_LOAD(cudnnCreateTensorDescriptor)
-        DL_CUDNN_LOAD(cudnnSetTensor4dDescriptor)
-        DL_CUDNN_LOAD(cudnnDestroyTensorDescriptor)
-        DL_CUDNN_LOAD(cudnnCreateFilterDescriptor)
-        DL_CUDNN_LOAD(cudnnSetFilter4dDescriptor)
-        DL_CUDNN_LOAD(cudnnDestroyFilterDescriptor)
-        DL_CUDNN_LOAD(cudnnCreateConvolutionDescriptor)
-        DL_CUDNN_LOAD(cudnnSetConvolution2dDescriptor)
-        DL_CUDNN_LOAD(cudnnSetConvolutionGroupCount)
-        DL_CUDNN_LOAD(cudnnSetConvolutionMathType)
-        DL_CUDNN_LOAD(cudnnDestroyConvolutionDescriptor)
-        DL_CUDNN_LOAD(cudnnGetConvolutionForwardAlgorithm_v7)
-        DL_CUDNN_LOAD(cudnnGetConvolutionForwardWorkspaceSize)
-        DL_CUDNN_LOAD(cudnnConvolutionForward)
-        DL_CUDNN_LOAD(cudnnGetConvolutionBackwardDataAlgorithm_v7)
-        DL_CUDNN_LOAD(cudnnGetConvolutionBackwardDataWorkspaceSize)
-        DL_CUDNN_LOAD(cudnnConvolutionBackwardData)
-        DL_CUDNN_LOAD(cudnnGetConvolutionBackwardFilterAlgorithm_v7)
-        DL_CUDNN_LOAD(cudnnGetConvolutionBackwardFilterWorkspaceSize)
-        DL_CUDNN_LOAD(cudnnConvolutionBackwardFilter)
+        DL_CUDNN_FUNCTIONS(DL_CUDNN_LOAD)
 #undef DL_CUDNN_LOAD
         l.ok = all && l.cudnnCreate(&l.handle) == CUDNN_STATUS_SUCCESS;
         return l;

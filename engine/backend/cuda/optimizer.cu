@@ -7,6 +7,7 @@
 // Tensors go in slices of at most kSliceTensors per launch, passed by value (no device table to keep
 // current).
 #include <cmath>
+#include <vector>
 
 #include "backend/cuda/optimizer_kernels.h"
 
@@ -176,7 +177,12 @@ size_t optimizer_scratch_bytes(const OptimizerSlice * tensors, int count) {
 void launch_optimizer(const OptimizerRule & rule, const OptimizerSlice * tensors, int count, float * norm_out,
                       void * scratch, const StepScalars * step, cudaStream_t stream) {
     const int max_slices = (count + kSliceTensors - 1) / kSliceTensors;
-    Slice * slices = new Slice[static_cast<size_t>(max_slices > 0 ? max_slices : 1)];
+    // Grown once: a step issued without recording (the first, or DLCTL_CUDA_GRAPHS=0) allocates nothing
+    // after.
+    static std::vector<Slice> storage;
+    if (storage.size() < static_cast<size_t>(max_slices > 0 ? max_slices : 1))
+        storage.resize(static_cast<size_t>(max_slices > 0 ? max_slices : 1));
+    Slice * slices = storage.data();
     int slice_count = 0;
     const int64_t total = make_slices(tensors, count, slices, slice_count);
     auto * partial = static_cast<double *>(scratch);
@@ -192,7 +198,6 @@ void launch_optimizer(const OptimizerRule & rule, const OptimizerSlice * tensors
         if (blocks > 0)
             update_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(slices[i], rule, scalars);
     }
-    delete[] slices;
     check_launch("the optimizer update");
 }
 

@@ -23,6 +23,14 @@ inline Pool pool_of(const Args & a, const Tensor & in, const Tensor & out) {
     return p;
 }
 
+// Output value o of [n, oh, ow, c], as (image, row, column, channel).
+struct PoolOutput {
+    int64_t n, i, j, ch;
+};
+__device__ inline PoolOutput pool_output(const Pool & p, int64_t o) {
+    return {o / (p.c * p.ow * p.oh), (o / (p.c * p.ow)) % p.oh, (o / p.c) % p.ow, o % p.c};
+}
+
 struct Window {
     int64_t r0, r1, q0, q1;
 };

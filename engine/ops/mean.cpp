@@ -4,8 +4,9 @@
 namespace dl {
 namespace {
 void cpu(KernelCtx & k) {
-    reduce_kernel(k, reduction_axes(k.in(0).shape, k.attrs()), 0.0, [](double a, double x) { return a + x; },
-                  [](double a, int64_t n) { return n ? a / static_cast<double>(n) : 0.0; });
+    reduce_kernel(
+        k, reduction_axes(k.in(0).shape, k.attrs()), 0.0, [](double a, double x) { return a + x; },
+        [](double a, int64_t n) { return n ? a / static_cast<double>(n) : 0.0; });
 }
 std::vector<Value> grad(GradCtx & g) {
     const Shape & xs = g.in(0).shape();
@@ -16,6 +17,10 @@ std::vector<Value> grad(GradCtx & g) {
     return {g.op("broadcast_to", {d}, {{"shape", xs.dims}}) * (1.0f / count)};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "mean", .infer = infer_reduction, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{3, 4}}, {{2, 3, 4}}}, .attrs = {{"axes", std::vector<int64_t>{0, -1}}}}});
+DL_REGISTER_OP({.name = "mean",
+                .infer = infer_reduction,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{3, 4}}, {{2, 3, 4}}, {{80, 64}}},
+                         .attrs = {{"axes", std::vector<int64_t>{0, -1}}}}});
 }  // namespace dl

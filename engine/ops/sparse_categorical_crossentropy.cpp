@@ -20,7 +20,8 @@ void cpu(KernelCtx & k) {
         const float m = z.row(r).maxCoeff();
         const double lse = m + std::log(static_cast<double>((z.row(r).array() - m).exp().sum()));
         const int64_t c = k.in(1).index_at(r);
-        DL_CHECK(c >= 0 && c < z.cols(), ExitCode::bad_input, "class label {} is out of range [0, {})", c, z.cols());
+        DL_CHECK(c >= 0 && c < z.cols(), ExitCode::bad_input, "class label {} is out of range [0, {})", c,
+                 z.cols());
         total += lse - z(r, c);
     }
     k.out().f32()[0] = static_cast<float>(total / static_cast<double>(std::max<int64_t>(1, z.rows())));
@@ -33,6 +34,14 @@ std::vector<Value> grad(GradCtx & g) {
     return {(p - onehot) * (g.dout() * (1.0f / static_cast<float>(zs[0]))), Value{}};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "sparse_categorical_crossentropy", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{5, 3}, {5}}}, .low = -2.0f, .high = 2.0f, .class_inputs = {1}, .classes = 3}});
+DL_REGISTER_OP({.name = "sparse_categorical_crossentropy",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{5, 3}, {5}}, {{200, 3}, {200}}},
+                         .low = -2.0f,
+                         .high = 2.0f,
+                         .class_inputs = {1},
+                         .classes = 3}});
 }  // namespace dl

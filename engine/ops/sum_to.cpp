@@ -34,12 +34,17 @@ void cpu(KernelCtx & k) {
         k.out().f32()[0] = static_cast<float>(s);
         return;
     }
-    reduce_kernel(k, broadcast_axes(x.shape, target), 0.0, [](double a, double v) { return a + v; }, [](double a, int64_t) { return a; });
+    reduce_kernel(
+        k, broadcast_axes(x.shape, target), 0.0, [](double a, double v) { return a + v; },
+        [](double a, int64_t) { return a; });
 }
 std::vector<Value> grad(GradCtx & g) {
     return {g.op("broadcast_to", {g.dout()}, {{"shape", g.in(0).shape().dims}})};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "sum_to", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{6, 4}}}, .attrs = {{"shape", std::vector<int64_t>{1, 4}}}}});
+DL_REGISTER_OP({.name = "sum_to",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{6, 4}}, {{300, 4}}}, .attrs = {{"shape", std::vector<int64_t>{1, 4}}}}});
 }  // namespace dl

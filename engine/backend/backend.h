@@ -8,6 +8,7 @@
 //   b->synchronize();
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -83,6 +84,18 @@ public:
         if (to != from && bytes > 0) std::memmove(to, from, bytes);
     }
     virtual void synchronize() {}
+
+    // Runs `kernels` in order, adding each one's time to seconds[i] (`dlctl bench`): here the host's clock
+    // around each kernel. A GPU times them on the device instead (events between the kernels, one wait at
+    // the end), so that no host round trip per kernel is counted as the kernel's.
+    virtual void run_timed(std::vector<KernelCtx> & kernels, std::vector<double> & seconds) {
+        for (size_t i = 0; i < kernels.size(); ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            run(kernels[i]);
+            synchronize();
+            seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+    }
 
     // Issues one step's work: `launches` runs kernels (run), copies and optimizer updates. A device backend
     // runs it as it is the first time it sees `key`, records it the second time and replays the recording

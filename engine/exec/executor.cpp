@@ -252,15 +252,11 @@ void Executor::run_timed(uint64_t seed, uint64_t step, std::vector<double> & sec
         backend_.run_step(&seconds, StepValues{.seed = seed, .step = step}, [] {});  // waits for the inputs
     }
     std::vector<KernelCtx> & kernels = staged_kernels();
-    for (size_t i = 0; i < kernels.size(); ++i) {
-        KernelCtx & k = kernels[i];
+    for (KernelCtx & k : kernels) {
         k.seed = seed;
         k.step = step;
-        const auto t0 = std::chrono::steady_clock::now();
-        backend_.run(k);
-        backend_.synchronize();
-        seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    backend_.run_timed(kernels, seconds);
     if (!host_) download_outputs();
 }
 

@@ -4,6 +4,7 @@
 // The plugin uses only the engine's headers, never its compiled code (it links with --no-undefined): whatever
 // it reads of a node (attributes, shapes) goes through inline code, so it loads into any dlctl of the same
 // build.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -133,6 +134,7 @@ public:
         check(cudaMalloc(&cublas_workspace_, kCublasWorkspace), "allocating cuBLAS' workspace");
         check_cublas(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspace),
                      "setting cuBLAS' workspace");
+        check_cublas(cublasLtCreate(&cublas_lt_), "creating the cuBLASLt handle");
         check(cudaMalloc(reinterpret_cast<void **>(&step_), sizeof(StepScalars)),
               "allocating the step values");
         const char * graphs = std::getenv("DLCTL_CUDA_GRAPHS");
@@ -145,8 +147,11 @@ public:
             if (r.exec) cudaGraphExecDestroy(r.exec);
         for (auto & [count, p] : optimizer_scratch_) cudaFree(p);
         for (void * p : scratch_) cudaFree(p);
+        for (void * p : bf16_buffers_) cudaFree(p);
+        for (cudaEvent_t e : timing_events_) cudaEventDestroy(e);
         cudaFree(step_);
         cudaFree(cublas_workspace_);
+        cublasLtDestroy(cublas_lt_);
         cublasDestroy(cublas_);
         cudaEventDestroy(uploaded_);
         cudaStreamDestroy(copy_stream_);
@@ -169,6 +174,9 @@ public:
             a.out = device_tensor(k.output);
             a.stream = stream_;
             a.cublas = cublas_;
+            a.cublas_lt = cublas_lt_;
+            a.workspace = cublas_workspace_;
+            a.workspace_bytes = kCublasWorkspace;
             a.step = step_;
             a.node = &k.node;
             a.backend = this;
@@ -181,6 +189,7 @@ public:
         a.precision = precision_;
         kernels_[&k](a);
         check_launch(k.node.op.c_str());
+        wrote(a.out.data, static_cast<size_t>(a.out.numel) * element_size(k.output.dtype), stream_);
     }
 
     bool set_precision(const std::string & precision) override {
@@ -215,8 +224,9 @@ public:
     void deallocate_host(void * p) override { cudaFreeHost(p); }
 
     void upload(void * to, const void * host, size_t bytes) override {
-        if (bytes)
-            check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to the GPU");
+        if (!bytes) return;
+        check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to the GPU");
+        wrote(to, bytes, stream_);
     }
     // Note [double buffers]: the next batch goes up on the copy stream while the step in flight computes; the
     // next run_step makes the compute stream wait for it. The buffers it writes are the ones that step does
@@ -224,6 +234,7 @@ public:
     void upload_ahead(void * to, const void * host, size_t bytes) override {
         if (!bytes) return;
         check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, copy_stream_), "copying to the GPU");
+        wrote(to, bytes, copy_stream_);
         check(cudaEventRecord(uploaded_, copy_stream_), "recording an upload");
         pending_upload_ = true;
     }
@@ -233,12 +244,34 @@ public:
                   "copying from the GPU");
     }
     void copy(void * to, const void * from, size_t bytes) override {
-        if (bytes && to != from)
-            check(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the GPU");
+        if (!bytes || to == from) return;
+        check(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the GPU");
+        wrote(to, bytes, stream_);
     }
     void synchronize() override {
         check(cudaStreamSynchronize(stream_), "running on the GPU");
         check(cudaStreamSynchronize(copy_stream_), "copying to the GPU");
+    }
+
+    // An event before each kernel and one after the last: each kernel's time as the GPU saw it, whatever it
+    // issues (a bfloat16 conversion, cuDNN's calls) included.
+    void run_timed(std::vector<KernelCtx> & kernels, std::vector<double> & seconds) override {
+        while (timing_events_.size() < kernels.size() + 1) {
+            cudaEvent_t e = nullptr;
+            check(cudaEventCreate(&e), "creating an event");
+            timing_events_.push_back(e);
+        }
+        check(cudaEventRecord(timing_events_[0], stream_), "recording an event");
+        for (size_t i = 0; i < kernels.size(); ++i) {
+            run(kernels[i]);
+            check(cudaEventRecord(timing_events_[i + 1], stream_), "recording an event");
+        }
+        check(cudaEventSynchronize(timing_events_[kernels.size()]), "running on the GPU");
+        for (size_t i = 0; i < kernels.size(); ++i) {
+            float ms = 0;
+            check(cudaEventElapsedTime(&ms, timing_events_[i], timing_events_[i + 1]), "reading an event");
+            seconds[i] += ms * 1e-3;
+        }
     }
 
     // Note [CUDA graphs]: the first step of a key runs eagerly (cuBLAS picks its algorithms, scratch is
@@ -310,6 +343,42 @@ public:
         return scratch_.empty() ? nullptr : scratch_.back();
     }
 
+    // Note [bf16 operands]: with train.precision bf16 the GEMMs read bfloat16 copies of their float32
+    // operands. A copy is keyed by the operand's address and made at its first use; it stays valid until
+    // something writes that memory: a kernel's output (run), an upload or a copy. Then an activation's copy
+    // is dropped (the next GEMM that reads it converts again: once per step, however many GEMMs read it), and
+    // a parameter's is converted again at once. The optimizer rewrites its parameters' copies in the update
+    // kernel itself, so the weights are converted once per step, there, and never by a GEMM. Validity is
+    // decided on the host in stream order, and a recorded step makes the same decisions every time it is
+    // issued, so a replayed graph converts exactly what the eager step did.
+    const void * bf16_operand(const float * x, int64_t n) {
+        Bf16Copy & c = bf16_[x];
+        if (c.valid && c.n == n) return c.copy;
+        if (c.capacity < n) {  // grows on eager runs; an outgrown buffer stays, a recorded step may read it
+            c.copy = allocate(static_cast<size_t>(n) * 2);
+            bf16_buffers_.push_back(c.copy);
+            c.capacity = n;
+        }
+        c.n = n;
+        convert_to_bf16(x, c.copy, n, stream_);
+        c.valid = true;
+        return c.copy;
+    }
+
+    // Something wrote [p, p + bytes) on `stream`: the bfloat16 copies of what it overlaps are stale.
+    void wrote(const void * p, size_t bytes, cudaStream_t stream, const void * except = nullptr) {
+        if (bf16_.empty()) return;
+        const auto lo = reinterpret_cast<uintptr_t>(p), hi = lo + bytes;
+        for (auto & [src, c] : bf16_) {
+            const auto a = reinterpret_cast<uintptr_t>(src), b = a + static_cast<uintptr_t>(c.n) * 4;
+            if (src == except || b <= lo || hi <= a || !c.valid) continue;
+            if (c.param)
+                convert_to_bf16(src, c.copy, c.n, stream);
+            else
+                c.valid = false;
+        }
+    }
+
     void optimizer_update(const OptimizerUpdate & u) override {
         const OptimizerSpec & spec = *u.spec;
         OptimizerRule rule{.type = optimizer_type(spec.type),
@@ -324,19 +393,38 @@ public:
                            .clip_value = static_cast<float>(u.clip->value)};
         std::vector<OptimizerSlice> & slices = optimizer_slices_;  // reused: no allocation per step
         slices.clear();
-        for (const OptimizerTensor & t : u.tensors)
-            slices.push_back(
-                {.param = t.param, .grad = t.grad, .slot0 = t.slot0, .slot1 = t.slot1, .size = t.size});
+        for (const OptimizerTensor & t : u.tensors) {
+            void * param_bf16 = nullptr;
+            if (auto it = bf16_.find(t.param); it != bf16_.end() && it->second.n == t.size) {
+                it->second.param = true;  // from now on the update keeps it current
+                it->second.valid = true;
+                param_bf16 = it->second.copy;
+            }
+            slices.push_back({.param = t.param,
+                              .grad = t.grad,
+                              .slot0 = t.slot0,
+                              .slot1 = t.slot1,
+                              .size = t.size,
+                              .param_bf16 = param_bf16});
+        }
         const size_t bytes = optimizer_scratch_bytes(slices.data(), static_cast<int>(slices.size()));
         // Allocated on a step's first (eager) run, before any recording.
         void *& scratch = optimizer_scratch_[bytes];
         if (!scratch) scratch = allocate(bytes);
         launch_optimizer(rule, slices.data(), static_cast<int>(slices.size()), u.norm_out, scratch, step_,
                          stream_);
+        for (const OptimizerTensor & t : u.tensors)
+            wrote(t.param, static_cast<size_t>(t.size) * 4, stream_, /*except=*/t.param);
     }
 
 private:
     static constexpr size_t kCublasWorkspace = size_t{32} << 20;
+    struct Bf16Copy {
+        void * copy = nullptr;
+        int64_t n = 0, capacity = 0;
+        bool valid = false;
+        bool param = false;  // a parameter the optimizer updates (and converts)
+    };
     struct Recording {
         cudaGraphExec_t exec = nullptr;
         int64_t runs = 0;
@@ -349,6 +437,7 @@ private:
     cudaEvent_t uploaded_ = nullptr;
     bool pending_upload_ = false;
     cublasHandle_t cublas_ = nullptr;
+    cublasLtHandle_t cublas_lt_ = nullptr;
     void * cublas_workspace_ = nullptr;
     StepScalars * step_ = nullptr;
     StepScalars host_step_{};
@@ -361,11 +450,18 @@ private:
     std::vector<OptimizerSlice> optimizer_slices_;
     std::vector<void *> scratch_;
     size_t scratch_bytes_ = 0;
+    std::unordered_map<const float *, Bf16Copy> bf16_;
+    std::vector<void *> bf16_buffers_;
+    std::vector<cudaEvent_t> timing_events_;
 };
 
 }  // namespace
 
 void * scratch(const Args & a, size_t bytes) { return static_cast<CudaBackend *>(a.backend)->scratch(bytes); }
+
+const void * bf16_operand(const Args & a, const float * x, int64_t n) {
+    return static_cast<CudaBackend *>(a.backend)->bf16_operand(x, n);
+}
 
 }  // namespace dl::cuda
 

@@ -11,6 +11,7 @@
 // device memory. This header has no Eigen and no engine types, so nvcc compiles only CUDA code.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -25,8 +26,9 @@ inline constexpr int kMaxInputs = 8;
 
 enum class ElemType : uint8_t { f32, i32, i64 };  // dl::DType's order
 
-// train.precision: how cuBLAS may compute a float32 GEMM (tensor cores with TF32 or bfloat16 inputs, float32
-// accumulation); the tensors stay float32.
+// train.precision: how the GEMMs compute: float32, TF32 tensor cores on the float32 operands, or bfloat16
+// copies of the operands (Note [bf16 operands] in cuda_backend.cpp) on the tensor cores; float32 accumulation
+// and float32 tensors everywhere.
 enum class Precision : uint8_t { f32, tf32, bf16 };
 
 struct Tensor {
@@ -62,6 +64,9 @@ struct Args {
     Tensor out;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
+    cublasLtHandle_t cublas_lt = nullptr;
+    void * workspace = nullptr;  // cuBLAS' and cuBLASLt's, for the GEMMs issued on `stream`
+    size_t workspace_bytes = 0;
     const StepScalars * step = nullptr;    // device memory
     const void * node = nullptr;           // the dl::Node, read through attr_* below
     void * backend = nullptr;              // the CudaBackend, for scratch()
@@ -73,6 +78,13 @@ struct Args {
 // next kernel asks: kernels run one after another on the stream. It grows on a step's first, eager run, never
 // while a step is recorded.
 void * scratch(const Args & a, size_t bytes);
+
+// train.precision bf16: the n float32 values at x as bfloat16, for a GEMM to read (Note [bf16 operands]):
+// converted at the first use, then reused while x is unchanged (a parameter's copy the optimizer keeps
+// current).
+const void * bf16_operand(const Args & a, const float * x, int64_t n);
+// y[0..n) = bfloat16(x[0..n)), rounded to nearest even, on `stream`.
+void convert_to_bf16(const float * x, void * y, int64_t n, cudaStream_t stream);
 
 // The node's attributes (read on the host when the kernel is issued).
 int64_t attr_int(const Args & a, const char * key, int64_t fallback = 0);

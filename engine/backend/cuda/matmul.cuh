@@ -59,11 +59,35 @@ inline void gemm_rm(const Args & args, int64_t m, int64_t n, int64_t k, const fl
         throw std::runtime_error("cublasGemmEx failed with status " + std::to_string(static_cast<int>(s)));
 }
 
-// Row-major C = op(A) op(B) for whole matrices.
+// Row-major C = op(A) op(B) for whole matrices. With train.precision bf16 the tensor cores read bfloat16
+// copies of A and B (Note [bf16 operands]), which is what makes bf16 fast: converting float32 on the fly, as
+// CUBLAS_COMPUTE_32F_FAST_16BF does, runs at a fraction of the bfloat16 rate.
 inline void gemm(const Args & args, const Tensor & a, const Tensor & b, const Tensor & c, bool ta, bool tb) {
     const int64_t k = ta ? a.dims[0] : a.dims[1];
-    gemm_rm(args, c.dims[0], c.dims[1], k, a.f32(), a.dims[1], ta, b.f32(), b.dims[1], tb, c.f32(),
-            c.dims[1]);
+    if (args.precision != Precision::bf16) {
+        gemm_rm(args, c.dims[0], c.dims[1], k, a.f32(), a.dims[1], ta, b.f32(), b.dims[1], tb, c.f32(),
+                c.dims[1]);
+        return;
+    }
+    const int64_t m = c.dims[0], n = c.dims[1];
+    if (m == 0 || n == 0) return;
+    const void * a16 = bf16_operand(args, a.f32(), a.numel);
+    const void * b16 = bf16_operand(args, b.f32(), b.numel);
+    const float one = 1.0f, zero = 0.0f;
+    const cublasStatus_t s =
+        cublasGemmEx(args.cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one, b16, CUDA_R_16BF,
+                     static_cast<int>(b.dims[1]), a16, CUDA_R_16BF, static_cast<int>(a.dims[1]), &zero,
+                     c.f32(), CUDA_R_32F, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        throw std::runtime_error("cublasGemmEx (bfloat16) failed with status " +
+                                 std::to_string(static_cast<int>(s)));
 }
+
+// y[m, n] = act(x[m, k] w[k, n] + bias[n]) with the bias and the activation (none or ReLU) in cuBLASLt's
+// epilogue: one pass over y where a GEMM and a bias pass make three. False where cuBLASLt has no algorithm
+// for it (the caller then runs gemm and bias_activation).
+bool dense_with_epilogue(const Args & args, const Tensor & x, const Tensor & w, const float * bias,
+                         const Tensor & y, bool relu);
 
 }  // namespace dl::cuda

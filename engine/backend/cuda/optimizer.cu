@@ -3,9 +3,12 @@
 //   2. finish: one block adds the partials in a fixed order (the norm is the same on every run), writes the
 //   norm
 //      and the clipping scale, and Adam's bias-corrected rate from the step's lr and t;
-//   3. update: every element, unless the norm is not finite (then nothing changes, as on the host).
+//   3. update: every element, unless the norm is not finite (then nothing changes, as on the host), and the
+//      parameter's bfloat16 copy where it has one.
 // Tensors go in slices of at most kSliceTensors per launch, passed by value (no device table to keep
 // current).
+#include <cuda_bf16.h>
+
 #include <cmath>
 #include <vector>
 
@@ -93,7 +96,6 @@ __global__ void finish_kernel(const double * partial, int64_t blocks, Scalars * 
 }
 
 __global__ void update_kernel(Slice s, OptimizerRule rule, const Scalars * scalars) {
-    if (!scalars->finite) return;
     const int64_t block = blockIdx.x;
     const int t = tensor_of(s, block);
     const OptimizerSlice & x = s.t[t];
@@ -101,6 +103,13 @@ __global__ void update_kernel(Slice s, OptimizerRule rule, const Scalars * scala
     const int64_t end = begin + kBlockElems < x.size ? begin + kBlockElems : x.size;
     const float lr = scalars->lr, scale = scalars->clip_scale, wd = rule.weight_decay;
     float * p = x.param;
+    auto * p16 = static_cast<__nv_bfloat16 *>(x.param_bf16);
+    if (!scalars->finite) {  // unchanged; the copy is made current all the same
+        if (p16)
+            for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
+                p16[i] = __float2bfloat16_rn(p[i]);
+        return;
+    }
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
         float g = x.grad[i] * scale;
         if (rule.clip_value > 0) g = fminf(fmaxf(g, -rule.clip_value), rule.clip_value);
@@ -143,6 +152,7 @@ __global__ void update_kernel(Slice s, OptimizerRule rule, const Scalars * scala
                 break;
             }
         }
+        if (p16) p16[i] = __float2bfloat16_rn(p[i]);
     }
 }
 

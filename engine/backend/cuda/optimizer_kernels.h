@@ -23,6 +23,7 @@ struct OptimizerSlice {
     float * slot0;
     float * slot1;
     int64_t size;
+    void * param_bf16;  // the parameter's bfloat16 copy (Note [bf16 operands]), rewritten with it; or null
 };
 
 // Device scratch the update needs for `tensors` (per-block partial sums and a few scalars), in bytes.

@@ -146,6 +146,19 @@ void run_bench(const BenchOptions & o) {
                            {"ms_per_step", v.first / steps * 1e3},
                            {"share", total > 0 ? v.first / total : 0.0}});
         j["ops"] = ops;
+        // Every kernel apart, with its shapes: what a per-shape comparison (bench/gpu.sh's GEMMs) reads.
+        nlohmann::ordered_json kernels = nlohmann::ordered_json::array();
+        for (size_t i = 0; i < schedule.size(); ++i) {
+            const dl::Node & node = ex.graph().node(schedule[i]);
+            nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
+            for (int in : node.inputs) inputs.push_back(ex.graph().node(in).shape.dims);
+            kernels.push_back({{"phase", node.id <= loss_id ? "forward" : "backward"},
+                               {"op", node.op},
+                               {"inputs", inputs},
+                               {"output", node.shape.dims},
+                               {"ms_per_step", per_kernel[i] / steps * 1e3}});
+        }
+        j["kernels"] = kernels;
         print_json(j);
         return;
     }

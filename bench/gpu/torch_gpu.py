@@ -2,7 +2,8 @@
 
   mlp   Fashion-MNIST 784-256-128-10 ReLU MLP, Adam 1e-3, batch 64: training step time, eager
   cnn   conv3x3x32-pool-conv3x3x64-pool-dense128-dense10, Adam, batch 256: eager and torch.compile
-  gemm  bf16 [1024, 4096] x [4096, 4096]: cuBLAS' throughput for the GEMM-bound target's shapes
+  gemm  bf16 GEMMs of a [1024, 4096] x [4096, 4096] dense layer's training step: cuBLAS' throughput for the
+        GEMM-bound target's shapes
 
 Each step ends with loss.item(), as dlctl reads the loss back every step; inputs already on the GPU (which
 favours PyTorch: dlctl uploads each batch). Medians over --steps steps after a warm-up.
@@ -47,17 +48,29 @@ def cnn():
                          nn.Linear(128, 10)).cuda()
 
 
-def gemm_tflops(m=1024, k=4096, n=4096, reps=200):
-    a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(20):
-        a @ b
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    torch.cuda.synchronize()
-    return 2.0 * m * k * n * reps / (time.perf_counter() - t0) / 1e12
+def gemm_tflops(m=1024, k=4096, n=4096, reps=100):
+    """cuBLAS' bf16 rate for the three GEMMs of a dense layer [m, k] x [k, n] in training, timed apart:
+    forward y = x w, input gradient dx = dy w^T, weight gradient dw = x^T dy (its inner size is the batch).
+    The GEMM-bound model has 3 forward, 2 input-gradient and 3 weight-gradient GEMMs of these shapes; the
+    peak for them is their flops over the sum of their times."""
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+    dy = torch.randn(m, n, device="cuda", dtype=torch.bfloat16)
+    forms = {"forward": lambda: x @ w, "input_gradient": lambda: dy @ w.t(), "weight_gradient": lambda: x.t() @ dy}
+    seconds = {}
+    for name, f in forms.items():
+        for _ in range(20):
+            f()
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        torch.cuda.synchronize()
+        seconds[name] = (time.perf_counter() - t0) / reps
+    flops = 2.0 * m * k * n
+    model_s = 3 * seconds["forward"] + 2 * seconds["input_gradient"] + 3 * seconds["weight_gradient"]
+    return {"bf16_tflops": 8 * flops / model_s / 1e12,
+            "bf16_tflops_by_form": {name: flops / t / 1e12 for name, t in seconds.items()}}
 
 
 def main():
@@ -79,7 +92,7 @@ def main():
         except Exception as e:  # no Triton or compiler on the machine: say so
             out["compiled_error"] = str(e).splitlines()[0][:200]
     else:
-        out["bf16_tflops"] = gemm_tflops()
+        out.update(gemm_tflops())
     print(json.dumps(out))
 
 

@@ -98,6 +98,14 @@ for key in train_samples_per_s inference_samples_per_s latency_batch1_ms phases_
 done
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['train_samples_per_s'] > 0 and any(o['op'] == 'fused_dense' for o in j['ops'])" "$T/out" \
   || fail "bench: no throughput or no fused_dense kernel"
+# Every kernel apart with its shapes: the first dense layer of housing-mlp is [32, 13] x [13, 64] + [64].
+python3 -c "
+import json, sys
+j = json.load(open(sys.argv[1]))
+first = next(k for k in j['kernels'] if k['op'] == 'fused_dense')
+assert first['inputs'] == [[32, 13], [13, 64], [64]] and first['output'] == [32, 64], first
+assert abs(sum(k['ms_per_step'] for k in j['kernels']) - sum(o['ms_per_step'] for o in j['ops'])) < 1e-6
+" "$T/out" || fail "bench: kernels lack their shapes, or do not add up to the ops"
 expect_rc 0 "$DLCTL" bench configs/iris.yaml --steps 3
 grep -q "training:" "$T/out" || fail "bench table lacks the training line"
 echo "cli basics (bench): ok"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU run, in one go on a machine with an NVIDIA GPU, its driver, the CUDA toolkit and PyTorch (but none of
-# Debian's libraries and no network): the CUDA tests, then dlctl against PyTorch on the same GPU. Everything it
-# prints and measures goes under $OUT (default ./gpu-results). Finishes within about 5 minutes.
+# Debian's libraries and no network): the CUDA tests, every config on the CPU and the GPU, then dlctl against
+# PyTorch on the same GPU. Everything it prints and measures goes under $OUT (default ./gpu-results). Finishes
+# within about 5 minutes.
 #
 #   make gpu-bundle                      # on the development machine: gpu-bundle/ (< 64 MiB, DLCTL_NATIVE=OFF)
 #   OUT=/some/dir bench/gpu.sh [BUNDLE]  # on the GPU machine, from the repository's root
@@ -17,7 +18,7 @@ D=$OUT/details
 mkdir -p "$D"
 exec > >(tee "$OUT/gpu.log") 2>&1
 pack() {
-  rm -rf "$D/data" "$D/data64" "$D/runs"  # regenerated in seconds; not worth carrying back
+  rm -rf "$D/data" "$D/data64" "$D/runs" "$D/every-runs"  # regenerated in seconds; not worth carrying back
   [ -f "$D/summary.json" ] && cp "$D/summary.json" "$OUT/"
   tar -czf "$OUT/details.tar.gz" -C "$D" . && rm -rf "$D"
 }
@@ -72,6 +73,11 @@ if [ "$ops" != 0 ] && [ "$ops" != 77 ] && command -v compute-sanitizer >/dev/nul
   echo "compute-sanitizer: exit $?"; grep -E "=====" "$D/sanitizer.txt" | head -30
 fi
 
+step "every config in configs/ on the CPU and on the GPU"
+timeout 150 $PY "$BUNDLE/bench/every_config.py" "$BUNDLE/configs" "$DATA" "$D/every-runs" -- "${RUN[@]}" \
+  "$BUNDLE/bin/dlctl" >"$D/every_config.txt" 2>&1
+echo "every config: exit $?" | tee -a "$D/tests.txt"; cut -c1-160 "$D/every_config.txt"
+
 step "dlctl train --device cuda (fashion-mlp, 1 epoch)"
 timeout 60 "${RUN[@]}" "$BUNDLE/bin/dlctl" train "$BUNDLE/configs/fashion-mlp.yaml" --device cuda --runs "$D/runs" \
   "${SETS[@]}" --set train.epochs=1 >"$D/train.txt" 2>&1
@@ -110,6 +116,13 @@ def load(name):
         return {"error": f"{name}: {e}"}
 d, dn, t = load("dlctl_mlp.json"), load("dlctl_mlp_nographs.json"), load("torch_mlp.json")
 summary = {"gpu": t.get("gpu"), "torch": t.get("torch"), "cuda": t.get("cuda")}
+try:
+    with open(os.path.join(out, "tests.txt")) as f:
+        summary["tests"] = f.read().strip().splitlines()
+    with open(os.path.join(out, "every_config.txt")) as f:
+        summary["every_config"] = f.read().strip().splitlines()[-1]
+except OSError as e:
+    summary["tests_error"] = str(e)
 if "train_samples_per_s" in d and "eager_step_ms" in t:
     dlctl_ms = 64 / d["train_samples_per_s"] * 1e3
     summary["mlp_batch64"] = {"dlctl_step_ms": dlctl_ms, "torch_eager_step_ms": t["eager_step_ms"],

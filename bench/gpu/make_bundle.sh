@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make_bundle.sh BUILD_DIR OUT_DIR: the self-contained folder bench/gpu.sh runs on the GPU machine: dlctl, its
 # CUDA plugin and the cuda-labelled test programs (bin/), the shared libraries they load apart from the NVIDIA
-# driver's and the CUDA toolkit's (lib/, and the C library with its dynamic loader in glibc/), the configs, and
-# the benchmark scripts.
+# driver's and the CUDA toolkit's (lib/, and the C library with its dynamic loader in glibc/), the configs with
+# their tables, and the benchmark scripts.
 set -euo pipefail
 build=$1 out=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,7 +26,9 @@ done | sort -u | while read -r lib; do
   if [[ $name =~ $glibc ]]; then cp -L "$lib" "$out/glibc/$name"; else cp -L "$lib" "$out/lib/$name"; fi
 done
 cp -r "$src/configs" "$out/configs"
-cp "$src/bench/gpu/make_idx.py" "$src/bench/gpu/torch_gpu.py" "$src/bench/gpu/gemm-bf16.yaml" "$out/bench/"
+mkdir -p "$out/datasets" && cp "$src"/datasets/*.csv "$out/datasets/"  # the configs' ../datasets
+cp "$src/bench/gpu/make_idx.py" "$src/bench/gpu/torch_gpu.py" "$src/bench/gpu/every_config.py" \
+  "$src/bench/gpu/gemm-bf16.yaml" "$out/bench/"
 size=$(du -sm "$out" | cut -f1)
 echo "gpu bundle: $out, ${size} MiB ($(ls "$out/lib" | wc -l) libraries, $(ls "$out/glibc" | wc -l) of the C library)"
 [ "$size" -lt 64 ] || { echo "make_bundle: $out is ${size} MiB, over the 64 MiB a device run carries" >&2; exit 1; }

@@ -1,7 +1,6 @@
 #include "exec/executor.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 namespace dl {

@@ -13,7 +13,7 @@ DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohm
                 dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time wrk
 
-.PHONY: demo test bench deps bench-deps test-deps build configure clean gpu-bundle
+.PHONY: demo test bench soak deps bench-deps test-deps build configure clean gpu-bundle
 
 demo: build
 	./$(BUILD)/dlctl train configs/housing.yaml
@@ -23,6 +23,11 @@ test: build test-deps
 
 bench: build bench-deps
 	bench/run.sh $(BUILD)/dlctl $(BENCH_ARGS)
+
+# Not part of `make test`: dlctl serve under wrk for SOAK_SECONDS (600) with new versions, label changes and
+# slowloris bursts; figures in RELIABILITY.md.
+soak: build bench-deps
+	bench/soak.sh $(BUILD)/dlctl
 
 # apt-get only for what is missing; non-interactive; `apt-get update` first.
 define install_missing

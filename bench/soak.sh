@@ -23,7 +23,7 @@ trap cleanup EXIT
 # Versions to roll through: a few short trainings with other seeds.
 VERSIONS=4
 for seed in $(seq $VERSIONS); do
-  "$BIN" train configs/housing.yaml --runs "$WORK/runs" --quiet --set train.epochs=2 --seed "$seed" >/dev/null
+  "$BIN" train configs/housing.yaml --runs "$WORK/runs" --quiet --set train.epochs=2 --seed "$seed" >/dev/null 2>&1
 done
 "$BIN" export housing@1 --runs "$WORK/runs" --out "$WORK/export" --format native >/dev/null
 

@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 
 DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev \
                 libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3 \
-                libonnx-dev libprotobuf-dev protobuf-compiler libcpp-httplib-dev curl \
+                libonnx-dev libprotobuf-dev protobuf-compiler curl \
                 libcurl4-openssl-dev libarchive-dev \
                 docker-registry skopeo umoci podman runc uidmap apache2-utils python3-jwt python3-cryptography jq \
                 dataset-fashion-mnist

@@ -38,7 +38,7 @@ void run_runs(const RunsOptions & o) {
             }
             j["run_dir"] = dir;
             j["metrics"] = meta.contains("metrics") && meta["metrics"].is_object() ? meta["metrics"]
-                                                                                 : nlohmann::json::object();
+                                                                                   : nlohmann::json::object();
             // Why a failed run failed: {"exit_code", "message"} (Note [failed runs]).
             if (meta.contains("error") && meta["error"].is_object()) j["error"] = meta["error"];
             all.push_back(j);

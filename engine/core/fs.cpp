@@ -57,8 +57,9 @@ void commit_temp_file(const std::string & tmp, const std::string & path) {
 namespace {
 
 // Note [fault injection]: DLCTL_FAULT_WRITE=N:kill SIGKILLs the process halfway through its N-th atomic file
-// write (the temporary file half written), N:fail fails that write as a full disk does (ENOSPC). The crash-loop
-// and disk-full tests use it to reach every write point deterministically; unset, it costs one getenv.
+// write (the temporary file half written), N:fail fails that write as a full disk does (ENOSPC). The
+// crash-loop and disk-full tests use it to reach every write point deterministically; unset, it costs one
+// getenv.
 enum class WriteFault { none, kill, fail };
 
 WriteFault fault_for_next_write() {
@@ -68,7 +69,9 @@ WriteFault fault_for_next_write() {
         char * end = nullptr;
         const long n = std::strtol(env, &end, 10);
         const std::string_view mode = end && *end == ':' ? std::string_view(end + 1) : std::string_view();
-        return std::pair{n, mode == "kill" ? WriteFault::kill : mode == "fail" ? WriteFault::fail : WriteFault::none};
+        return std::pair{n, mode == "kill"   ? WriteFault::kill
+                            : mode == "fail" ? WriteFault::fail
+                                             : WriteFault::none};
     }();
     static std::atomic<long> writes{0};
     if (fault == WriteFault::none) return WriteFault::none;
@@ -99,7 +102,8 @@ void write_file_atomic(const std::string & path, std::string_view content) {
         if (fault == WriteFault::kill) ::kill(::getpid(), SIGKILL);
         ::close(fd);
         ::unlink(tmp.c_str());
-        throw Error(ExitCode::io, fmt::format("{}: write failed: {} (DLCTL_FAULT_WRITE)", path, std::strerror(ENOSPC)));
+        throw Error(ExitCode::io,
+                    fmt::format("{}: write failed: {} (DLCTL_FAULT_WRITE)", path, std::strerror(ENOSPC)));
     }
     if (::close(fd) != 0) {
         const int err = errno;

@@ -92,7 +92,8 @@ void remove_stale_export_dirs(const fs::path & base) {
         } catch (...) {
             continue;
         }
-        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+            continue;
         std::error_code ignored;
         fs::remove_all(e.path(), ignored);
     }

@@ -28,9 +28,9 @@ constexpr int kMaxRank = 32;
 
 // The attributes dlctl has ever written. A legacy file (no integrity header) is read by these names only:
 // walking the attribute list of an unverified file (H5Aiterate2) is where corrupt metadata crashed HDF5.
-const char * const kKnownAttributes[] = {"format",   "dlctl_version", "name",          "version",
-                                         "spec",     "classes",       "features",      "sample_shape",
-                                         "targets",  "normalization", "metrics",       "graph",
+const char * const kKnownAttributes[] = {"format",   "dlctl_version", "name",         "version",
+                                         "spec",     "classes",       "features",     "sample_shape",
+                                         "targets",  "normalization", "metrics",      "graph",
                                          "checksum", "data_sha256",   "data_location"};
 
 // Owns an HDF5 identifier and closes it with the matching function.
@@ -110,7 +110,8 @@ void write_string_attr(hid_t obj, const std::string & name, const std::string & 
 }
 
 std::string integrity_header(uint64_t bytes, const std::string & sha256_hex_digest) {
-    std::string h = fmt::format("{}{}\nbytes {}\nsha256 {}\n", kHeaderMagic, kHeaderVersion, bytes, sha256_hex_digest);
+    std::string h =
+        fmt::format("{}{}\nbytes {}\nsha256 {}\n", kHeaderMagic, kHeaderVersion, bytes, sha256_hex_digest);
     DL_ASSERT(h.size() < kH5HeaderBytes);
     h.resize(kH5HeaderBytes, '\0');
     return h;
@@ -130,12 +131,14 @@ bool read_at(int fd, void * buffer, size_t n, uint64_t offset) {
     return true;
 }
 
-// Note [h5 integrity]: the header is checked byte for byte (it is rebuilt from the values it states and compared
-// whole), then the stated length against the file's, then the sha256 of the rest against the stated one.
+// Note [h5 integrity]: the header is checked byte for byte (it is rebuilt from the values it states and
+// compared whole), then the stated length against the file's, then the sha256 of the rest against the stated
+// one.
 void verify_integrity_header(int fd, const char * head, uint64_t file_size, const std::string & path) {
     const std::string_view text(head, kH5HeaderBytes);
     auto field = [&](size_t from, std::string_view key) -> std::string_view {
-        if (text.substr(from, key.size()) != key) corrupt(path, "corrupt integrity header (the file is damaged)");
+        if (text.substr(from, key.size()) != key)
+            corrupt(path, "corrupt integrity header (the file is damaged)");
         const size_t end = text.find('\n', from + key.size());
         if (end == std::string_view::npos || end - from - key.size() > 80)
             corrupt(path, "corrupt integrity header (the file is damaged)");
@@ -143,9 +146,10 @@ void verify_integrity_header(int fd, const char * head, uint64_t file_size, cons
     };
     const std::string_view version = field(0, kHeaderMagic);
     if (version != std::to_string(kHeaderVersion))
-        corrupt(path, fmt::format("written in checkpoint format {}, which this dlctl ({}) does not read; use a "
-                                  "newer dlctl, or the file is damaged",
-                                  std::string(version.substr(0, 8)), kHeaderVersion));
+        corrupt(path,
+                fmt::format("written in checkpoint format {}, which this dlctl ({}) does not read; use a "
+                            "newer dlctl, or the file is damaged",
+                            std::string(version.substr(0, 8)), kHeaderVersion));
     const size_t bytes_at = kHeaderMagic.size() + version.size() + 1;
     const std::string_view bytes_text = field(bytes_at, "bytes ");
     const std::string_view hex = field(bytes_at + 6 + bytes_text.size() + 1, "sha256 ");
@@ -163,7 +167,8 @@ void verify_integrity_header(int fd, const char * head, uint64_t file_size, cons
     for (uint64_t at = kH5HeaderBytes; at < file_size;) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), file_size - at));
         if (!read_at(fd, buffer.data(), n, at))
-            throw Error(ExitCode::missing_input, fmt::format("{}: cannot be read: {}", path, std::strerror(errno)));
+            throw Error(ExitCode::missing_input,
+                        fmt::format("{}: cannot be read: {}", path, std::strerror(errno)));
         h.update(buffer.data(), n);
         at += n;
     }
@@ -179,7 +184,8 @@ struct ReadCtx {
 
 // Every element count is bounded by the file's length before anything is allocated: our datasets are stored
 // contiguously and uncompressed, so a dataset cannot hold more bytes than the file has.
-bool bounded_numel(const std::vector<hsize_t> & dims, size_t element_bytes, uint64_t file_size, uint64_t & numel) {
+bool bounded_numel(const std::vector<hsize_t> & dims, size_t element_bytes, uint64_t file_size,
+                   uint64_t & numel) {
     numel = 1;
     const uint64_t limit = file_size / element_bytes;
     for (hsize_t d : dims) {
@@ -295,7 +301,8 @@ std::string content_checksum(const H5Content & c) {
     return h.hex();
 }
 
-std::string h5_file_image(const std::function<void(int64_t)> & fill, size_t userblock, const std::string & path) {
+std::string h5_file_image(const std::function<void(int64_t)> & fill, size_t userblock,
+                          const std::string & path) {
     silence_hdf5();
     H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     // The core driver without a backing store: the file lives in memory only and HDF5 never touches the disk.
@@ -350,8 +357,9 @@ H5Content read_h5(const std::string & path) {
     Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (fd.fd < 0) {
         const int err = errno;
-        throw Error(ExitCode::missing_input, err == ENOENT ? fmt::format("{}: no such checkpoint", path)
-                                                           : fmt::format("{}: cannot be read: {}", path, std::strerror(err)));
+        throw Error(ExitCode::missing_input,
+                    err == ENOENT ? fmt::format("{}: no such checkpoint", path)
+                                  : fmt::format("{}: cannot be read: {}", path, std::strerror(err)));
     }
     struct stat st {};
     if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -395,8 +403,9 @@ H5Content read_h5(const std::string & path) {
         }
     }
     if (!ok)
-        corrupt(path, ctx.problem.empty() ? "the checkpoint cannot be read (corrupt?)"
-                                          : fmt::format("the checkpoint cannot be read (corrupt?): {}", ctx.problem));
+        corrupt(path, ctx.problem.empty()
+                          ? "the checkpoint cannot be read (corrupt?)"
+                          : fmt::format("the checkpoint cannot be read (corrupt?): {}", ctx.problem));
     auto it = c.attrs.find("checksum");
     if (!verified) {
         // A file that says it is format 2 but lacks the header had it stripped or damaged.

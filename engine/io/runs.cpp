@@ -71,7 +71,8 @@ RunRef claim_version(const std::string & root, const std::string & name) {
 nlohmann::json read_meta(const std::string & run_dir) {
     const std::string path = run_dir + "/meta.json";
     if (!file_exists(path)) return nlohmann::json::object();
-    nlohmann::json meta = parse_json_bounded(read_file(path), path, {.max_bytes = size_t{1} << 20, .max_depth = 16});
+    nlohmann::json meta =
+        parse_json_bounded(read_file(path), path, {.max_bytes = size_t{1} << 20, .max_depth = 16});
     // Callers read it with value(), which throws on anything but an object.
     DL_CHECK(meta.is_object(), ExitCode::bad_input, "{}: not a JSON object", path);
     return meta;
@@ -145,7 +146,8 @@ RunLock::RunLock(const std::string & run_dir) {
         if (attempt == 100) {
             ::close(fd_);
             fd_ = -1;
-            throw Error(ExitCode::usage, fmt::format("{} is being trained by another dlctl process", run_dir));
+            throw Error(ExitCode::usage,
+                        fmt::format("{} is being trained by another dlctl process", run_dir));
         }
         ::usleep(10'000);
     }
@@ -163,7 +165,8 @@ void remove_temp_files_here(const fs::path & dir) {
     std::error_code ec;
     for (auto & e : fs::directory_iterator(dir, ec)) {
         std::error_code ignored;
-        if (is_temp_file(e.path().filename().string()) && e.is_regular_file(ignored)) fs::remove(e.path(), ignored);
+        if (is_temp_file(e.path().filename().string()) && e.is_regular_file(ignored))
+            fs::remove(e.path(), ignored);
     }
 }
 

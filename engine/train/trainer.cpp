@@ -1,11 +1,11 @@
 #include "train/trainer.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <charconv>
 #include <fstream>
 #include <optional>
 
@@ -172,8 +172,8 @@ void restore_checkpoint(const H5Content & c, const std::string & path, const Spe
     DL_CHECK(has_int("optimizer/iterations") && has_int("state/epoch") && has_int("state/step"),
              ExitCode::bad_input, "{}: the training state is missing", path);
     DL_CHECK(!has_int("state/seed") || c.ints.at("state/seed") == static_cast<int64_t>(spec.seed),
-             ExitCode::bad_input, "{}: written with seed {}, the run has seed {}", path, c.ints.at("state/seed"),
-             spec.seed);
+             ExitCode::bad_input, "{}: written with seed {}, the run has seed {}", path,
+             c.ints.at("state/seed"), spec.seed);
     const int64_t epoch = c.ints.at("state/epoch");
     DL_CHECK(epoch >= 0 && epoch <= spec.train.epochs && c.ints.at("state/step") >= 0, ExitCode::bad_input,
              "{}: epoch {} is outside this run's {} epochs", path, epoch, spec.train.epochs);
@@ -189,11 +189,13 @@ void restore_checkpoint(const H5Content & c, const std::string & path, const Spe
     for (auto & [name, t] : c.tensors)
         if (name.rfind("best/", 0) == 0) {
             const std::string param = name.substr(5);
-            DL_CHECK(params.has(param), ExitCode::bad_input, "{}: {} is not a parameter of the model", path, name);
+            DL_CHECK(params.has(param), ExitCode::bad_input, "{}: {} is not a parameter of the model", path,
+                     name);
             saved(name, params.at(param));
         }
 
-    for (const std::string & name : params.names()) copy_into(params.at(name), c.tensors.at("params/" + name), name);
+    for (const std::string & name : params.names())
+        copy_into(params.at(name), c.tensors.at("params/" + name), name);
     for (auto & [name, t] : opt.slots()) copy_into(t, c.tensors.at("optimizer/" + name), name);
     best_params.clear();
     for (auto & [name, t] : c.tensors)
@@ -316,9 +318,10 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
     const std::string metrics_path = run.dir + "/metrics.jsonl";
 
     if (resuming) {
-        // Note [resume sources]: model.h5 is the newest checkpoint; checkpoints/epoch-*.h5 (keep_last) are older
-        // ones. The newest one that loads is used; a corrupt or foreign one is skipped with a warning. With
-        // checkpoints present but none usable the run is refused: starting over would rewrite metrics.jsonl.
+        // Note [resume sources]: model.h5 is the newest checkpoint; checkpoints/epoch-*.h5 (keep_last) are
+        // older ones. The newest one that loads is used; a corrupt or foreign one is skipped with a warning.
+        // With checkpoints present but none usable the run is refused: starting over would rewrite
+        // metrics.jsonl.
         std::vector<std::string> sources;
         if (file_exists(model_path)) sources.push_back(model_path);
         for (const std::string & p : epoch_checkpoints(run.dir)) sources.push_back(p);
@@ -326,11 +329,12 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
         for (const std::string & source : sources) {
             try {
                 const H5Content c = read_h5(source);
-                restore_checkpoint(c, source, spec, {spec_yaml, stored_spec_yaml}, params, opt, best_params, st);
+                restore_checkpoint(c, source, spec, {spec_yaml, stored_spec_yaml}, params, opt, best_params,
+                                   st);
             } catch (const Error & e) {
                 if (e.code() != ExitCode::bad_input && e.code() != ExitCode::missing_input) throw;
-                observer.on_note(fmt::format("warning: cannot resume from {}; trying an older checkpoint",
-                                             e.what()));
+                observer.on_note(
+                    fmt::format("warning: cannot resume from {}; trying an older checkpoint", e.what()));
                 refused.push_back(source);
                 continue;
             }
@@ -343,10 +347,11 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
             observer.on_note(fmt::format("{}@{} has no checkpoint yet; starting it from the beginning",
                                          spec.name, run.version));
         } else if (refused.size() == sources.size()) {
-            throw Error(ExitCode::bad_input,
-                        fmt::format("cannot resume {}@{}: none of its {} checkpoints can be loaded ({}); train a "
-                                    "new version without --resume",
-                                    spec.name, run.version, sources.size(), fmt::join(refused, ", ")));
+            throw Error(
+                ExitCode::bad_input,
+                fmt::format("cannot resume {}@{}: none of its {} checkpoints can be loaded ({}); train a "
+                            "new version without --resume",
+                            spec.name, run.version, sources.size(), fmt::join(refused, ", ")));
         }
         // Keep the epochs the checkpoint covers; later lines were written after it.
         if (file_exists(metrics_path)) {
@@ -589,8 +594,8 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
             const double v = monitored(cp.monitor);
             if (improved(v, st.keep_best_value, 0.0, higher_is_better(cp.monitor))) {
                 st.keep_best_value = v;
-                write_h5(run.dir + "/best.h5",
-                         pack_checkpoint(spec, stored_spec_yaml, run, params, opt, best_params, norm, table, st));
+                write_h5(run.dir + "/best.h5", pack_checkpoint(spec, stored_spec_yaml, run, params, opt,
+                                                               best_params, norm, table, st));
             }
         }
         const bool last = st.epoch >= spec.train.epochs || st.stopped_early;
@@ -664,7 +669,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     try {
         return train_run(o, observer, claimed);
     } catch (const Error & e) {
-        if (!claimed.dir.empty() && e.code() != ExitCode::interrupted) mark_failed(claimed.dir, e.code(), e.what());
+        if (!claimed.dir.empty() && e.code() != ExitCode::interrupted)
+            mark_failed(claimed.dir, e.code(), e.what());
         throw;
     } catch (const std::filesystem::filesystem_error & e) {
         // Creating the checkpoints folder, pruning old checkpoints: a full or read-only disk is an I/O error.
@@ -672,11 +678,11 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         if (!claimed.dir.empty()) mark_failed(claimed.dir, io.code(), io.what());
         throw io;
     } catch (const std::exception & e) {
-        if (!claimed.dir.empty()) mark_failed(claimed.dir, ExitCode::internal, fmt::format("internal error: {}", e.what()));
+        if (!claimed.dir.empty())
+            mark_failed(claimed.dir, ExitCode::internal, fmt::format("internal error: {}", e.what()));
         throw;
     }
 }
-
 
 TrainedModel load_trained(const RunRef & run) {
     TrainedModel m = load_trained_file(run.dir + "/model.h5");
@@ -698,8 +704,9 @@ TrainedModel load_trained(const RunRef & run) {
 }
 
 std::string portable_spec_yaml(const Spec & spec) {
-    // Note [portable spec]: a data file as the spec names it (relative to the spec file), or its bare file name
-    // when the spec gave an absolute path: the host's folders never travel inside a checkpoint or an image.
+    // Note [portable spec]: a data file as the spec names it (relative to the spec file), or its bare file
+    // name when the spec gave an absolute path: the host's folders never travel inside a checkpoint or an
+    // image.
     auto portable = [](const std::string & as_written, const std::string & resolved) {
         const std::string & given = as_written.empty() ? resolved : as_written;
         const fs::path p(given);
@@ -769,8 +776,9 @@ TrainedModel unpack_trained(const H5Content & c, const std::string & path) {
         }
     }
     m.normalizer.method = attr("normalization");
-    DL_CHECK(m.normalizer.method == "none" || m.normalizer.method == "standard" || m.normalizer.method == "minmax",
-             ExitCode::bad_input, "{}: unknown normalization '{}'", path, m.normalizer.method.substr(0, 40));
+    DL_CHECK(
+        m.normalizer.method == "none" || m.normalizer.method == "standard" || m.normalizer.method == "minmax",
+        ExitCode::bad_input, "{}: unknown normalization '{}'", path, m.normalizer.method.substr(0, 40));
     const Tensor & off = tensor("normalization/offset");
     const Tensor & sc = tensor("normalization/scale");
     m.normalizer.offset.assign(off.f32(), off.f32() + off.numel());
@@ -779,8 +787,9 @@ TrainedModel unpack_trained(const H5Content & c, const std::string & path) {
     m.info = data_info_for(m.spec, sample_shape, static_cast<int64_t>(m.targets.size()),
                            static_cast<int64_t>(m.classes.size()));
     // What prediction indexes by feature must have one entry per feature.
-    DL_CHECK(m.features.empty() || static_cast<int64_t>(m.features.size()) == m.info.features, ExitCode::bad_input,
-             "{}: {} feature names for {} features", path, m.features.size(), m.info.features);
+    DL_CHECK(m.features.empty() || static_cast<int64_t>(m.features.size()) == m.info.features,
+             ExitCode::bad_input, "{}: {} feature names for {} features", path, m.features.size(),
+             m.info.features);
     DL_CHECK(off.numel() == sc.numel() && (m.normalizer.method == "none" || off.numel() == m.info.features),
              ExitCode::bad_input, "{}: normalisation statistics for {} features, the model takes {}", path,
              off.numel(), m.info.features);
@@ -806,11 +815,14 @@ TrainedModel load_trained_file(const std::string & path) {
     } catch (const Error & e) {
         const std::string what = e.what();
         if (what.find(path) != std::string::npos) throw;
-        throw Error(e.code() == ExitCode::internal ? ExitCode::bad_input : e.code(), fmt::format("{}: {}", path, what));
+        throw Error(e.code() == ExitCode::internal ? ExitCode::bad_input : e.code(),
+                    fmt::format("{}: {}", path, what));
     } catch (const std::bad_alloc &) {
-        throw Error(ExitCode::bad_input, fmt::format("{}: the model it describes is too large to load", path));
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: the model it describes is too large to load", path));
     } catch (const std::exception & e) {
-        throw Error(ExitCode::bad_input, fmt::format("{}: not a usable dlctl checkpoint: {}", path, e.what()));
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: not a usable dlctl checkpoint: {}", path, e.what()));
     }
 }
 

@@ -100,7 +100,8 @@ void write_format1(const std::string & path, const dl::H5Content & c, const std:
                 const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
                 H5Pset_create_intermediate_group(lcpl, 1);
                 const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-                const hid_t ds = H5Dcreate2(file, name.c_str(), H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+                const hid_t ds =
+                    H5Dcreate2(file, name.c_str(), H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
                 REQUIRE(ds >= 0);
                 H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.f32());
                 H5Dclose(ds);
@@ -148,7 +149,8 @@ TEST_CASE("h5: what write_h5 writes reads back identically, behind its integrity
     CHECK(bytes.substr(dl::kH5HeaderBytes, 4) == "\x89HDF");
     const dl::H5Content back = dl::read_h5(path);
     REQUIRE(back.tensors.size() == 2);
-    CHECK(std::memcmp(back.tensors.at("params/dense/kernel").f32(), c.tensors.at("params/dense/kernel").f32(), 24) == 0);
+    CHECK(std::memcmp(back.tensors.at("params/dense/kernel").f32(), c.tensors.at("params/dense/kernel").f32(),
+                      24) == 0);
     CHECK(back.ints.at("state/epoch") == 3);
     CHECK(back.reals.at("state/plateau_factor") == 0.5);
     CHECK(back.attrs.at("features") == c.attrs.at("features"));
@@ -180,7 +182,8 @@ TEST_CASE("h5: every single-byte flip and truncation is refused (exit 65, naming
         damaged[at] = static_cast<char>(damaged[at] ^ (at % 2 ? 0x01 : 0xFF));
         expect_refused(damaged, fmt::format("flip at {}", at));
     }
-    for (size_t n = 0; n < bytes.size(); n += 53) expect_refused(bytes.substr(0, n), fmt::format("first {} bytes", n));
+    for (size_t n = 0; n < bytes.size(); n += 53)
+        expect_refused(bytes.substr(0, n), fmt::format("first {} bytes", n));
     expect_refused(bytes.substr(0, bytes.size() - 1), "last byte cut");
     expect_refused(bytes + std::string(1, '\0'), "a byte added");
     MESSAGE(fmt::format("{} of {} damaged copies of a {}-byte file refused", refused, tried, bytes.size()));
@@ -188,7 +191,8 @@ TEST_CASE("h5: every single-byte flip and truncation is refused (exit 65, naming
     fs::remove_all(dir);
 }
 
-TEST_CASE("h5: an attribute changed inside the file (seed, feature order) is refused, header fixed up or not") {
+TEST_CASE(
+    "h5: an attribute changed inside the file (seed, feature order) is refused, header fixed up or not") {
     const std::string dir = scratch("attrs");
     const std::string path = dir + "/model.h5";
     for (auto [name, value] : {std::pair{"spec", std::string("name: m\nseed: 43\n")},
@@ -198,7 +202,8 @@ TEST_CASE("h5: an attribute changed inside the file (seed, feature order) is ref
         auto [code, message] = read_outcome(path);
         CHECK(code == 65);
         CHECK(message.find("checksum mismatch") != std::string::npos);
-        // An editor that also recomputes the header: the checksum inside, over every attribute, still refuses it.
+        // An editor that also recomputes the header: the checksum inside, over every attribute, still refuses
+        // it.
         std::string image = slurp(path);
         reseal(image);
         spit(path, image);
@@ -227,7 +232,8 @@ TEST_CASE("h5: format-1 files (no header) still load; one that says format 2 wit
     fs::remove_all(dir);
 }
 
-TEST_CASE("h5: a dataset claiming more elements than the file holds is refused before anything is allocated") {
+TEST_CASE(
+    "h5: a dataset claiming more elements than the file holds is refused before anything is allocated") {
     const std::string dir = scratch("huge");
     const std::string path = dir + "/model.h5";
     dl::H5Content c = sample_content();
@@ -238,7 +244,8 @@ TEST_CASE("h5: a dataset claiming more elements than the file holds is refused b
         const hid_t space = H5Screate_simple(1, dims, nullptr);
         const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
         H5Pset_chunk(dcpl, 1, chunk);
-        const hid_t ds = H5Dcreate2(file, "params/huge", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        const hid_t ds =
+            H5Dcreate2(file, "params/huge", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         REQUIRE(ds >= 0);
         H5Dclose(ds);
         H5Pclose(dcpl);
@@ -297,10 +304,11 @@ TEST_CASE("h5: a trained model.h5 damaged at every 37th byte and cut short: same
         damaged[at] = static_cast<char>(damaged[at] ^ 0x5A);
         attempt(damaged, fmt::format("flip at {}", at));
     }
-    for (size_t n = 0; n < bytes.size(); n += 211) attempt(bytes.substr(0, n), fmt::format("first {} bytes", n));
+    for (size_t n = 0; n < bytes.size(); n += 211)
+        attempt(bytes.substr(0, n), fmt::format("first {} bytes", n));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    MESSAGE(fmt::format("{}-byte model.h5: {} damaged copies, {} refused, {} identical, in {:.2f} s", bytes.size(),
-                        tried, refused, same, seconds));
+    MESSAGE(fmt::format("{}-byte model.h5: {} damaged copies, {} refused, {} identical, in {:.2f} s",
+                        bytes.size(), tried, refused, same, seconds));
     CHECK(refused + same == tried);
     fs::remove_all(dir);
 }

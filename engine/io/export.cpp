@@ -143,8 +143,13 @@ nlohmann::ordered_json make_signature(const TrainedModel & m, const nlohmann::js
     return s;
 }
 
-ExportResult export_version(const TrainedModel & m, const nlohmann::json & meta, const std::string & out_root,
-                            const std::vector<std::string> & formats, bool skip_unsupported) {
+ExportResult export_version(const TrainedModel & trained, const nlohmann::json & meta,
+                            const std::string & out_root, const std::vector<std::string> & formats,
+                            bool skip_unsupported) {
+    // The spec's source locations (in the bundle's graph, in ONNX doc strings) named the checkpoint it was read
+    // from on this machine: what is exported names "spec.yaml" instead (Note [portable spec]).
+    TrainedModel m = trained;
+    m.spec = parse_spec(portable_spec_yaml(trained.spec), "spec.yaml", /*base_dir=*/"");
     const fs::path base = fs::absolute(out_root).lexically_normal() / m.run.name;
     const fs::path target = base / std::to_string(m.run.version);
     std::error_code ec;

@@ -172,7 +172,7 @@ void verify_integrity_header(int fd, const char * head, uint64_t file_size, cons
         h.update(buffer.data(), n);
         at += n;
     }
-    if (h.hex() != hex) corrupt(path, "checksum mismatch: the checkpoint is corrupt");
+    if (h.hex() != hex) corrupt(path, "checksum mismatch: the file is corrupt");
 }
 
 struct ReadCtx {
@@ -358,7 +358,7 @@ H5Content read_h5(const std::string & path) {
     if (fd.fd < 0) {
         const int err = errno;
         throw Error(ExitCode::missing_input,
-                    err == ENOENT ? fmt::format("{}: no such checkpoint", path)
+                    err == ENOENT ? fmt::format("{}: no such file", path)
                                   : fmt::format("{}: cannot be read: {}", path, std::strerror(err)));
     }
     struct stat st {};
@@ -381,7 +381,7 @@ H5Content read_h5(const std::string & path) {
     const std::string by_fd = fmt::format("/proc/self/fd/{}", fd.fd);
     const std::string open_name = ::access(by_fd.c_str(), R_OK) == 0 ? by_fd : path;
     H5Id file(H5Fopen(open_name.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (file.id < 0) corrupt(path, "not a readable HDF5 checkpoint");
+    if (file.id < 0) corrupt(path, "not a readable HDF5 file (corrupt?)");
     H5Content c;
     ReadCtx ctx{&c, path, file_size, {}};
     bool ok = H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &ctx) >= 0;
@@ -404,8 +404,8 @@ H5Content read_h5(const std::string & path) {
     }
     if (!ok)
         corrupt(path, ctx.problem.empty()
-                          ? "the checkpoint cannot be read (corrupt?)"
-                          : fmt::format("the checkpoint cannot be read (corrupt?): {}", ctx.problem));
+                          ? "the file cannot be read (corrupt?)"
+                          : fmt::format("the file cannot be read (corrupt?): {}", ctx.problem));
     auto it = c.attrs.find("checksum");
     if (!verified) {
         // A file that says it is format 2 but lacks the header had it stripped or damaged.
@@ -413,11 +413,11 @@ H5Content read_h5(const std::string & path) {
         if (format != c.attrs.end() && !format->second.ends_with("/1"))
             corrupt(path, "its integrity header is missing: the file is corrupt");
         if (it == c.attrs.end() || it->second != legacy_content_checksum(c))
-            corrupt(path, "checksum mismatch: the checkpoint is corrupt");
+            corrupt(path, "checksum mismatch: the file is corrupt");
         return c;
     }
     if (it == c.attrs.end() || it->second != content_checksum(c))
-        corrupt(path, "checksum mismatch: the checkpoint is corrupt");
+        corrupt(path, "checksum mismatch: the file is corrupt");
     return c;
 }
 

@@ -108,6 +108,19 @@ void write_format1(const std::string & path, const dl::H5Content & c, const std:
                 H5Sclose(space);
                 H5Pclose(lcpl);
             }
+            auto scalar = [&](const std::string & name, hid_t type, const void * value) {
+                const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+                H5Pset_create_intermediate_group(lcpl, 1);
+                const hid_t space = H5Screate(H5S_SCALAR);
+                const hid_t ds = H5Dcreate2(file, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+                REQUIRE(ds >= 0);
+                H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, value);
+                H5Dclose(ds);
+                H5Sclose(space);
+                H5Pclose(lcpl);
+            };
+            for (auto & [name, v] : c.ints) scalar(name, H5T_NATIVE_INT64, &v);
+            for (auto & [name, v] : c.reals) scalar(name, H5T_NATIVE_DOUBLE, &v);
             auto attr = [&](const std::string & name, const std::string & value) {
                 const hid_t type = H5Tcopy(H5T_C_S1);
                 H5Tset_size(type, value.size());
@@ -126,13 +139,22 @@ void write_format1(const std::string & path, const dl::H5Content & c, const std:
     spit(path, image);
 }
 
-// The format-1 checksum: datasets only (what read_h5 still accepts from files without the header).
+// The format-1 checksum: datasets only, no attribute (what read_h5 still accepts from files without the
+// header).
 std::string format1_checksum(const dl::H5Content & c) {
     dl::Sha256 h;
     for (auto & [name, t] : c.tensors) {
         h.update(name.data(), name.size() + 1);
         for (int64_t d : t.shape().dims) h.update(&d, sizeof d);
         h.update(t.f32(), t.bytes());
+    }
+    for (auto & [name, v] : c.ints) {
+        h.update(name.data(), name.size() + 1);
+        h.update(&v, sizeof v);
+    }
+    for (auto & [name, v] : c.reals) {
+        h.update(name.data(), name.size() + 1);
+        h.update(&v, sizeof v);
     }
     return h.hex();
 }
@@ -260,42 +282,34 @@ TEST_CASE(
     fs::remove_all(dir);
 }
 
-TEST_CASE("h5: a trained model.h5 damaged at every 37th byte and cut short: same predictions or exit 65") {
-    const std::string dir = scratch("trained");
-    class Quiet final : public dl::TrainObserver {
-    } quiet;
-    const dl::TrainResult r = dl::train({.spec_path = kSource + "/configs/housing.yaml",
-                                         .overrides = {"train.epochs=2"},
-                                         .runs_flag = dir + "/runs",
-                                         .threads = 1},
-                                        quiet);
-    const std::string bytes = slurp(r.checkpoint);
+namespace {
+
+// Loads `bytes` damaged at every 37th byte and cut at every 211th, as `damaged_path`: each must load with
+// exactly `expected` predictions or be refused with exit 65 naming the file.
+void damage_and_load(const std::string & bytes, const std::string & damaged_path,
+                     const std::vector<float> & expected, const char * what) {
     std::vector<float> rows(13 * 4);
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>((i * 7) % 23);
-    auto predictions = [&](const std::string & path) {
-        dl::Predictor p(dl::load_trained_file(path), 1);
-        std::vector<float> out(4 * static_cast<size_t>(p.output_size()));
-        p.predict(rows.data(), 4, out.data());
-        return out;
-    };
-    const std::vector<float> expected = predictions(r.checkpoint);
-    const std::string bad = dir + "/damaged.h5";
     int same = 0, refused = 0, tried = 0;
-    auto attempt = [&](const std::string & damaged, const std::string & what) {
-        spit(bad, damaged);
+    auto attempt = [&](const std::string & damaged, const std::string & how) {
+        spit(damaged_path, damaged);
         ++tried;
         try {
-            if (predictions(bad) == expected)
+            dl::Predictor p(dl::load_trained_file(damaged_path), 1);
+            std::vector<float> out(4 * static_cast<size_t>(p.output_size()));
+            p.predict(rows.data(), 4, out.data());
+            if (out == expected)
                 ++same;
             else
-                FAIL_CHECK(what << ": loaded with different predictions");
+                FAIL_CHECK(how << ": loaded with different predictions");
         } catch (const dl::Error & e) {
-            if (e.code() == dl::ExitCode::bad_input && std::string(e.what()).find(bad) != std::string::npos)
+            if (e.code() == dl::ExitCode::bad_input &&
+                std::string(e.what()).find(damaged_path) != std::string::npos)
                 ++refused;
             else
-                FAIL_CHECK(what << ": exit " << static_cast<int>(e.code()) << " " << e.what());
+                FAIL_CHECK(how << ": exit " << static_cast<int>(e.code()) << " " << e.what());
         } catch (const std::exception & e) {
-            FAIL_CHECK(what << ": " << e.what());
+            FAIL_CHECK(how << ": " << e.what());
         }
     };
     const auto t0 = std::chrono::steady_clock::now();
@@ -307,8 +321,42 @@ TEST_CASE("h5: a trained model.h5 damaged at every 37th byte and cut short: same
     for (size_t n = 0; n < bytes.size(); n += 211)
         attempt(bytes.substr(0, n), fmt::format("first {} bytes", n));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    MESSAGE(fmt::format("{}-byte model.h5: {} damaged copies, {} refused, {} identical, in {:.2f} s",
+    MESSAGE(fmt::format("{}, {} bytes: {} damaged copies, {} refused, {} identical, in {:.2f} s", what,
                         bytes.size(), tried, refused, same, seconds));
     CHECK(refused + same == tried);
+}
+
+std::vector<float> predictions_of(const std::string & path) {
+    std::vector<float> rows(13 * 4);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>((i * 7) % 23);
+    dl::Predictor p(dl::load_trained_file(path), 1);
+    std::vector<float> out(4 * static_cast<size_t>(p.output_size()));
+    p.predict(rows.data(), 4, out.data());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("h5: a trained model.h5 damaged at every 37th byte and cut short: same predictions or exit 65") {
+    const std::string dir = scratch("trained");
+    class Quiet final : public dl::TrainObserver {
+    } quiet;
+    const dl::TrainResult r = dl::train({.spec_path = kSource + "/configs/housing.yaml",
+                                         .overrides = {"train.epochs=2"},
+                                         .runs_flag = dir + "/runs",
+                                         .threads = 1},
+                                        quiet);
+    const std::vector<float> expected = predictions_of(r.checkpoint);
+    damage_and_load(slurp(r.checkpoint), dir + "/damaged.h5", expected, "model.h5 (format 2)");
+
+    // The same model as dlctl wrote it before the integrity header (format 1): read without walking the
+    // attribute list, sizes bounded; what loads must predict exactly the same.
+    dl::H5Content c = dl::read_h5(r.checkpoint);
+    c.attrs["format"] = "dlctl-checkpoint/1";
+    c.attrs.erase("checksum");
+    const std::string legacy = dir + "/legacy.h5";
+    write_format1(legacy, c, format1_checksum(c));
+    REQUIRE(predictions_of(legacy) == expected);
+    damage_and_load(slurp(legacy), dir + "/damaged.h5", expected, "model.h5 (format 1)");
     fs::remove_all(dir);
 }

@@ -34,7 +34,18 @@ done
 
 # A version whose dlctl.h5 is garbage: refused, and its status must not show the server's paths.
 mkdir -p "$EXP/housing/9" && head -c 4096 /dev/urandom >"$EXP/housing/9/dlctl.h5"
+# And a real version with one byte flipped in its middle: refused too, version 1 keeps serving.
+mkdir -p "$T/v8" && cp "$EXP/housing/1/"* "$T/v8/"
+python3 - "$T/v8/dlctl.h5" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[len(data) // 2] ^= 0x40
+open(sys.argv[1], "wb").write(bytes(data))
+PY
+mv "$T/v8" "$EXP/housing/8"
 sleep 0.5
+grep -q "version 8 refused: .*8/dlctl.h5" "$T/serve.log" || fail "a flipped byte in version 8 was not refused naming the file: $(cat "$T/serve.log")"
+kill -0 "$PID" || fail "a corrupt version killed the server"
 
 # --- curl's own default: -d @file is form-urlencoded, and TF Serving's examples send it so ---
 python3 -c "import json; print(json.dumps({'instances': [[0.1] * 13] * 300}))" >"$T/body.json"

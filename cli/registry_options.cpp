@@ -20,8 +20,8 @@ void add_registry_options(CLI::App * sub, RegistryCliOptions & o) {
         ->capture_default_str();
     sub->add_option(
            "--timeout", o.timeout,
-           "seconds a registry may take to answer a request (a blob transfer: to stall), and to keep "
-           "failing before the retries stop")
+           "seconds a registry may take to answer a request (a blob transfer may stall for twice this), "
+           "and to keep failing before the retries stop")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
     sub->add_flag("-v,--verbose", o.verbose, "log each request (method, URL, status); never a credential");

@@ -461,6 +461,7 @@ struct Request {
     std::ostream * sink = nullptr;  // a GET's 2xx body is written here
     int64_t sink_limit = 0;         // at most this many bytes
     bool follow_redirects = false;  // blob GETs: registries redirect to their storage
+    bool finishes_blob = false;     // the PUT ending an upload: a registry may move a large blob meanwhile
 };
 
 // "scheme://host:port" of a URL, the port made explicit, lower-cased: where credentials may go.
@@ -775,6 +776,13 @@ private:
             start = end + 1;
         }
         u.pop_back();
+        // The realm may be another host (docker's client sends it the credentials too), but never in clear
+        // text behind a registry spoken to over TLS.
+        if (!username_.empty() && !o_.insecure && to_lower(realm_).starts_with("http://"))
+            throw denied(
+                fmt::format("its token realm {} is plain HTTP: the credentials are not sent in clear "
+                            "text (--insecure allows it)",
+                            loggable_url(realm_)));
         Request r{.method = "GET", .url = u, .with_auth = false};
         Response res;
         for (int attempt = 0;; ++attempt) {
@@ -909,12 +917,13 @@ private:
         curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 10L);
         // Note [bounded time]: a request without a blob body must be answered whole within timeout_s; a blob
-        // transfer may take as long as it needs but one stalled (under 1 KiB/s for timeout_s) is a connection
-        // error, retried.
-        const bool blob_transfer = r.sink != nullptr || r.body.path != nullptr;
+        // transfer may take as long as it needs but one stalled (under 1 KiB/s for 2 x timeout_s) is a
+        // connection error, retried.
+        const bool blob_transfer = r.sink != nullptr || r.body.path != nullptr || r.finishes_blob;
         if (!blob_transfer) curl_easy_setopt(curl_, CURLOPT_TIMEOUT, static_cast<long>(o_.timeout_s));
         curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o_.timeout_s));
+        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(blob_transfer ? 2 * o_.timeout_s : o_.timeout_s));
         curl_easy_setopt(curl_, CURLOPT_USERAGENT, "dlctl");
         if (o_.insecure) {
             curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -1092,7 +1101,12 @@ private:
             .method = "POST",
             .url = session_.repo_url("/blobs/uploads/?mount=" + blob.digest + "&from=" + o_.mount_from)};
         const Response res = session_.send(r);
-        if (res.status == 201) return "";
+        if (res.status == 201) {
+            const std::string stored = res.header("docker-content-digest");
+            if (!stored.empty() && stored != blob.digest)
+                session_.fail_misbehaving(fmt::format("it mounted blob {} as {:.80}", blob.digest, stored));
+            return "";
+        }
         if (res.status == 202 && !res.header("location").empty()) {
             session_.log(fmt::format("{} is not in {}: uploading it", blob.digest, o_.mount_from));
             return session_.resolve(res.header("location"));
@@ -1130,7 +1144,8 @@ private:
         progress_base_ = 0;
         Request put{.method = "PUT",
                     .url = with_query(location, "digest=" + blob.digest),
-                    .headers = {"Content-Type: application/octet-stream"}};
+                    .headers = {"Content-Type: application/octet-stream"},
+                    .finishes_blob = true};
         if (!chunked) put.body = {.path = &blob.path, .offset = 0, .length = blob.size};
         for (;;) {
             const Response res = session_.send_once(put);

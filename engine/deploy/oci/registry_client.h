@@ -65,7 +65,7 @@ struct RegistryOptions {
         password;     // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
     int retries = 5;  // per request or upload, on connection errors, 5xx and 429
     // Note [bounded time] in registry_client.cpp: a request without a blob must be answered within this, a
-    // blob transfer must not stall (under 1 KiB/s) for this long, and a request's retries stop once it has
+    // blob transfer must not stall (under 1 KiB/s) for twice this, and a request's retries stop once it has
     // been failing for this long.
     int timeout_s = 30;
     int backoff_base_ms = 200;

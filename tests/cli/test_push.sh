@@ -107,6 +107,16 @@ expect_rc 0 "$DLCTL" push "$T/img.tar" "$OPEN/models/archive:1" --insecure --jso
 archive_digest=$(json "$T/out" 'j["digest"]')
 [ "$(registry_digest "docker://$OPEN/models/archive:1")" = "$archive_digest" ] || fail "docker-archive push: wrong digest"
 skopeo copy -q --src-tls-verify=false "docker://$OPEN/models/archive:1" "oci:$T/back2:1" || fail "copy of the archive push"
+# A docker-archive whose manifest.json names files outside it (a host file as the config): refused, 65.
+$PY - "$T/escape.tar" <<'PY'
+import io, json, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    data = json.dumps([{"Config": "../../../../../../etc/hostname", "RepoTags": ["x:1"], "Layers": []}]).encode()
+    info = tarfile.TarInfo("manifest.json"); info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+PY
+expect_rc 65 "$DLCTL" push "$T/escape.tar" "$OPEN/models/escape:1" --insecure
+grep -q "manifest.json names '../../../../../../etc/hostname', outside the archive" "$T/err" || fail "archive escape: $(cat "$T/err")"
 
 # --- A packaged model: the registry reports `dlctl package`'s digest; a new version pushes only its model layer ---
 quick=(--runs "$T/runs" --threads 1 --quiet --set train.epochs=1)

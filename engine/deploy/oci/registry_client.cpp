@@ -125,6 +125,17 @@ json parse_json(const std::string & text, const std::string & what) {
     return parse_json_bounded(text, what, {.max_bytes = kMaxDocumentBytes});
 }
 
+// A JSON document of an image on disk, read only when it is not larger than one may be.
+std::string read_document(const fs::path & path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    DL_CHECK(!ec, ExitCode::bad_input, "{}: cannot read it: {}", path.string(), ec.message());
+    DL_CHECK(size <= kMaxDocumentBytes, ExitCode::bad_input,
+             "{}: {} bytes, over the {} MiB a JSON document may have", path.string(), size,
+             kMaxDocumentBytes >> 20);
+    return read_file(path);
+}
+
 // A string member of a JSON object, or "" when it is absent or not a string (never nlohmann's type_error).
 std::string string_member(const json & j, const char * key) {
     if (!j.is_object()) return "";
@@ -152,7 +163,7 @@ std::vector<std::pair<std::string, int64_t>> manifest_blobs(const json & manifes
 LocalImage read_oci_layout(const fs::path & dir, const std::string & tag) {
     DL_CHECK(fs::exists(dir / "index.json"), ExitCode::bad_input,
              "{}: not an OCI image layout (no index.json) nor a docker-archive", dir.string());
-    const json index = parse_json(read_file(dir / "index.json"), (dir / "index.json").string());
+    const json index = parse_json(read_document(dir / "index.json"), (dir / "index.json").string());
     DL_CHECK(index.contains("manifests") && index["manifests"].is_array() && !index["manifests"].empty(),
              ExitCode::bad_input, "{}: index.json lists no manifests", dir.string());
     const json * chosen = nullptr;
@@ -177,7 +188,7 @@ LocalImage read_oci_layout(const fs::path & dir, const std::string & tag) {
     auto blob_path = [&](const std::string & d) { return dir / "blobs" / "sha256" / d.substr(7); };
 
     LocalImage image;
-    image.manifest = read_file(blob_path(digest));
+    image.manifest = read_document(blob_path(digest));
     image.manifest_digest = "sha256:" + sha256_hex(image.manifest);
     DL_CHECK(image.manifest_digest == digest, ExitCode::bad_input, "{}: manifest blob {} has digest {}",
              dir.string(), digest, image.manifest_digest);
@@ -268,7 +279,8 @@ LocalImage read_docker_archive(const fs::path & tarball, const std::string & tag
     DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "{}: {}", tarball.string(), archive_error_string(a));
     DL_CHECK(fs::exists(root / "manifest.json"), ExitCode::bad_input,
              "{}: a tarball without manifest.json is not a docker-archive", tarball.string());
-    const json entries = parse_json(read_file(root / "manifest.json"), tarball.string() + ":manifest.json");
+    const json entries =
+        parse_json(read_document(root / "manifest.json"), tarball.string() + ":manifest.json");
     DL_CHECK(entries.is_array() && !entries.empty(), ExitCode::bad_input, "{}: manifest.json lists no image",
              tarball.string());
     const json * chosen = &entries[0];
@@ -556,14 +568,14 @@ std::pair<std::string, std::string> docker_config_credentials(const std::string 
     if (config.empty() || !fs::is_regular_file(config, ec)) return {};
     json j;
     try {
-        j = json::parse(read_file(config));
+        j = parse_json(read_file(config), config.string());
     } catch (const std::exception &) {
         return {};  // an unreadable docker config is as good as none; the registry will say what it wants
     }
-    const json auths = j.value("auths", json::object());
+    const json auths = j.is_object() && j.contains("auths") ? j["auths"] : json::object();
     for (const std::string & key : {registry, "https://" + registry, "http://" + registry}) {
-        if (!auths.contains(key)) continue;
-        const auto decoded = unbase64(auths[key].value("auth", ""));
+        if (!auths.is_object() || !auths.contains(key)) continue;
+        const auto decoded = unbase64(string_member(auths[key], "auth"));
         if (!decoded) continue;
         const auto colon = decoded->find(':');
         if (colon == std::string::npos) continue;

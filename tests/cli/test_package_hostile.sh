@@ -112,7 +112,8 @@ rm -rf "$T/m" "$T/big.oci"
 PIDS=()
 trap 'for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
 # base_image DIR TAG ENTRIES...: an image in DIR (fake_registry.py's layout) whose one layer holds ENTRIES, each
-# "file:PATH", "dir:PATH" or "link:PATH:TARGET"; with CONFIG_SIZE set, the manifest claims that config size.
+# "file:PATH", "dir:PATH" or "link:PATH:TARGET"; with CONFIG_SIZE or LAYER_SIZE set, the manifest claims that
+# size for the config or the layer.
 base_image() {
   python3 - "$@" <<'PY'
 import gzip, hashlib, io, json, os, sys, tarfile
@@ -137,7 +138,8 @@ layer = blob(gz)
 manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config),
                        "size": int(os.environ.get("CONFIG_SIZE", len(config)))},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": len(gz)}]}
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer,
+                        "size": int(os.environ.get("LAYER_SIZE", len(gz)))}]}
 open(f"{root}/manifests/{tag}", "w").write(json.dumps(manifest))
 print(layer)
 PY
@@ -165,6 +167,9 @@ find "$T/ctx" -type f -name dlctl | grep -q . || fail "no dlctl in the --dockerf
 CONFIG_SIZE=$((1 << 40)) base_image "$T/reg" bigconfig "file:a" >/dev/null
 base 65 bigconfig
 grep -q "a config of 1099511627776 bytes" "$T/err" || fail "huge config: $(cat "$T/err")"
+LAYER_SIZE=$((1 << 40)) base_image "$T/reg" biglayer "file:a" >/dev/null
+base 65 biglayer
+grep -q "its layers claim more than the 64 GiB an image may have" "$T/err" || fail "huge layer: $(cat "$T/err")"
 layer=$(base_image "$T/reg" endless "file:b")
 echo "$layer" >"$T/reg/endless"
 base 69 endless

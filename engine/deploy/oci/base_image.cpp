@@ -33,6 +33,9 @@ std::string clean_path(std::string path) {
 // cannot exhaust memory. Entry sizes are never trusted: data is skipped, not read.
 constexpr size_t kMaxBaseEntries = 2'000'000;  // a CUDA devel image has ~60k
 constexpr size_t kMaxPathBytes = 4096;         // PATH_MAX
+// Uncompressed, all layers together: read through (never stored) to list the entries; a gzip bomb (deflate
+// reaches ~1000:1) stops here instead of running for hours.
+constexpr int64_t kMaxBaseTarBytes = int64_t{128} << 30;
 
 bool has_dot_dot(const std::string & path) {
     for (size_t start = 0; start <= path.size();) {
@@ -52,7 +55,8 @@ struct LayerEntry {
 // Applies one layer (a tar, compressed or not) the way a container runtime unpacks it: whiteouts (.wh.NAME)
 // remove a lower path, an opaque marker (.wh..wh..opq) empties a lower directory, and every other entry
 // replaces what was at its path.
-void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest, size_t & listed) {
+void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest, size_t & listed,
+                 int64_t & tar_bytes) {
     struct archive * a = archive_read_new();
     std::unique_ptr<struct archive, int (*)(struct archive *)> owner(a, archive_read_free);
     archive_read_support_format_tar(a);
@@ -72,6 +76,9 @@ void apply_layer(BaseImage & base, const fs::path & blob, const std::string & di
         const std::string path = clean_path(fs::path(raw).lexically_normal().generic_string());
         DL_CHECK(++listed <= kMaxBaseEntries, ExitCode::bad_input,
                  "base layer {}: the base image has more than {} entries: refused", digest, kMaxBaseEntries);
+        DL_CHECK(tar_bytes + archive_filter_bytes(a, 0) <= kMaxBaseTarBytes, ExitCode::bad_input,
+                 "base layer {}: the base image unpacks to more than {} GiB: refused", digest,
+                 kMaxBaseTarBytes >> 30);
         const auto slash = path.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
         const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
@@ -95,6 +102,7 @@ void apply_layer(BaseImage & base, const fs::path & blob, const std::string & di
         archive_read_data_skip(a);
     }
     DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "base layer {}: {}", digest, archive_error_string(a));
+    tar_bytes += archive_filter_bytes(a, 0);
     // Removes what is below `dir` (all of it for ""), and `dir` itself unless keep_dir. '0' follows '/'.
     auto erase_under = [&](const std::string & dir, bool keep_dir) {
         auto first = dir.empty() ? base.entries.begin() : base.entries.lower_bound(dir + "/");
@@ -147,12 +155,13 @@ BaseImage load_base_image(const std::string & reference, const RegistryOptions &
     BaseImage base;
     base.pulled = pull_image(parse_registry_reference(reference), options, cache, platform);
     size_t listed = 0;
+    int64_t tar_bytes = 0;
     for (const PulledLayer & layer : base.pulled.layers) {
         const std::string media_type = oci_layer_media_type(layer.media_type);
         DL_CHECK(media_type.starts_with("application/vnd.oci.image.layer.v1.tar"), ExitCode::bad_input,
                  "base image {}: layer {} has media type {}, not a tar layer", reference, layer.digest,
                  layer.media_type);
-        apply_layer(base, layer.path, layer.digest, listed);
+        apply_layer(base, layer.path, layer.digest, listed, tar_bytes);
     }
     for (const auto & [path, kind] : base.entries)
         if (kind != BaseImage::Kind::directory) base.file_names.insert(path.substr(path.rfind('/') + 1));

@@ -120,6 +120,7 @@ std::string file_sha256(const fs::path & path) {
 // file anyone may have written: each is at most kMaxDocumentBytes (the distribution spec's own manifest limit
 // is 4 MiB) and parsed with the bounded parser (size and nesting checked before parsing).
 constexpr size_t kMaxDocumentBytes = size_t{4} << 20;
+constexpr int64_t kMaxImageBytes = int64_t{64} << 30;  // compressed layers of a pulled image
 
 json parse_json(const std::string & text, const std::string & what) {
     return parse_json_bounded(text, what, {.max_bytes = kMaxDocumentBytes});
@@ -1339,6 +1340,13 @@ public:
         DL_CHECK(image.config.value("os", "") == os && image.config.value("architecture", "") == arch,
                  ExitCode::bad_input, "{} is a {}/{} image, not {}", ref_.str(),
                  image.config.value("os", "?"), image.config.value("architecture", "?"), platform);
+        // Note [bounded answers]: the layers' sizes, as the manifest gives them, bound what is downloaded;
+        // their sum is bounded before anything is (a CUDA devel image is ~10 GB).
+        int64_t total = 0;
+        for (size_t i = 1; i < blobs.size(); ++i) total += std::min(blobs[i].second, kMaxImageBytes + 1);
+        DL_CHECK(total <= kMaxImageBytes, ExitCode::bad_input,
+                 "{}: its layers claim more than the {} GiB an image may have", ref_.str(),
+                 kMaxImageBytes >> 30);
         for (const json & layer : m.parsed["layers"]) {
             const std::string media_type = layer.value("mediaType", "");
             DL_CHECK(media_type.find("foreign") == std::string::npos &&

@@ -1,7 +1,8 @@
 # dlctl itself, built in Debian 12 and shipped in a slim runtime image (no Docker engine runs on the project's
 # machines: tests/cli/test_dockerfile.sh checks this file against the Makefile's packages and the binary's libraries).
 #   docker build -t dlctl .
-#   docker run --rm -v "$PWD:/work" -w /work dlctl train configs/housing.yaml
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" -w /work dlctl train configs/housing.yaml
+# (--user: as you, so that runs/ can be written into your checkout; .dockerignore keeps build*/ out of the context)
 # CUDA variant: a Debian 12 build base with the CUDA toolkit (nvcc on PATH) and a runtime base with its libraries:
 #   docker build --build-arg DLCTL_CUDA=ON --build-arg BUILD_BASE=<debian12+cuda devel> \
 #                --build-arg RUNTIME_BASE=<debian12+cuda runtime> --build-arg CUDA_ARCH=90 -t dlctl:cuda .

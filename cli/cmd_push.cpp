@@ -73,11 +73,12 @@ void run_push(const PushCliOptions & o) {
     if (!is_image && !is_model) {
         DL_CHECK(fs::exists(image_path), dl::ExitCode::missing_input,
                  "{}: no such image, export directory or run directory", o.image);
-        DL_CHECK(fs::exists(image_path / "signature.json") || fs::exists(image_path / "model.h5"),
-                 dl::ExitCode::bad_input,
-                 "{}: not an OCI image layout, an export version directory (signature.json) or a run directory "
-                 "(model.h5)",
-                 o.image);
+        DL_CHECK(
+            fs::exists(image_path / "signature.json") || fs::exists(image_path / "model.h5"),
+            dl::ExitCode::bad_input,
+            "{}: not an OCI image layout, an export version directory (signature.json) or a run directory "
+            "(model.h5)",
+            o.image);
     }
     if (!is_image) image_path = package_model(o.image, o.runs, ref, packaged);
     const dl::oci::LocalImage image = dl::oci::read_local_image(image_path, ref.tag);
@@ -87,12 +88,14 @@ void run_push(const PushCliOptions & o) {
         j["reference"] = r.reference;
         j["digest"] = r.digest;
         j["pushed"] = r.pushed;
+        j["mounted"] = r.mounted;
         j["skipped"] = r.skipped;
         print_json(j);
     } else {
         const bool has_digest = r.reference.find('@') != std::string::npos;
-        fmt::print("pushed {}{} ({} blobs pushed, {} skipped)\n", r.reference,
-                   has_digest ? "" : "@" + r.digest, r.pushed.size(), r.skipped.size());
+        fmt::print("pushed {}{} ({} blobs pushed, {}{} skipped)\n", r.reference,
+                   has_digest ? "" : "@" + r.digest, r.pushed.size(),
+                   r.mounted.empty() ? "" : fmt::format("{} mounted, ", r.mounted.size()), r.skipped.size());
     }
 }
 
@@ -119,7 +122,7 @@ void setup_push(CLI::App & app, const char * name, const char * summary) {
         ->check(CLI::Range(int64_t{1} << 10, int64_t{1} << 30))
         ->capture_default_str()
         ->group("");  // hidden: for tests and slow links
-    sub->add_flag("--json", o->json, "print {reference, digest, pushed, skipped} as JSON on stdout");
+    sub->add_flag("--json", o->json, "print {reference, digest, pushed, mounted, skipped} as JSON on stdout");
     sub->callback([o] { run_push(*o); });
 }
 

@@ -18,6 +18,12 @@ void add_registry_options(CLI::App * sub, RegistryCliOptions & o) {
                     "retries on connection errors, 5xx and 429, with exponential backoff")
         ->check(CLI::Range(0, 100))
         ->capture_default_str();
+    sub->add_option(
+           "--timeout", o.timeout,
+           "seconds a registry may take to answer a request (a blob transfer may stall for twice this), "
+           "and to keep failing before the retries stop")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
     sub->add_flag("-v,--verbose", o.verbose, "log each request (method, URL, status); never a credential");
 }
 
@@ -27,6 +33,7 @@ void fill_registry_options(const RegistryCliOptions & o, dl::oci::RegistryOption
     out.insecure = o.insecure;
     out.username = o.username;
     out.retries = o.retries;
+    out.timeout_s = o.timeout;
     if (o.password_stdin) {
         std::getline(std::cin, out.password);
         if (!out.password.empty() && out.password.back() == '\r') out.password.pop_back();

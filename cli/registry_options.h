@@ -13,6 +13,7 @@ struct RegistryCliOptions {
     std::string username;
     bool password_stdin = false, insecure = false, verbose = false;
     int retries = 5;
+    int timeout = 30;
 };
 
 void add_registry_options(CLI::App * sub, RegistryCliOptions & o);

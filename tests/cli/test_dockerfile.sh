@@ -31,3 +31,18 @@ for lib in $(ldd "$DLCTL" | awk '$3 ~ /^\// {print $3}'); do
 done
 [ -z "$missing" ] || fail "the Dockerfile's runtime stage lacks the packages of:$missing"
 echo "Dockerfile matches the Makefile's -dev packages ($(echo "$build" | wc -l)) and covers $(ldd "$DLCTL" | grep -c '=> /') libraries"
+
+# The build context leaves the host's build folders out (a host build/CMakeCache.txt makes the image's cmake
+# refuse to configure), and the documented `docker run` runs as the caller, who owns the checkout it writes to.
+[ -f .dockerignore ] || fail "no .dockerignore: docker build . would send build/ and fail in CMake"
+for path in build/CMakeCache.txt build-gpu/CMakeCache.txt gpu-bundle/dlctl runs/housing/1/meta.json; do
+  python3 - "$path" <<'PY' || fail ".dockerignore does not exclude $path"
+import fnmatch, sys
+path = sys.argv[1]
+patterns = [l.strip().rstrip("/") for l in open(".dockerignore") if l.strip() and not l.startswith("#")]
+prefixes = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 2)]
+sys.exit(0 if any(fnmatch.fnmatch(p, pat) for p in prefixes for pat in patterns) else 1)
+PY
+done
+grep -q 'docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work"' README.md ||
+  fail "README's docker run does not pass --user: uid 65532 cannot write a checkout it does not own"

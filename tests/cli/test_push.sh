@@ -92,11 +92,14 @@ expect_rc 0 "$DLCTL" push "$IMG" "$OPEN/models/chunked:1" --insecure --chunk-siz
 [ "$(grep -c '^dlctl: PATCH .* -> HTTP 202$' "$T/err")" -ge 4 ] || fail "no chunked upload: $(cat "$T/err")"
 [ "$(registry_digest "docker://$OPEN/models/chunked:1")" = "$DIGEST" ] || fail "chunked push: wrong digest"
 
-# Cross-repository mount: nothing uploaded again.
+# Cross-repository mount: nothing uploaded again, and reported as mounted, not pushed.
 expect_rc 0 "$DLCTL" push "$IMG" "$OPEN/models/mounted:1" --insecure --from models/tiny --json -v
-[ "$(json "$T/out" 'len(j["pushed"])')" = 3 ] || fail "mount push: $(cat "$T/out")"
+[ "$(json "$T/out" 'len(j["pushed"]), len(j["mounted"])')" = "0 3" ] || fail "mount push: $(cat "$T/out")"
 [ "$(grep -c 'POST .*mount=sha256:.*from=models/tiny -> HTTP 201' "$T/err")" = 3 ] || fail "no mounts: $(cat "$T/err")"
 grep -q 'PUT .*/blobs/uploads/' "$T/err" && fail "a mounted blob was uploaded: $(cat "$T/err")"
+expect_rc 0 "$DLCTL" push "$IMG" "$OPEN/models/mounted2:1" --insecure --from models/tiny
+grep -qx "pushed $OPEN/models/mounted2:1@$DIGEST (0 blobs pushed, 3 mounted, 0 skipped)" "$T/out" ||
+  fail "mounts reported as: $(cat "$T/out")"
 
 # A docker-archive (written by skopeo) is pushed as an OCI manifest with gzip'd layers.
 skopeo copy -q "oci:$IMG:1" "docker-archive:$T/img.tar:tiny:1" || fail "skopeo could not write a docker-archive"
@@ -104,6 +107,16 @@ expect_rc 0 "$DLCTL" push "$T/img.tar" "$OPEN/models/archive:1" --insecure --jso
 archive_digest=$(json "$T/out" 'j["digest"]')
 [ "$(registry_digest "docker://$OPEN/models/archive:1")" = "$archive_digest" ] || fail "docker-archive push: wrong digest"
 skopeo copy -q --src-tls-verify=false "docker://$OPEN/models/archive:1" "oci:$T/back2:1" || fail "copy of the archive push"
+# A docker-archive whose manifest.json names files outside it (a host file as the config): refused, 65.
+$PY - "$T/escape.tar" <<'PY'
+import io, json, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    data = json.dumps([{"Config": "../../../../../../etc/hostname", "RepoTags": ["x:1"], "Layers": []}]).encode()
+    info = tarfile.TarInfo("manifest.json"); info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+PY
+expect_rc 65 "$DLCTL" push "$T/escape.tar" "$OPEN/models/escape:1" --insecure
+grep -q "manifest.json names '../../../../../../etc/hostname', outside the archive" "$T/err" || fail "archive escape: $(cat "$T/err")"
 
 # --- A packaged model: the registry reports `dlctl package`'s digest; a new version pushes only its model layer ---
 quick=(--runs "$T/runs" --threads 1 --quiet --set train.epochs=1)
@@ -183,6 +196,55 @@ grep -q 'POST [^ ]*/blobs/uploads/ -> ' "$T/err" && fail "a declined mount's upl
 [ "$(json "$T/out" 'len(j["pushed"])')" = 3 ] || fail "declined mount push: $(cat "$T/out")"
 [ "$(registry_digest "docker://$OPEN/models/nomount:1")" = "$DIGEST" ] || fail "declined mount push: wrong digest"
 
+# --- Registries that misbehave (issue 13, defects 5 and 11): a push counts only what the registry confirms;
+# anything else is 69 (a service that is not usable), quickly, never a success ---
+# start_fake MODE [DIR]: tests/cli/fake_registry.py on a free port; sets FAKE (host:port).
+start_fake() {
+  rm -f "$T/fake.port"
+  $PY "$HERE/fake_registry.py" "$1" "$T/fake.port" ${2:+"$2"} 2>>"$T/fake.log" &
+  PIDS+=($!)
+  wait_file "$T/fake.port"
+  FAKE=127.0.0.1:$(cat "$T/fake.port")
+}
+start_fake garbage
+expect_rc 69 "$DLCTL" push "$IMG" "$FAKE/models/x:1" --insecure --retries 1
+grep -q "skipped" "$T/out" && fail "a garbage registry 'skipped' blobs: $(cat "$T/out")"
+grep -q "registry $FAKE: starting the upload of sha256:.* answered HTTP 200" "$T/err" || fail "garbage: $(cat "$T/err")"
+start_fake endless
+start=$SECONDS
+expect_rc 69 timeout 60 "$DLCTL" push "$IMG" "$FAKE/models/x:1" --insecure --retries 1
+grep -q "a body over 4 MiB" "$T/err" || fail "an endless body: $(cat "$T/err")"
+[ $((SECONDS - start)) -le 10 ] || fail "an endless body took $((SECONDS - start)) s"
+# A registry that accepts connections and never answers: given up on after about 2 x --timeout.
+start_fake silent
+start=$SECONDS
+expect_rc 69 timeout 60 "$DLCTL" push "$IMG" "$FAKE/models/x:1" --insecure --timeout 2
+grep -q "unavailable: GET https\?://$FAKE/v2/ failed after 2 attempts: .*timed out" "$T/err" ||
+  fail "a silent registry: $(cat "$T/err")"
+echo "a registry that never answers: 69 after $((SECONDS - start)) s with --timeout 2"
+[ $((SECONDS - start)) -le 8 ] || fail "a silent registry took $((SECONDS - start)) s with --timeout 2"
+# A manifest PUT answered 200 with garbage and no Docker-Content-Digest (never stored): the HEAD that checks
+# finds nothing.
+start_proxy "$OPEN" fake_manifest=1
+expect_rc 69 "$DLCTL" push "$IMG" "$PROXY/fake/manifest:1" --insecure
+grep -q "injected a fake 200 for manifest PUT" "$T/proxy.log" || fail "fake manifest answer not injected"
+grep -q "nothing confirms that the image was stored" "$T/err" || fail "fake manifest answer: $(cat "$T/err")"
+# A 201 with another digest.
+start_proxy "$OPEN" wrong_digest=1
+expect_rc 69 "$DLCTL" push "$IMG" "$PROXY/fake/digest:1" --insecure
+grep -q "misbehaves: it stored the manifest as sha256:0000" "$T/err" || fail "wrong manifest digest: $(cat "$T/err")"
+# HEADs that name the digest but not the size do not make a blob present: all three are uploaded.
+start_proxy "$OPEN" head_lies=3
+expect_rc 0 "$DLCTL" push "$IMG" "$PROXY/fake/lies:1" --insecure --json
+[ "$(json "$T/out" 'len(j["pushed"]), len(j["skipped"])')" = "3 0" ] || fail "lying HEADs: $(cat "$T/out")"
+[ "$(registry_digest "docker://$OPEN/fake/lies:1")" = "$DIGEST" ] || fail "lying HEADs: wrong digest"
+# Plain HTTP without --insecure: a hint, at once (no retries of a TLS handshake that cannot succeed).
+start=$SECONDS
+expect_rc 69 "$DLCTL" push "$IMG" "$OPEN/models/tiny:1"
+grep -q "the registry speaks plain HTTP; use --insecure" "$T/err" || fail "plain HTTP: $(cat "$T/err")"
+grep -q "retrying" "$T/err" && fail "plain HTTP was retried: $(cat "$T/err")"
+[ $((SECONDS - start)) -le 3 ] || fail "plain HTTP took $((SECONDS - start)) s"
+
 # --- TLS: verified by default (a private CA through $CURL_CA_BUNDLE), --insecure skips verification ---
 mkdir -p "$T/tls"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
@@ -221,6 +283,24 @@ echo "{\"auths\": {\"$BASIC\": {\"auth\": \"$b64\"}}}" >"$T/docker/config.json"
 DOCKER_CONFIG=$T/docker expect_rc 0 "$DLCTL" push "$IMG" "$BASIC/models/tiny:1" --insecure --json
 [ "$(json "$T/out" 'len(j["pushed"])')" = 0 ] || fail "docker-config push: $(cat "$T/out")"
 
+# --- Credentials stay with the registry's host (issue 13, defect 4): upload Locations and blob redirects to
+# another host (127.0.0.2, which forwards with its own credentials, as a storage backend trusting signed URLs
+# would) get no Authorization header ---
+PROXY_OTHER_HOST_AUTH="Basic $b64" start_proxy "$BASIC" other_host=1
+expect_rc 0 bash -c '"$0" push "$1" "$2" --insecure --username dl --password-stdin -v --json --chunk-size 65536 <"$3"' \
+  "$DLCTL" "$IMG" "$PROXY/models/elsewhere:1" "$T/right"
+grep -q "127.0.0.2 got PATCH /v2/models/elsewhere/blobs/uploads/.* without Authorization" "$T/proxy.log" ||
+  fail "no upload went to the other host: $(cat "$T/proxy.log")"
+grep -q "127.0.0.2 got .* with Authorization" "$T/proxy.log" && fail "credentials went to another host: $(grep 127.0.0.2 "$T/proxy.log")"
+[ "$(registry_digest --creds "dl:$PASS" "docker://$BASIC/models/elsewhere:1")" = "$DIGEST" ] || fail "elsewhere push: wrong digest"
+# Pulling a base through the same proxy: libcurl follows the blob redirects without the credentials.
+XDG_CACHE_HOME=$T/cache-elsewhere expect_rc 0 bash -c \
+  '"$0" package "$1" --tag housing:1 --base "$2" --out "$3" --insecure --username dl --password-stdin <"$4"' \
+  "$DLCTL" "$T/export/housing/1" "$PROXY/models/elsewhere:1" "$T/elsewhere.oci" "$T/right"
+grep -q "127.0.0.2 got GET /v2/models/elsewhere/blobs/sha256:.* without Authorization" "$T/proxy.log" ||
+  fail "no blob was redirected to the other host: $(cat "$T/proxy.log")"
+grep -q "127.0.0.2 got .* with Authorization" "$T/proxy.log" && fail "credentials followed a redirect: $(grep 127.0.0.2 "$T/proxy.log")"
+
 # --- Bearer tokens from our own token server ---
 mkdir -p "$T/token"
 # Tokens live 2 s: dlctl renews them a little early, so any request a second after a token came gets a new one.
@@ -247,7 +327,7 @@ grep -qF "$PASS" "$T/err" && fail "the password was printed with -v"
 [ "$(registry_digest --creds "dl:$PASS" "docker://$BEARER/models/tiny:1")" = "$DIGEST" ] || fail "bearer push: wrong digest"
 expect_rc 0 bash -c '"$0" push "$1" "$2" --insecure --username dl --password-stdin --json --from models/tiny <"$3"' \
   "$DLCTL" "$IMG" "$BEARER/models/other:1" "$T/right"
-[ "$(json "$T/out" 'len(j["pushed"])')" = 3 ] || fail "bearer mount push: $(cat "$T/out")"
+[ "$(json "$T/out" 'len(j["mounted"])')" = 3 ] || fail "bearer mount push: $(cat "$T/out")"
 expect_rc 0 bash -c '"$0" push "$1" "$2" --insecure --username dl --password-stdin --json <"$3"' \
   "$DLCTL" "$IMG" "$BEARER/models/tiny:1" "$T/right"
 [ "$(json "$T/out" 'len(j["pushed"]), len(j["skipped"])')" = "0 3" ] || fail "bearer second push: $(cat "$T/out")"

@@ -4,11 +4,15 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "deploy/oci/image_layout.h"
 #include "deploy/oci/tar_layer.h"
@@ -61,13 +65,34 @@ dl::oci::LayerBuilder sample(bool reversed) {
     return b;
 }
 
+// A scratch directory removed when the test ends.
+struct ScratchDir {
+    std::filesystem::path path;
+    ScratchDir() {
+        path = std::filesystem::temp_directory_path() / ("dlctl-test-oci-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(path);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+dl::oci::Layer build(const dl::oci::LayerBuilder & b, const ScratchDir & dir,
+                     const std::string & name = "blob") {
+    return b.build(dir.path / name);
+}
+
 }  // namespace
 
 TEST_CASE("a layer is a sorted tar owned by root with one mtime, and its digests are of its bytes") {
-    const dl::oci::Layer layer = sample(false).build();
+    ScratchDir dir;
+    const dl::oci::Layer layer = build(sample(false), dir);
     const std::string tar = sample(false).write_tar();
+    const std::string gzip = dl::read_file(layer.path.string());
     CHECK(layer.diff_id == "sha256:" + dl::sha256_hex(tar));
-    CHECK(layer.digest == "sha256:" + dl::sha256_hex(layer.gzip));
+    CHECK(layer.digest == "sha256:" + dl::sha256_hex(gzip));
+    CHECK(layer.size == static_cast<int64_t>(gzip.size()));
     CHECK(layer.tar_size == static_cast<int64_t>(tar.size()));
 
     const std::vector<TarEntry> entries = read_tar(tar);
@@ -87,7 +112,44 @@ TEST_CASE("a layer is a sorted tar owned by root with one mtime, and its digests
 }
 
 TEST_CASE("the same entries give the same blob, whatever order they were added in") {
-    CHECK(sample(false).build().digest == sample(true).build().digest);
+    ScratchDir dir;
+    CHECK(build(sample(false), dir, "a").digest == build(sample(true), dir, "b").digest);
+}
+
+TEST_CASE("a file is streamed from disk when the layer is written, and must not change size meanwhile") {
+    ScratchDir dir;
+    const std::string source = (dir.path / "weights.bin").string();
+    std::string bytes(3 << 20, '\0');  // over the 1 MiB read buffer: several pieces
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 24);
+    dl::write_file_atomic(source, bytes);
+    dl::oci::LayerBuilder b(0);
+    b.add_file("models/m/1/weights.bin", source);
+    const std::vector<TarEntry> entries = read_tar(b.write_tar());
+    REQUIRE(entries.size() == 4);
+    CHECK(entries[3].contents_or_target == bytes);
+    const dl::oci::Layer layer = build(b, dir);
+    CHECK(layer.tar_size > static_cast<int64_t>(bytes.size()));
+
+    std::ofstream(source, std::ios::app) << "more";  // grew after it was added
+    try {
+        build(b, dir, "grown");
+        FAIL("a file that grew was packaged");
+    } catch (const dl::Error & e) {
+        CHECK(e.code() == dl::ExitCode::bad_input);
+        CHECK(std::string(e.what()).find("weights.bin") != std::string::npos);
+    }
+}
+
+TEST_CASE("a directory can be owned by another user than root (the image's /home/nonroot)") {
+    dl::oci::LayerBuilder b(0);
+    b.add_directory("home/nonroot", 0755, 65532, 65532);
+    const std::vector<TarEntry> entries = read_tar(b.write_tar());
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].path == "home/");
+    CHECK(entries[0].uid == 0);
+    CHECK(entries[1].path == "home/nonroot/");
+    CHECK(entries[1].uid == 65532);
+    CHECK(entries[1].gid == 65532);
 }
 
 TEST_CASE("gzip's header carries no time and no name") {

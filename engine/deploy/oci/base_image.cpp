@@ -3,6 +3,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -22,6 +24,28 @@ std::string clean_path(std::string path) {
     return path == "." ? "" : path;
 }
 
+// Note [base layers]: a base image comes from a registry, so its tars are an attacker's input. dlctl never
+// unpacks them (it only lists their paths, to place its own files and keep the base's passwd and /tmp), and
+// what it lists is checked as a container runtime would before unpacking: a path with a ".." component is
+// refused (exit 65 naming the layer and the entry), a leading "/" is read as relative to the image's root (as
+// runtimes do), symlink targets are only ever resolved inside the image's root (BaseImage::resolve), and the
+// listing is bounded (kMaxBaseEntries entries, kMaxPathBytes a path) so a layer of millions of empty entries
+// cannot exhaust memory. Entry sizes are never trusted: data is skipped, not read.
+constexpr size_t kMaxBaseEntries = 2'000'000;  // a CUDA devel image has ~60k
+constexpr size_t kMaxPathBytes = 4096;         // PATH_MAX
+// Uncompressed, all layers together: read through (never stored) to list the entries; a gzip bomb (deflate
+// reaches ~1000:1) stops here instead of running for hours.
+constexpr int64_t kMaxBaseTarBytes = int64_t{128} << 30;
+
+bool has_dot_dot(const std::string & path) {
+    for (size_t start = 0; start <= path.size();) {
+        const size_t end = std::min(path.find('/', start), path.size());
+        if (path.compare(start, end - start, "..") == 0 && end - start == 2) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
 struct LayerEntry {
     std::string path;
     BaseImage::Kind kind;
@@ -31,7 +55,8 @@ struct LayerEntry {
 // Applies one layer (a tar, compressed or not) the way a container runtime unpacks it: whiteouts (.wh.NAME)
 // remove a lower path, an opaque marker (.wh..wh..opq) empties a lower directory, and every other entry
 // replaces what was at its path.
-void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest) {
+void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest, size_t & listed,
+                 int64_t & tar_bytes) {
     struct archive * a = archive_read_new();
     std::unique_ptr<struct archive, int (*)(struct archive *)> owner(a, archive_read_free);
     archive_read_support_format_tar(a);
@@ -43,7 +68,17 @@ void apply_layer(BaseImage & base, const fs::path & blob, const std::string & di
     struct archive_entry * entry = nullptr;
     int rc = 0;
     while ((rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
-        const std::string path = clean_path(archive_entry_pathname(entry));
+        const char * raw = archive_entry_pathname(entry);
+        DL_CHECK(raw != nullptr, ExitCode::bad_input, "base layer {}: an entry without a path", digest);
+        DL_CHECK(std::strlen(raw) <= kMaxPathBytes && !has_dot_dot(raw), ExitCode::bad_input,
+                 "base layer {}: entry '{:.200}' has a '..' component or a path over {} bytes: refused",
+                 digest, raw, kMaxPathBytes);
+        const std::string path = clean_path(fs::path(raw).lexically_normal().generic_string());
+        DL_CHECK(++listed <= kMaxBaseEntries, ExitCode::bad_input,
+                 "base layer {}: the base image has more than {} entries: refused", digest, kMaxBaseEntries);
+        DL_CHECK(tar_bytes + archive_filter_bytes(a, 0) <= kMaxBaseTarBytes, ExitCode::bad_input,
+                 "base layer {}: the base image unpacks to more than {} GiB: refused", digest,
+                 kMaxBaseTarBytes >> 30);
         const auto slash = path.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
         const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
@@ -58,12 +93,16 @@ void apply_layer(BaseImage & base, const fs::path & blob, const std::string & di
             if (type == AE_IFLNK) {
                 e.kind = BaseImage::Kind::symlink;
                 e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+                DL_CHECK(e.link.size() <= kMaxPathBytes, ExitCode::bad_input,
+                         "base layer {}: symlink '{:.200}' has a target over {} bytes: refused", digest, path,
+                         kMaxPathBytes);
             }
             added.push_back(std::move(e));
         }
         archive_read_data_skip(a);
     }
     DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "base layer {}: {}", digest, archive_error_string(a));
+    tar_bytes += archive_filter_bytes(a, 0);
     // Removes what is below `dir` (all of it for ""), and `dir` itself unless keep_dir. '0' follows '/'.
     auto erase_under = [&](const std::string & dir, bool keep_dir) {
         auto first = dir.empty() ? base.entries.begin() : base.entries.lower_bound(dir + "/");
@@ -99,7 +138,8 @@ std::string BaseImage::resolve(const std::string & path) const {
             const fs::path dir =
                 target.is_absolute() ? target.relative_path() : fs::path(it->first).parent_path() / target;
             std::string resolved = clean_path(dir.lexically_normal().string());
-            while (resolved.starts_with("..")) resolved = clean_path(resolved.substr(2));  // ".." stops at /
+            // ".." stops at the image's root: a link never leads out of it.
+            while (resolved == ".." || resolved.starts_with("../")) resolved = clean_path(resolved.substr(2));
             p = (resolved.empty() ? "" : resolved + "/") + p.substr(slash + 1);
             followed = true;
             break;
@@ -114,20 +154,27 @@ BaseImage load_base_image(const std::string & reference, const RegistryOptions &
                           const fs::path & cache, const std::string & platform) {
     BaseImage base;
     base.pulled = pull_image(parse_registry_reference(reference), options, cache, platform);
+    size_t listed = 0;
+    int64_t tar_bytes = 0;
     for (const PulledLayer & layer : base.pulled.layers) {
         const std::string media_type = oci_layer_media_type(layer.media_type);
         DL_CHECK(media_type.starts_with("application/vnd.oci.image.layer.v1.tar"), ExitCode::bad_input,
                  "base image {}: layer {} has media type {}, not a tar layer", reference, layer.digest,
                  layer.media_type);
-        apply_layer(base, layer.path, layer.digest);
+        apply_layer(base, layer.path, layer.digest, listed, tar_bytes);
     }
     for (const auto & [path, kind] : base.entries)
         if (kind != BaseImage::Kind::directory) base.file_names.insert(path.substr(path.rfind('/') + 1));
-    const auto diff_ids = base.pulled.config.value("rootfs", nlohmann::json::object())
-                              .value("diff_ids", nlohmann::json::array());
-    DL_CHECK(diff_ids.size() == base.pulled.layers.size(), ExitCode::bad_input,
-             "base image {}: its config lists {} diff_ids for {} layers", reference, diff_ids.size(),
-             base.pulled.layers.size());
+    // The config's parts dlctl builds on, checked for their types here (a registry wrote them).
+    nlohmann::json & config = base.pulled.config;
+    DL_CHECK(config.is_object() && config.contains("rootfs") && config["rootfs"].is_object(),
+             ExitCode::bad_input, "base image {}: its config has no rootfs", reference);
+    const nlohmann::json diff_ids = config["rootfs"].value("diff_ids", nlohmann::json::array());
+    DL_CHECK(diff_ids.is_array() && diff_ids.size() == base.pulled.layers.size() &&
+                 std::all_of(diff_ids.begin(), diff_ids.end(), [](const auto & d) { return d.is_string(); }),
+             ExitCode::bad_input, "base image {}: its config lists {} diff_ids for {} layers", reference,
+             diff_ids.is_array() ? diff_ids.size() : 0, base.pulled.layers.size());
+    if (config.contains("history") && !config["history"].is_array()) config.erase("history");
     return base;
 }
 

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/json_limits.h"
 #include "core/version.h"
 #include "deploy/oci/base_image.h"
 #include "deploy/oci/tar_layer.h"
@@ -90,14 +91,19 @@ ExportedVersion read_exported_version(const std::string & dir) {
                  "package DIR/<name>/<version>)",
                  dir, file);
     const std::string signature_path = v.dir + "/signature.json";
+    v.signature =
+        parse_json_bounded(read_file(signature_path), signature_path, {.max_bytes = size_t{16} << 20});
     try {
-        v.signature = nlohmann::json::parse(read_file(signature_path));
         v.name = v.signature.at("name").get<std::string>();
         v.version = v.signature.at("version").get<int64_t>();
     } catch (const nlohmann::json::exception & e) {
         throw Error(ExitCode::bad_input,
-                    fmt::format("{}: not a dlctl signature: {}", signature_path, e.what()));
+                    fmt::format("{}: not a dlctl signature: {}", signature_path, json_error_text(e)));
     }
+    // What goes into the labels, of the types the labels need.
+    if (v.signature.contains("metrics") && !v.signature["metrics"].is_object()) v.signature.erase("metrics");
+    if (v.signature.contains("spec_sha256") && !v.signature["spec_sha256"].is_string())
+        v.signature.erase("spec_sha256");
     static const std::regex kModelName("[A-Za-z0-9][A-Za-z0-9._-]*");
     DL_CHECK(std::regex_match(v.name, kModelName) && v.version > 0, ExitCode::bad_input,
              "{}: invalid model name '{}' or version {}", signature_path, v.name, v.version);
@@ -170,7 +176,7 @@ LayerBuilder runtime_layer(const std::string & binary, const std::vector<std::st
                         kNonRootId),
             0644);
         b.add_bytes(place("etc/group"), fmt::format("root:x:0:\nnonroot:x:{0}:\n", kNonRootId), 0644);
-        b.add_directory(place("home/nonroot"), 0755);
+        b.add_directory(place("home/nonroot"), 0755, kNonRootId, kNonRootId);  // its home, its own
     }
     if (!base || !base->has("tmp")) b.add_directory("tmp", 01777);
     return b;
@@ -201,18 +207,103 @@ LayerBuilder cuda_layer(const std::string & plugin, const std::vector<std::strin
     return b;
 }
 
-// The model layer: the version directory as exported, and a labels.json that makes it `stable`.
+// A path as it can be shown in a message: bytes that are not printable UTF-8 as \xNN.
+std::string printable_path(const std::string & path) {
+    std::string out;
+    for (size_t i = 0; i < path.size();) {
+        const auto c = static_cast<unsigned char>(path[i]);
+        const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        bool ok = n > 0 && i + n <= path.size() && !(n == 1 && (c < 0x20 || c == 0x7F));
+        for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(path[i + k]) >> 6) == 0x2;
+        if (ok) {
+            out.append(path, i, n);
+            i += n;
+        } else {
+            out += fmt::format("\\x{:02x}", c);
+            ++i;
+        }
+    }
+    return out;
+}
+
+bool is_utf8(const std::string & s) {
+    // nlohmann's validator: the one that would otherwise throw (exit 70) when the name reaches JSON.
+    try {
+        (void)nlohmann::json(s).dump();
+        return true;
+    } catch (const nlohmann::json::exception &) {
+        return false;
+    }
+}
+
+// True when `p` is `root` or below it (both normalised, absolute).
+bool is_within(const fs::path & p, const fs::path & root) {
+    const fs::path rel = p.lexically_relative(root);
+    return !rel.empty() && (rel == "." || *rel.begin() != "..");
+}
+
+// Note [model files]: a model directory is input that may come from anyone (a download, a colleague's
+// export), and whatever it holds lands in an image that runs in production. So its entries are taken as they
+// are on disk, never through a symlink: regular files and directories by their paths below the version
+// directory; a symbolic link only when it is relative and leads (after every link it passes through) to
+// something inside the version directory, and then it is stored as a link, never as the file it points to. A
+// link to an absolute path or out of the directory, a FIFO, socket or device (which would hang or leak the
+// host), and a name that is not UTF-8 (tar and JSON need text) are refused with exit 65 naming the file.
 LayerBuilder model_layer(const ExportedVersion & v) {
     LayerBuilder b(v.created);
     const std::string base = "models/" + v.name;
     const std::string version_dir = fmt::format("{}/{}", base, v.version);
     b.add_directory(version_dir);
-    for (const fs::directory_entry & e : fs::recursive_directory_iterator(v.dir)) {
-        const std::string rel = fs::relative(e.path(), v.dir).string();
-        if (e.is_directory()) {
-            b.add_directory(version_dir + "/" + rel);
-        } else if (e.is_regular_file()) {
-            b.add_file(version_dir + "/" + rel, e.path().string());
+    const fs::path root(v.dir);
+    std::error_code ec;
+    const fs::path real_root = fs::canonical(root, ec);
+    DL_CHECK(!ec, ExitCode::missing_input, "{}: cannot read it: {}", v.dir, ec.message());
+    auto refuse = [&](const fs::path & p, const std::string & why) {
+        return Error(
+            ExitCode::bad_input,
+            fmt::format("{}: {}; it cannot be packaged (only files, directories and links inside {})",
+                        printable_path(p.string()), why, v.dir));
+    };
+    // Directory symlinks are not followed: the iterator's default.
+    fs::recursive_directory_iterator it(root, ec);
+    DL_CHECK(!ec, ExitCode::missing_input, "{}: cannot read it: {}", v.dir, ec.message());
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        DL_CHECK(!ec, ExitCode::missing_input, "{}: cannot read it: {}", v.dir, ec.message());
+        const fs::path & p = it->path();
+        const fs::path rel = p.lexically_relative(root);
+        if (!is_utf8(rel.string())) throw refuse(p, "its name is not UTF-8");
+        if (rel.empty() || rel.is_absolute() || *rel.begin() == "..") throw refuse(p, "it is outside");
+        const std::string in_image = version_dir + "/" + rel.string();
+        const fs::file_status st = it->symlink_status(ec);
+        DL_CHECK(!ec, ExitCode::missing_input, "{}: cannot read it: {}", printable_path(p.string()),
+                 ec.message());
+        if (fs::is_directory(st)) {
+            b.add_directory(in_image);
+        } else if (fs::is_regular_file(st)) {
+            b.add_file(in_image, p.string());
+        } else if (fs::is_symlink(st)) {
+            const fs::path target = fs::read_symlink(p, ec);
+            DL_CHECK(!ec, ExitCode::missing_input, "{}: cannot read it: {}", printable_path(p.string()),
+                     ec.message());
+            if (!is_utf8(target.string())) throw refuse(p, "a symbolic link whose target is not UTF-8");
+            if (target.is_absolute())
+                throw refuse(p, fmt::format("a symbolic link to the absolute path {}",
+                                            printable_path(target.string())));
+            if (!is_within((p.parent_path() / target).lexically_normal(), root))
+                throw refuse(p, fmt::format("a symbolic link to {}, outside the version directory",
+                                            printable_path(target.string())));
+            // Through every link on the way (a link to a link that leaves), and to something that exists.
+            const fs::path resolved = fs::canonical(p, ec);
+            if (ec)
+                throw refuse(p, fmt::format("a symbolic link to {}, which does not exist",
+                                            printable_path(target.string())));
+            if (!is_within(resolved, real_root))
+                throw refuse(p,
+                             fmt::format("a symbolic link to {}, which leads outside the version directory",
+                                         printable_path(target.string())));
+            b.add_symlink(in_image, target.string());
+        } else {
+            throw refuse(p, "not a regular file, directory or symbolic link");
         }
     }
     b.add_bytes(base + "/labels.json", nlohmann::json{{"stable", v.version}}.dump() + "\n", 0644);
@@ -463,15 +554,41 @@ ImageResult write_image(const ImageOptions & o) {
     our_layers.emplace_back("runtime", runtime_layer(o.runtime_binary, closure, base_ptr, place));
     if (o.gpu) our_layers.emplace_back("cuda", cuda_layer(cuda_plugin, closure, *base, place, library_dirs));
     our_layers.emplace_back("model", model_layer(model));
+
+    // Our layers are written (streamed: Note [streamed layers]) straight into the directory that becomes the
+    // image, or, for a docker-archive, a scratch directory beside it; either is removed if anything fails.
+    const bool archive = o.format == ImageFormat::docker_archive;
+    const std::string out =
+        o.out.empty() ? fmt::format("{}-{}.{}", model.name, model.version, archive ? "tar" : "oci") : o.out;
+    ImageResult r;
+    r.path = fs::absolute(out).lexically_normal().string();
+    while (r.path.size() > 1 && r.path.back() == '/') r.path.pop_back();
+    const std::string tmp = temp_path_for(r.path);
+    struct RemoveScratch {
+        std::string dir;
+        ~RemoveScratch() {
+            std::error_code ec;
+            if (!dir.empty()) fs::remove_all(dir, ec);
+        }
+    } remove_scratch{tmp};
+    std::error_code ec;
+    fs::create_directories(tmp + "/blobs/sha256", ec);
+    DL_CHECK(!ec, ExitCode::io, "{}: cannot create it: {}", tmp, ec.message());
     std::vector<Layer> layers;
-    for (const auto & [role, files] : our_layers) layers.push_back(files.build());
+    for (const auto & [role, files] : our_layers) {
+        Layer layer = files.build(tmp + "/blobs/sha256/" + role + ".partial");
+        const fs::path blob = tmp + "/blobs/sha256/" + hex_of(layer.digest);
+        fs::rename(layer.path, blob, ec);
+        DL_CHECK(!ec, ExitCode::io, "{}: cannot write it: {}", blob.string(), ec.message());
+        layer.path = blob;
+        layers.push_back(std::move(layer));
+    }
 
     const std::string created = rfc3339(model.created);
     nlohmann::json labels = {
         {"org.opencontainers.image.created", created},
         {"org.opencontainers.image.version", ref.tag},
         {"org.opencontainers.image.revision", git_describe()},
-        {"org.opencontainers.image.source", fmt::format("dlctl export {}@{}", model.name, model.version)},
         {"org.opencontainers.image.title", model.name},
         {"dlctl.model.name", model.name},
         {"dlctl.model.version", std::to_string(model.version)},
@@ -510,7 +627,6 @@ ImageResult write_image(const ImageOptions & o) {
     };
     const Blob config_blob = json_blob(config, kConfigMediaType);
 
-    ImageResult r;
     r.reference = o.reference;
     r.tag = ref.tag;
     r.config = config_blob.descriptor;
@@ -527,11 +643,10 @@ ImageResult write_image(const ImageOptions & o) {
         }
     }
     for (size_t i = 0; i < layers.size(); ++i) {
-        r.layers.push_back({.media_type = kLayerMediaType,
-                            .digest = layers[i].digest,
-                            .size = static_cast<int64_t>(layers[i].gzip.size())});
+        r.layers.push_back(
+            {.media_type = kLayerMediaType, .digest = layers[i].digest, .size = layers[i].size});
         r.layer_roles.push_back(our_layers[i].first);
-        files.push_back({.name = "blobs/sha256/" + hex_of(layers[i].digest), .bytes = &layers[i].gzip});
+        files.push_back({.name = "blobs/sha256/" + hex_of(layers[i].digest), .source = layers[i].path});
     }
     for (const Descriptor & d : r.layers) layer_descriptors.push_back(descriptor_json(d));
     nlohmann::json manifest = {{"schemaVersion", 2},
@@ -574,33 +689,26 @@ ImageResult write_image(const ImageOptions & o) {
 
     if (!o.dockerfile_dir.empty()) {
         const std::string dir = fs::absolute(o.dockerfile_dir).lexically_normal().string();
-        const std::string tmp = temp_path_for(dir);
+        const std::string context = temp_path_for(dir);
         try {
             std::vector<std::string> layer_dirs;
             for (const auto & [role, layer_files] : our_layers) {
-                layer_files.write_tree(tmp + "/" + role);
+                layer_files.write_tree(context + "/" + role);
                 layer_dirs.push_back(role);
             }
             const std::string from =
                 base ? fmt::format("{}/{}@{}", parse_registry_reference(o.base).registry,
                                    parse_registry_reference(o.base).repository, r.base_digest)
                      : "scratch";
-            write_file_atomic(tmp + "/Dockerfile",
+            write_file_atomic(context + "/Dockerfile",
                               dockerfile_text(config, o.reference, r.digest, from, layer_dirs));
-            publish(tmp, dir);
+            publish(context, dir);
         } catch (...) {
-            std::error_code ec;
-            fs::remove_all(tmp, ec);
+            fs::remove_all(context, ec);
             throw;
         }
     }
 
-    const bool archive = o.format == ImageFormat::docker_archive;
-    const std::string out =
-        o.out.empty() ? fmt::format("{}-{}.{}", model.name, model.version, archive ? "tar" : "oci") : o.out;
-    r.path = fs::absolute(out).lexically_normal().string();
-    while (r.path.size() > 1 && r.path.back() == '/') r.path.pop_back();
-    const std::string tmp = temp_path_for(r.path);
     if (archive) {
         nlohmann::json docker_layers = nlohmann::json::array();
         for (const Descriptor & d : r.layers) docker_layers.push_back("blobs/sha256/" + hex_of(d.digest));
@@ -610,26 +718,30 @@ ImageResult write_image(const ImageOptions & o) {
                                     {"Layers", docker_layers}}})
                 .dump();
         LayerBuilder tar(model.created);
-        // Held in memory: a large CUDA base makes this a large tarball; the OCI layout streams instead.
-        for (const LayoutFile & f : files)
-            tar.add_bytes(f.name, f.bytes ? *f.bytes : read_file(f.source.string()), 0644);
+        // Blobs are streamed from their files (ours in the scratch directory, the base's in the cache).
+        for (const LayoutFile & f : files) {
+            if (f.bytes)
+                tar.add_bytes(f.name, *f.bytes, 0644);
+            else
+                tar.add_file(f.name, f.source.string());
+        }
         tar.add_bytes("manifest.json", docker_manifest, 0644);
-        std::error_code ec;
         DL_CHECK(!fs::is_directory(r.path, ec), ExitCode::io, "{}: a directory is in the way of the archive",
                  r.path);
-        write_file_atomic(r.path, tar.write_tar());
+        const std::string archive_tmp = temp_path_for(r.path);
+        try {
+            tar.write_tar(archive_tmp);
+            commit_temp_file(archive_tmp, r.path);
+        } catch (...) {
+            fs::remove(archive_tmp, ec);
+            throw;
+        }
         return r;
     }
-    std::error_code ec;
-    fs::create_directories(tmp + "/blobs/sha256", ec);
-    DL_CHECK(!ec, ExitCode::io, "{}: cannot create it: {}", tmp, ec.message());
-    try {
-        for (const LayoutFile & f : files) write_layout_file(tmp, f);
-        publish(tmp, r.path);
-    } catch (...) {
-        fs::remove_all(tmp, ec);
-        throw;
-    }
+    for (const LayoutFile & f : files)
+        if (f.bytes || f.source.parent_path() != fs::path(tmp + "/blobs/sha256")) write_layout_file(tmp, f);
+    publish(tmp, r.path);
+    remove_scratch.dir.clear();  // published: it is the image now
     return r;
 }
 

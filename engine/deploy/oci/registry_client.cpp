@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/json_limits.h"
 
 namespace dl::oci {
 
@@ -115,23 +116,45 @@ std::string file_sha256(const fs::path & path) {
     return "sha256:" + h.hex();
 }
 
+// Note [registry answers]: manifests, indexes, configs, tokens and error bodies are JSON from a registry or a
+// file anyone may have written: each is at most kMaxDocumentBytes (the distribution spec's own manifest limit
+// is 4 MiB) and parsed with the bounded parser (size and nesting checked before parsing).
+constexpr size_t kMaxDocumentBytes = size_t{4} << 20;
+constexpr int64_t kMaxImageBytes = int64_t{64} << 30;  // compressed layers of a pulled image
+
 json parse_json(const std::string & text, const std::string & what) {
-    try {
-        return json::parse(text);
-    } catch (const json::exception & e) {
-        throw Error(ExitCode::bad_input, fmt::format("{}: not valid JSON: {}", what, e.what()));
-    }
+    return parse_json_bounded(text, what, {.max_bytes = kMaxDocumentBytes});
+}
+
+// A JSON document of an image on disk, read only when it is not larger than one may be.
+std::string read_document(const fs::path & path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    DL_CHECK(!ec, ExitCode::bad_input, "{}: cannot read it: {}", path.string(), ec.message());
+    DL_CHECK(size <= kMaxDocumentBytes, ExitCode::bad_input,
+             "{}: {} bytes, over the {} MiB a JSON document may have", path.string(), size,
+             kMaxDocumentBytes >> 20);
+    return read_file(path);
+}
+
+// A string member of a JSON object, or "" when it is absent or not a string (never nlohmann's type_error).
+std::string string_member(const json & j, const char * key) {
+    if (!j.is_object()) return "";
+    const auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 // Config and layers of a parsed manifest, in the order the manifest lists them.
 std::vector<std::pair<std::string, int64_t>> manifest_blobs(const json & manifest, const std::string & what) {
     std::vector<std::pair<std::string, int64_t>> blobs;
     auto add = [&](const json & d) {
-        DL_CHECK(d.is_object() && d.contains("digest") && d.contains("size"), ExitCode::bad_input,
-                 "{}: a descriptor without digest or size", what);
+        DL_CHECK(d.is_object() && d.contains("digest") && d["digest"].is_string() && d.contains("size") &&
+                     d["size"].is_number_integer() && d["size"].get<int64_t>() >= 0,
+                 ExitCode::bad_input, "{}: a descriptor without a digest or a size", what);
         blobs.emplace_back(d["digest"].get<std::string>(), d["size"].get<int64_t>());
     };
-    DL_CHECK(manifest.is_object() && manifest.contains("config") && manifest.contains("layers"),
+    DL_CHECK(manifest.is_object() && manifest.contains("config") && manifest.contains("layers") &&
+                 manifest["layers"].is_array(),
              ExitCode::bad_input, "{}: not an image manifest (no config or layers)", what);
     add(manifest["config"]);
     for (const json & layer : manifest["layers"]) add(layer);
@@ -141,7 +164,7 @@ std::vector<std::pair<std::string, int64_t>> manifest_blobs(const json & manifes
 LocalImage read_oci_layout(const fs::path & dir, const std::string & tag) {
     DL_CHECK(fs::exists(dir / "index.json"), ExitCode::bad_input,
              "{}: not an OCI image layout (no index.json) nor a docker-archive", dir.string());
-    const json index = parse_json(read_file(dir / "index.json"), (dir / "index.json").string());
+    const json index = parse_json(read_document(dir / "index.json"), (dir / "index.json").string());
     DL_CHECK(index.contains("manifests") && index["manifests"].is_array() && !index["manifests"].empty(),
              ExitCode::bad_input, "{}: index.json lists no manifests", dir.string());
     const json * chosen = nullptr;
@@ -166,7 +189,7 @@ LocalImage read_oci_layout(const fs::path & dir, const std::string & tag) {
     auto blob_path = [&](const std::string & d) { return dir / "blobs" / "sha256" / d.substr(7); };
 
     LocalImage image;
-    image.manifest = read_file(blob_path(digest));
+    image.manifest = read_document(blob_path(digest));
     image.manifest_digest = "sha256:" + sha256_hex(image.manifest);
     DL_CHECK(image.manifest_digest == digest, ExitCode::bad_input, "{}: manifest blob {} has digest {}",
              dir.string(), digest, image.manifest_digest);
@@ -257,7 +280,8 @@ LocalImage read_docker_archive(const fs::path & tarball, const std::string & tag
     DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "{}: {}", tarball.string(), archive_error_string(a));
     DL_CHECK(fs::exists(root / "manifest.json"), ExitCode::bad_input,
              "{}: a tarball without manifest.json is not a docker-archive", tarball.string());
-    const json entries = parse_json(read_file(root / "manifest.json"), tarball.string() + ":manifest.json");
+    const json entries =
+        parse_json(read_document(root / "manifest.json"), tarball.string() + ":manifest.json");
     DL_CHECK(entries.is_array() && !entries.empty(), ExitCode::bad_input, "{}: manifest.json lists no image",
              tarball.string());
     const json * chosen = &entries[0];
@@ -276,7 +300,14 @@ LocalImage read_docker_archive(const fs::path & tarball, const std::string & tag
         image.blobs.push_back(b);
         return json{{"mediaType", media_type}, {"digest", b.digest}, {"size", b.size}};
     };
-    const fs::path config = root / chosen->value("Config", "");
+    // Names from manifest.json stay inside the unpacked archive.
+    auto inside = [&](const std::string & name) {
+        const fs::path rel = fs::path(name).lexically_normal();
+        DL_CHECK(!name.empty() && !rel.is_absolute() && *rel.begin() != "..", ExitCode::bad_input,
+                 "{}: manifest.json names '{}', outside the archive", tarball.string(), name);
+        return root / rel;
+    };
+    const fs::path config = inside(chosen->value("Config", ""));
     DL_CHECK(fs::is_regular_file(config), ExitCode::bad_input,
              "{}: the config file named in manifest.json is missing", tarball.string());
     json manifest = {{"schemaVersion", 2}, {"mediaType", kOciManifest}};
@@ -284,7 +315,7 @@ LocalImage read_docker_archive(const fs::path & tarball, const std::string & tag
     manifest["layers"] = json::array();
     int n = 0;
     for (const json & layer : chosen->value("Layers", json::array())) {
-        const fs::path path = root / layer.get<std::string>();
+        const fs::path path = inside(layer.get<std::string>());
         DL_CHECK(fs::is_regular_file(path), ExitCode::bad_input, "{}: layer {} is missing", tarball.string(),
                  layer.get<std::string>());
         fs::path gz = path;
@@ -320,8 +351,13 @@ LocalImage::~LocalImage() {
 LocalImage read_local_image(const fs::path & path, const std::string & tag) {
     DL_CHECK(fs::exists(path), ExitCode::missing_input,
              "{}: no such image (an OCI layout directory or a tarball)", path.string());
-    if (fs::is_directory(path)) return read_oci_layout(path, tag);
-    return read_docker_archive(path, tag);
+    try {
+        if (fs::is_directory(path)) return read_oci_layout(path, tag);
+        return read_docker_archive(path, tag);
+    } catch (const json::exception & e) {  // a member of the wrong type
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: not a valid image: {}", path.string(), json_error_text(e)));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -395,10 +431,20 @@ struct Body {
     int64_t offset = 0, length = 0;
 };
 
+// Note [bounded answers]: nothing a registry sends is stored without a bound. A body that is not a blob
+// (JSON, errors) is cut at kMaxDocumentBytes and the answer refused; a blob's body at the bytes still missing
+// from it; headers at kMaxHeaderBytes in all. A registry that sends forever is thus refused, never waited
+// for.
+constexpr size_t kMaxHeaderBytes = 256 << 10;
+
 struct Response {
     std::ostream * sink = nullptr;  // where a 2xx body goes (a downloaded blob) instead of `body`
+    int64_t sink_limit = 0;         // the most bytes the sink may get (what the blob lacks)
+    int64_t sink_written = 0;
     std::function<void(int64_t)> on_download;
     bool sink_started = false;
+    std::string too_large;  // why the answer was cut, when it was
+    size_t header_bytes = 0;
     CURLcode curl = CURLE_OK;
     std::string curl_error;
     long status = 0;
@@ -409,7 +455,9 @@ struct Response {
         return range.first == range.second ? "" : std::prev(range.second)->second;
     }
     // Connection errors, 5xx and 429 may pass; everything else is an answer.
-    bool transient() const { return (curl != CURLE_OK && !tls_rejected()) || status >= 500 || status == 429; }
+    bool transient() const {
+        return too_large.empty() && ((curl != CURLE_OK && !tls_rejected()) || status >= 500 || status == 429);
+    }
     // A certificate that does not verify stays so: no retry, and a hint.
     bool tls_rejected() const {
         return curl == CURLE_PEER_FAILED_VERIFICATION || curl == CURLE_SSL_CACERT_BADFILE ||
@@ -424,8 +472,26 @@ struct Request {
     Body body;
     bool with_auth = true;          // false: the token realm, which gets Basic credentials instead
     std::ostream * sink = nullptr;  // a GET's 2xx body is written here
+    int64_t sink_limit = 0;         // at most this many bytes
     bool follow_redirects = false;  // blob GETs: registries redirect to their storage
+    bool finishes_blob = false;     // the PUT ending an upload: a registry may move a large blob meanwhile
 };
+
+// "scheme://host:port" of a URL, the port made explicit, lower-cased: where credentials may go.
+std::string origin_of(const std::string & url) {
+    const auto scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) return "";
+    const std::string scheme = to_lower(url.substr(0, scheme_end));
+    const size_t host_start = scheme_end + 3;
+    const size_t host_end = std::min(url.find_first_of("/?#", host_start), url.size());
+    std::string authority = to_lower(url.substr(host_start, host_end - host_start));
+    if (authority.find('@') != std::string::npos) return "";  // user@host: never ours
+    const size_t bracket = authority.rfind(']');
+    const size_t colon = authority.rfind(':');
+    if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket))
+        authority += scheme == "https" ? ":443" : ":80";
+    return scheme + "://" + authority;
+}
 
 // One parsed `WWW-Authenticate` challenge: scheme and its parameters (values unquoted; commas inside quotes
 // kept).
@@ -503,14 +569,14 @@ std::pair<std::string, std::string> docker_config_credentials(const std::string 
     if (config.empty() || !fs::is_regular_file(config, ec)) return {};
     json j;
     try {
-        j = json::parse(read_file(config));
+        j = parse_json(read_file(config), config.string());
     } catch (const std::exception &) {
         return {};  // an unreadable docker config is as good as none; the registry will say what it wants
     }
-    const json auths = j.value("auths", json::object());
+    const json auths = j.is_object() && j.contains("auths") ? j["auths"] : json::object();
     for (const std::string & key : {registry, "https://" + registry, "http://" + registry}) {
-        if (!auths.contains(key)) continue;
-        const auto decoded = unbase64(auths[key].value("auth", ""));
+        if (!auths.is_object() || !auths.contains(key)) continue;
+        const auto decoded = unbase64(string_member(auths[key], "auth"));
         if (!decoded) continue;
         const auto colon = decoded->find(':');
         if (colon == std::string::npos) continue;
@@ -554,9 +620,17 @@ public:
         }
     }
 
-    // Sleeps before retry `attempt`+1, or returns false when the retries are spent.
+    // Sleeps before retry `attempt`+1, or returns false when the retries are spent. Note [bounded time]:
+    // the retries of one request also stop once it has been failing for timeout_s (attempt 0 starts the
+    // clock), so a registry that accepts connections and never answers is given up on after about 2 x
+    // timeout_s (60 s by default) whatever --retries says, and one that refuses them after the retries'
+    // backoff (6 s with the default 5).
     bool backoff(int attempt, const Response & res, const Request & r) {
-        if (attempt >= o_.retries) return false;
+        attempts_ = attempt;
+        if (!res.too_large.empty()) return false;
+        const auto now = std::chrono::steady_clock::now();
+        if (attempt == 0) failing_since_ = now;
+        if (attempt >= o_.retries || now - failing_since_ > std::chrono::seconds(o_.timeout_s)) return false;
         int64_t ms = std::min<int64_t>(int64_t{o_.backoff_base_ms} << std::min(attempt, 10), 10'000);
         if (const std::string after = res.header("retry-after"); !after.empty()) {
             char * end = nullptr;
@@ -570,20 +644,31 @@ public:
     }
 
     [[noreturn]] void fail_unavailable(const Response & res, const Request & r) {
+        if (!res.too_large.empty()) fail_unexpected(res, r, "reading the answer");
         throw Error(ExitCode::unavailable,
                     fmt::format("registry {} unavailable: {} {} failed after {} attempts: {}", ref_.registry,
-                                r.method, loggable_url(r.url), o_.retries + 1, describe(res)));
+                                r.method, loggable_url(r.url), attempts_ + 1, describe(res)));
     }
 
+    // An answer the distribution API does not allow: the registry misbehaves, which is 69 (a service that is
+    // not usable), as the README's exit-code table says; a 403 is 77.
     [[noreturn]] void fail_unexpected(const Response & res, const Request & r, const std::string & what) {
-        std::string detail = res.body.substr(0, 300);
-        std::erase(detail, '\n');
-        throw Error(ExitCode::runtime,
+        std::string detail;
+        if (res.too_large.empty())
+            for (const char c : res.body.substr(0, 300))  // printable ASCII only: the registry wrote it
+                if (c >= 0x20 && c < 0x7F) detail += c;
+        throw Error(res.status == 403 ? ExitCode::denied : ExitCode::unavailable,
                     fmt::format("registry {}: {}: {} {} answered {}{}", ref_.registry, what, r.method,
                                 loggable_url(r.url), describe(res), detail.empty() ? "" : ": " + detail));
     }
 
+    // The registry answered, but not what the protocol promises (a digest that is not ours, garbage).
+    [[noreturn]] void fail_misbehaving(const std::string & what) const {
+        throw Error(ExitCode::unavailable, fmt::format("registry {} misbehaves: {}", ref_.registry, what));
+    }
+
     static std::string describe(const Response & res) {
+        if (!res.too_large.empty()) return res.too_large;
         if (res.curl != CURLE_OK) return res.curl_error;
         return fmt::format("HTTP {}", res.status);
     }
@@ -609,6 +694,11 @@ public:
             ping.url = url("/v2/");
             pong = send_once(ping);
         }
+        if (!o_.insecure && pong.curl == CURLE_SSL_CONNECT_ERROR && speaks_plain_http())
+            throw Error(ExitCode::unavailable,
+                        fmt::format("registry {}: no TLS handshake ({}): the registry speaks plain HTTP; use "
+                                    "--insecure",
+                                    ref_.registry, pong.curl_error));
         if (pong.tls_rejected())
             throw Error(
                 ExitCode::unavailable,
@@ -620,6 +710,21 @@ public:
             pong = send_once(ping);
         }
         if (pong.status != 200) fail_unexpected(pong, ping, "not an OCI distribution registry");
+    }
+
+    // After a failed TLS handshake: whether GET /v2/ in plain HTTP gets an HTTP answer (no credentials sent).
+    bool speaks_plain_http() {
+        const std::string saved = base_;
+        use_plain_http();
+        Request probe{.method = "GET", .url = url("/v2/"), .with_auth = false};
+        const bool saved_basic = use_basic_;
+        const std::string saved_user = username_;
+        username_.clear();  // with_auth = false would otherwise send Basic credentials
+        const Response res = perform(probe);
+        username_ = saved_user;
+        use_basic_ = saved_basic;
+        base_ = saved;
+        return res.curl == CURLE_OK && res.status > 0;
     }
 
     std::function<void(int64_t)> on_upload;    // bytes of the current body sent so far
@@ -684,6 +789,13 @@ private:
             start = end + 1;
         }
         u.pop_back();
+        // The realm may be another host (docker's client sends it the credentials too), but never in clear
+        // text behind a registry spoken to over TLS.
+        if (!username_.empty() && !o_.insecure && to_lower(realm_).starts_with("http://"))
+            throw denied(
+                fmt::format("its token realm {} is plain HTTP: the credentials are not sent in clear "
+                            "text (--insecure allows it)",
+                            loggable_url(realm_)));
         Request r{.method = "GET", .url = u, .with_auth = false};
         Response res;
         for (int attempt = 0;; ++attempt) {
@@ -697,13 +809,22 @@ private:
         if (res.status != 200) fail_unexpected(res, r, "fetching a token");
         json j;
         try {
-            j = json::parse(res.body);
-        } catch (const json::exception &) {
+            j = parse_json(res.body, "the token server's answer");
+        } catch (const Error &) {
             fail_unexpected(res, r, "fetching a token (not JSON)");
         }
-        token_ = j.value("token", j.value("access_token", ""));
+        token_ = string_member(j, "token");
+        if (token_.empty()) token_ = string_member(j, "access_token");
         if (token_.empty()) throw denied("the token server answered without a token");
-        const int64_t expires_in = j.value("expires_in", int64_t{60});
+        // It goes into a header: no spaces, controls or bytes outside ASCII (RFC 6750's b64token and more).
+        if (token_.size() > 64 * 1024 ||
+            !std::all_of(token_.begin(), token_.end(), [](char c) { return c > 0x20 && c < 0x7F; })) {
+            token_.clear();
+            fail_misbehaving("the token server answered a token that is not printable ASCII");
+        }
+        const int64_t expires_in = j.contains("expires_in") && j["expires_in"].is_number_integer()
+                                       ? std::clamp<int64_t>(j["expires_in"].get<int64_t>(), 0, 86400)
+                                       : 60;
         // Renewed a little early so that a token never expires between check and use.
         token_expiry_ =
             std::chrono::steady_clock::now() + std::chrono::seconds(std::max<int64_t>(expires_in - 5, 1));
@@ -711,6 +832,11 @@ private:
 
     static size_t on_header(char * data, size_t size, size_t n, void * user) {
         auto * res = static_cast<Response *>(user);
+        res->header_bytes += size * n;
+        if (res->header_bytes > kMaxHeaderBytes) {
+            res->too_large = fmt::format("headers over {} KiB", kMaxHeaderBytes >> 10);
+            return 0;  // aborts the transfer
+        }
         std::string line(data, size * n);
         while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
         if (line.starts_with("HTTP/")) {
@@ -731,12 +857,21 @@ private:
             // A whole body (200) after a Range request that the server ignored replaces the partial file.
             if (!res->sink_started && res->status == 200) res->sink->seekp(0);
             res->sink_started = true;
+            res->sink_written += static_cast<int64_t>(size * n);
+            if (res->sink_written > res->sink_limit) {
+                res->too_large = fmt::format("more than the {} bytes the blob has", res->sink_limit);
+                return 0;
+            }
             res->sink->write(data, static_cast<std::streamsize>(size * n));
             if (!*res->sink) return 0;  // a full disk aborts the transfer
             if (res->on_download) res->on_download(static_cast<int64_t>(size * n));
             return size * n;
         }
-        if (res->body.size() < (4 << 20)) res->body.append(data, size * n);  // error bodies and JSON only
+        if (res->body.size() + size * n > kMaxDocumentBytes) {
+            res->too_large = fmt::format("a body over {} MiB", kMaxDocumentBytes >> 20);
+            return 0;
+        }
+        res->body.append(data, size * n);  // error bodies and JSON only
         return size * n;
     }
     struct Upload {
@@ -777,19 +912,31 @@ private:
         curl_easy_reset(curl_);  // keeps the connection, DNS and TLS session caches
         Response res;
         res.sink = r.sink;
+        res.sink_limit = r.sink_limit;
         res.on_download = on_download;
         if (r.follow_redirects) {
-            // libcurl sends no Authorization header to another host (a storage backend's signed URL).
+            // Note [credentials stay home]: libcurl sends no Authorization header (ours is a custom one) to
+            // another scheme, host or port when it follows a redirect (a storage backend's signed URL) as
+            // long as CURLOPT_UNRESTRICTED_AUTH is off, which it is, explicitly.
             curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
             curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 5L);
+            curl_easy_setopt(curl_, CURLOPT_UNRESTRICTED_AUTH, 0L);
         }
+        // A realm or Location naming file://, ftp:// or anything else is refused by libcurl itself.
+        curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(curl_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(curl_, CURLOPT_URL, r.url.c_str());
         curl_easy_setopt(curl_, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
         curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 10L);
-        // A stalled transfer (under 1 KB/s for 60 s) counts as a connection error and is retried.
+        // Note [bounded time]: a request without a blob body must be answered whole within timeout_s; a blob
+        // transfer may take as long as it needs but one stalled (under 1 KiB/s for 2 x timeout_s) is a
+        // connection error, retried.
+        const bool blob_transfer = r.sink != nullptr || r.body.path != nullptr || r.finishes_blob;
+        if (!blob_transfer) curl_easy_setopt(curl_, CURLOPT_TIMEOUT, static_cast<long>(o_.timeout_s));
         curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(blob_transfer ? 2 * o_.timeout_s : o_.timeout_s));
         curl_easy_setopt(curl_, CURLOPT_USERAGENT, "dlctl");
         if (o_.insecure) {
             curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -834,10 +981,17 @@ private:
         struct curl_slist * headers = nullptr;
         for (const std::string & h : r.headers) headers = curl_slist_append(headers, h.c_str());
         headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+        // Note [credentials stay home]: credentials and tokens go only to the registry's own scheme, host and
+        // port (an upload Location on another host, a storage backend, gets none), and Basic credentials to
+        // the token realm the registry names, as docker's client does.
+        const bool home = origin_of(r.url) == origin_of(base_);
+        if (!home && r.with_auth && (use_basic_ || !token_.empty()))
+            log(fmt::format("{} is not {}: no credentials sent there", loggable_url(r.url), ref_.registry));
         if (!r.with_auth) {
             if (!username_.empty())
                 headers = curl_slist_append(
                     headers, ("Authorization: Basic " + base64(username_ + ":" + password_)).c_str());
+        } else if (!home) {
         } else if (!token_.empty()) {
             headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
         } else if (use_basic_) {
@@ -847,7 +1001,11 @@ private:
         curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
         res.curl = curl_easy_perform(curl_);
         curl_slist_free_all(headers);
-        if (res.curl != CURLE_OK) {
+        if (!res.too_large.empty()) {  // refused, whatever its status said
+            res.curl_error = res.too_large;
+            res.headers.clear();
+            res.status = 0;
+        } else if (res.curl != CURLE_OK) {
             res.curl_error = error[0] ? error : curl_easy_strerror(res.curl);
             res.headers.clear();
             res.status = 0;
@@ -868,6 +1026,8 @@ private:
     std::string realm_, service_, token_;
     bool widened_ = false;
     std::chrono::steady_clock::time_point token_expiry_;
+    std::chrono::steady_clock::time_point failing_since_;  // when the current request first failed
+    int attempts_ = 0;                                     // retries of the current request so far
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -905,7 +1065,7 @@ public:
             if (!o_.mount_from.empty()) {
                 location = mount(blob);
                 if (location.empty()) {
-                    result.pushed.push_back(blob.digest);
+                    result.mounted.push_back(blob.digest);
                     progress(blob, blob.size);
                     continue;
                 }
@@ -922,12 +1082,29 @@ private:
         if (o_.progress) o_.progress(blob.digest, done, blob.size);
     }
 
+    // Note [confirmed pushes]: a blob counts as present only when the registry's HEAD names it: a 200 with
+    // our digest in Docker-Content-Digest and our size in Content-Length (a 3xx to its storage with our
+    // digest). Anything else is uploaded, and an upload counts only when answered 201 with our digest where
+    // the registry gives one; the manifest counts only when the registry confirms its digest (below).
     bool blob_exists(const LocalBlob & blob) {
         Request r{.method = "HEAD", .url = session_.repo_url("/blobs/" + blob.digest)};
         const Response res = session_.send(r);
-        // A 3xx is a registry redirecting to its storage backend: the blob is there.
-        if (res.status == 200 || (res.status >= 300 && res.status < 400)) return true;
         if (res.status == 404) return false;
+        const std::string digest = res.header("docker-content-digest");
+        if (res.status == 200) {
+            char * end = nullptr;
+            const std::string length = res.header("content-length");
+            const long long size = std::strtoll(length.c_str(), &end, 10);
+            if (digest == blob.digest && !length.empty() && *end == '\0' && size == blob.size) return true;
+        } else if (res.status >= 300 && res.status < 400 && digest == blob.digest) {
+            return true;  // a registry redirecting to its storage backend
+        }
+        if (res.status == 200 || (res.status >= 300 && res.status < 400)) {
+            session_.log(
+                fmt::format("{}: HEAD answered {} without its digest and size ({} bytes): uploading it",
+                            blob.digest, res.status, blob.size));
+            return false;
+        }
         session_.fail_unexpected(res, r, "checking blob " + blob.digest);
     }
 
@@ -937,7 +1114,12 @@ private:
             .method = "POST",
             .url = session_.repo_url("/blobs/uploads/?mount=" + blob.digest + "&from=" + o_.mount_from)};
         const Response res = session_.send(r);
-        if (res.status == 201) return "";
+        if (res.status == 201) {
+            const std::string stored = res.header("docker-content-digest");
+            if (!stored.empty() && stored != blob.digest)
+                session_.fail_misbehaving(fmt::format("it mounted blob {} as {:.80}", blob.digest, stored));
+            return "";
+        }
         if (res.status == 202 && !res.header("location").empty()) {
             session_.log(fmt::format("{} is not in {}: uploading it", blob.digest, o_.mount_from));
             return session_.resolve(res.header("location"));
@@ -975,11 +1157,18 @@ private:
         progress_base_ = 0;
         Request put{.method = "PUT",
                     .url = with_query(location, "digest=" + blob.digest),
-                    .headers = {"Content-Type: application/octet-stream"}};
+                    .headers = {"Content-Type: application/octet-stream"},
+                    .finishes_blob = true};
         if (!chunked) put.body = {.path = &blob.path, .offset = 0, .length = blob.size};
         for (;;) {
             const Response res = session_.send_once(put);
-            if (res.status == 201) return;
+            if (res.status == 201) {
+                const std::string stored = res.header("docker-content-digest");
+                if (!stored.empty() && stored != blob.digest)
+                    session_.fail_misbehaving(
+                        fmt::format("it stored the blob {} as {}", blob.digest, stored.substr(0, 80)));
+                return;
+            }
             if (!res.transient() && res.status != 404)
                 session_.fail_unexpected(res, put, "finishing the upload of " + blob.digest);
             if (!session_.backoff(failures++, res, put)) session_.fail_unavailable(res, put);
@@ -1045,8 +1234,14 @@ private:
             session_.fail_unexpected(res, r, "asking how much of " + blob.digest + " arrived");
         int64_t next = 0;
         const std::string range = res.header("range");
-        if (auto dash = range.find('-'); dash != std::string::npos)
-            next = std::stoll(range.substr(dash + 1)) + 1;
+        if (auto dash = range.find('-'); dash != std::string::npos) {
+            char * end = nullptr;
+            const long long last = std::strtoll(range.c_str() + dash + 1, &end, 10);
+            if (end == range.c_str() + dash + 1 || *end != '\0' || last < 0 || last >= blob.size)
+                session_.fail_misbehaving(fmt::format("the upload of {} answered Range '{:.80}' for {} bytes",
+                                                      blob.digest, range, blob.size));
+            next = last + 1;
+        }
         // distribution answers "0-0" both for nothing and for one byte; with nothing written yet it is
         // nothing.
         if (range == "0-0" || range == "bytes=0-0") next = 0;
@@ -1067,9 +1262,24 @@ private:
         if (res.status != 201 && res.status != 200) session_.fail_unexpected(res, r, "putting the manifest");
         const std::string reported = res.header("docker-content-digest");
         if (!reported.empty() && reported != image_.manifest_digest)
-            throw Error(ExitCode::runtime,
-                        fmt::format("registry {} stored the manifest as {}, but its bytes hash to {}",
-                                    ref_.registry, reported, image_.manifest_digest));
+            session_.fail_misbehaving(
+                fmt::format("it stored the manifest as {:.80}, but its bytes hash to {}", reported,
+                            image_.manifest_digest));
+        // Note [confirmed pushes]: the spec's answer is 201 with the digest. Anything short of that is
+        // believed only when a HEAD of the manifest names our digest.
+        if (res.status == 201 && reported == image_.manifest_digest) return image_.manifest_digest;
+        Request head{.method = "HEAD",
+                     .url = session_.repo_url("/manifests/" + target),
+                     .headers = {"Accept: " + image_.manifest_media_type}};
+        const Response check = session_.send(head);
+        const std::string stored = check.header("docker-content-digest");
+        if (check.status != 200 || stored != image_.manifest_digest)
+            session_.fail_misbehaving(
+                fmt::format("the manifest PUT was answered HTTP {} {}, and a HEAD of it HTTP {} with digest "
+                            "'{:.80}', not "
+                            "{}: nothing confirms that the image was stored",
+                            res.status, reported.empty() ? "without a digest" : "with digest " + reported,
+                            check.status, stored, image_.manifest_digest));
         return image_.manifest_digest;
     }
 
@@ -1122,11 +1332,21 @@ public:
         image.manifest_digest = m.digest;
         image.manifest = m.parsed;
         const auto blobs = manifest_blobs(m.parsed, ref_.str());
+        DL_CHECK(blobs[0].second <= static_cast<int64_t>(kMaxDocumentBytes), ExitCode::bad_input,
+                 "{}: a config of {} bytes (at most {} are read)", ref_.str(), blobs[0].second,
+                 kMaxDocumentBytes);
         image.config = parse_json(read_file(fetch_blob(blobs[0].first, blobs[0].second)),
                                   ref_.str() + ": config " + blobs[0].first);
         DL_CHECK(image.config.value("os", "") == os && image.config.value("architecture", "") == arch,
                  ExitCode::bad_input, "{} is a {}/{} image, not {}", ref_.str(),
                  image.config.value("os", "?"), image.config.value("architecture", "?"), platform);
+        // Note [bounded answers]: the layers' sizes, as the manifest gives them, bound what is downloaded;
+        // their sum is bounded before anything is (a CUDA devel image is ~10 GB).
+        int64_t total = 0;
+        for (size_t i = 1; i < blobs.size(); ++i) total += std::min(blobs[i].second, kMaxImageBytes + 1);
+        DL_CHECK(total <= kMaxImageBytes, ExitCode::bad_input,
+                 "{}: its layers claim more than the {} GiB an image may have", ref_.str(),
+                 kMaxImageBytes >> 30);
         for (const json & layer : m.parsed["layers"]) {
             const std::string media_type = layer.value("mediaType", "");
             DL_CHECK(media_type.find("foreign") == std::string::npos &&
@@ -1166,12 +1386,15 @@ private:
         const std::string reported = res.header("docker-content-digest");
         const std::string & want = expected_digest.empty() ? reported : expected_digest;
         if (!want.empty() && want != m.digest)
-            throw Error(ExitCode::runtime, fmt::format("registry {}: the manifest of {} hashes to {}, not {}",
-                                                       ref_.registry, ref_.str(), m.digest, want));
+            session_.fail_misbehaving(
+                fmt::format("the manifest of {} hashes to {}, not {:.80}", ref_.str(), m.digest, want));
         m.parsed = parse_json(res.body, ref_.str() + ": manifest");
+        DL_CHECK(m.parsed.is_object(), ExitCode::bad_input, "{}: the manifest is not a JSON object",
+                 ref_.str());
         m.media_type = res.header("content-type");
         m.media_type = m.media_type.substr(0, m.media_type.find(';'));
-        if (m.parsed.contains("mediaType")) m.media_type = m.parsed["mediaType"].get<std::string>();
+        if (const std::string declared = string_member(m.parsed, "mediaType"); !declared.empty())
+            m.media_type = declared;
         return m;
     }
 
@@ -1215,14 +1438,17 @@ private:
                       .sink = &out,
                       .follow_redirects = true};
             if (have > 0) r.headers.push_back(fmt::format("Range: bytes={}-", have));
+            // Never more than the blob's size: from `have` on, or from 0 when the Range is ignored (200).
+            r.sink_limit = size;
             const Response res = session_.send_once(r);
             out.flush();
             DL_CHECK(out, ExitCode::io, "{}: write failed (is the disk full?)", partial.string());
             have = static_cast<int64_t>(out.tellp());
             if (res.curl == CURLE_OK && (res.status == 200 || res.status == 206) && have >= size) break;
+            if (!res.too_large.empty())
+                session_.fail_misbehaving(fmt::format("it sent blob {} with {}", digest, res.too_large));
             if (res.status == 404)
-                throw Error(ExitCode::runtime, fmt::format("registry {} lacks blob {} that {} lists",
-                                                           ref_.registry, digest, ref_.str()));
+                session_.fail_misbehaving(fmt::format("it lacks blob {} that {} lists", digest, ref_.str()));
             const bool short_body = res.curl == CURLE_OK && (res.status == 200 || res.status == 206);
             if (!short_body && !res.transient()) session_.fail_unexpected(res, r, "downloading " + digest);
             if (!session_.backoff(failures++, res, r)) session_.fail_unavailable(res, r);
@@ -1231,9 +1457,8 @@ private:
         out.close();
         const std::string got = file_sha256(partial);
         if (got != digest || have != size)
-            throw Error(ExitCode::runtime,
-                        fmt::format("registry {}: blob {} arrived with {} bytes hashing to {}", ref_.registry,
-                                    digest, have, got));
+            session_.fail_misbehaving(
+                fmt::format("blob {} arrived with {} bytes hashing to {}", digest, have, got));
         fs::rename(partial, target, ec);
         DL_CHECK(!ec, ExitCode::io, "{}: cannot write it: {}", target.string(), ec.message());
         return target;
@@ -1251,7 +1476,12 @@ PulledImage pull_image(const RegistryReference & ref, const RegistryOptions & op
                        const std::string & platform) {
     static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     DL_ASSERT(curl_ready);
-    return Puller(ref, options, cache).run(platform);
+    try {
+        return Puller(ref, options, cache).run(platform);
+    } catch (const json::exception & e) {  // a member of the wrong type in the registry's manifest or config
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: not a valid image: {}", ref.str(), json_error_text(e)));
+    }
 }
 
 fs::path cache_dir() {

@@ -10,7 +10,8 @@
 //   PulledImage base = pull_image(parse_registry_reference("127.0.0.1:5000/debian:12"), opts, cache_dir());
 //
 // Errors: an invalid reference or image is ExitCode::bad_input (65), an unreadable image missing_input (66),
-// rejected credentials denied (77), a registry still unreachable after the retries unavailable (69).
+// rejected credentials denied (77), a registry still unreachable after the retries, or one answering what the
+// distribution API does not allow (a wrong digest, garbage, an endless body), unavailable (69).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +64,10 @@ struct RegistryOptions {
     std::string username,
         password;     // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
     int retries = 5;  // per request or upload, on connection errors, 5xx and 429
+    // Note [bounded time] in registry_client.cpp: a request without a blob must be answered within this, a
+    // blob transfer must not stall (under 1 KiB/s) for twice this, and a request's retries stop once it has
+    // been failing for this long.
+    int timeout_s = 30;
     int backoff_base_ms = 200;
     std::function<void(const std::string &)> log;  // -v: one line per request, never a credential
     // Retries and resumptions, which a user should hear of without -v (else they go to `log`).
@@ -79,7 +84,8 @@ struct PushOptions : RegistryOptions {
 struct PushResult {
     std::string reference;
     std::string digest;                // the manifest's, as the registry confirmed it
-    std::vector<std::string> pushed;   // blobs uploaded or mounted
+    std::vector<std::string> pushed;   // blobs uploaded
+    std::vector<std::string> mounted;  // blobs mounted from --from's repository (nothing uploaded)
     std::vector<std::string> skipped;  // blobs the repository already had
 };
 

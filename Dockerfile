@@ -16,7 +16,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates cmake make g++ pkg-config git \
       libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev libhdf5-dev libfmt-dev doctest-dev \
-      zlib1g-dev libssl-dev libonnx-dev libprotobuf-dev protobuf-compiler libcpp-httplib-dev \
+      zlib1g-dev libssl-dev libonnx-dev libprotobuf-dev protobuf-compiler \
       libcurl4-openssl-dev libarchive-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -33,7 +33,7 @@ FROM ${RUNTIME_BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libyaml-cpp0.7 libhdf5-103-1 libfmt9 libssl3 zlib1g libonnx1 libprotobuf32 \
-      libcpp-httplib0.11 libcurl4 libarchive13 \
+      libcurl4 libarchive13 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 65532 --create-home --shell /usr/sbin/nologin dlctl
 COPY --from=build /out/ /

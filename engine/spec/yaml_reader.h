@@ -100,8 +100,10 @@ std::optional<double> read_number(Problems & p, const YAML::Node & n, const std:
 std::optional<std::string> read_string(Problems & p, const YAML::Node & n, const std::string & path);
 
 // The limits of a spec file (README "The spec"): its size, and how deep its mappings and lists may nest.
-// yaml-cpp parses recursively, so the depth is checked on its events before any node is built.
-constexpr size_t kMaxSpecBytes = 16u << 20;
+// yaml-cpp parses recursively, so the depth is checked on its events before any node is built. 1 MiB: a valid
+// spec renders to at most 60,000 bytes (kMaxRenderedSpecBytes), and yaml-cpp takes about 100 bytes of memory
+// and 1 us per byte of YAML (a 2.4 MB spec: 260 MB, 1.4 s), so a larger file is refused before it is parsed.
+constexpr size_t kMaxSpecBytes = 1u << 20;
 constexpr int kMaxYamlDepth = 64;
 // Parses YAML text (a spec, or a --set value) into nodes: invalid UTF-8, nesting deeper than kMaxYamlDepth
 // and syntax errors become problems with file:line:col; returns an undefined node then.

@@ -18,11 +18,11 @@ void run_validate(const ValidateOptions & o) {
     const dl::PreparedData data = dl::prepare_data(spec);
     const dl::Table & table = data.table;
     const dl::DataInfo & info = data.info;
-    dl::ParamStore params;
-    dl::build_model_graph(spec, info, 1, dl::GraphMode::train, params);
+    // Shapes and sizes only: nothing of the model's size is allocated to check it.
+    const dl::ModelSize size = dl::check_model(spec, info);
     const dl::Splits & s = data.splits;
     fmt::print("{}: ok: '{}', {} parameters, {} rows ({} train, {} validation, {} test)\n", o.spec, spec.name,
-               params.total_values(), table.rows(), s.train.size(), s.validation.size(), s.test.size());
+               size.parameters, table.rows(), s.train.size(), s.validation.size(), s.test.size());
 }
 
 }  // namespace

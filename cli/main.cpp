@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/version.h"
 #include "report.h"
 
@@ -43,14 +44,16 @@ int main(int argc, char ** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError & e) {
         // CLI11's own codes (100+) all mean "usage error" to our users and scripts.
-        fmt::print(stderr, "dlctl: error: {}\n", e.what());
+        fmt::print(stderr, "dlctl: error: {}\n", dl::printable(e.what(), /*keep_newlines=*/true));
         fmt::print(stderr, "Run 'dlctl --help' for usage.\n");
         return static_cast<int>(dl::ExitCode::usage);
     } catch (const dl::Error & e) {
-        fmt::print(stderr, "dlctl: error: {}\n", e.what());
+        // Messages quote user files, names and values: escaped, so that no input can drive the terminal.
+        fmt::print(stderr, "dlctl: error: {}\n", dl::printable(e.what(), /*keep_newlines=*/true));
         return static_cast<int>(e.code());
     } catch (const std::exception & e) {
-        fmt::print(stderr, "dlctl: error: internal error: {} (this is a bug in dlctl; please report it)\n", e.what());
+        fmt::print(stderr, "dlctl: error: internal error: {} (this is a bug in dlctl; please report it)\n",
+                   dl::printable(e.what(), /*keep_newlines=*/true));
         return static_cast<int>(dl::ExitCode::internal);
     }
     return 0;

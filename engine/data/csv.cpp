@@ -3,9 +3,10 @@
 #include <cmath>
 #include <filesystem>
 
-#include "core/fs.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/hash.h"
+#include "core/text.h"
 #include "data/dataset.h"
 #include "data/text_fields.h"
 
@@ -36,7 +37,7 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     };
 
     std::string_view all(text);
-    size_t pos = 0;
+    size_t pos = all.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;  // a UTF-8 byte order mark (Excel writes one)
     int64_t line_no = 0;
     auto next_line = [&](std::string_view & line) {
         while (pos < all.size()) {
@@ -51,8 +52,22 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
 
     std::string_view header;
     if (!next_line(header)) throw Error(ExitCode::bad_input, fmt::format("{}: the file is empty", file));
+    line = header;  // for fail()'s columns
+    if (const size_t bad = invalid_utf8_at(header); bad != std::string_view::npos)
+        fail(line_no, header.substr(bad), "",
+             fmt::format("the header is not UTF-8 (byte 0x{:02x})", static_cast<unsigned char>(header[bad])),
+             "column names are UTF-8 text; re-save the file as UTF-8");
     std::vector<std::string> columns;
-    for (auto f : split_fields(header, delim)) columns.emplace_back(trim_field(f));
+    std::map<std::string_view, size_t> first_column;
+    const auto header_fields = split_fields(header, delim);
+    for (size_t c = 0; c < header_fields.size(); ++c) {
+        const std::string_view name = trim_field(header_fields[c]);
+        if (auto [first, fresh] = first_column.emplace(name, c); !fresh)
+            fail(line_no, header_fields[c], "",
+                 fmt::format("column {} is named '{}' like column {}", c + 1, name, first->second + 1),
+                 "give every column a name of its own");
+        columns.emplace_back(name);
+    }
 
     auto column_index = [&](const std::string & name, const char * what) -> size_t {
         auto it = std::find(columns.begin(), columns.end(), name);
@@ -81,6 +96,9 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     for (size_t c : feature_cols) t.feature_names.push_back(columns[c]);
     t.sample_shape = {static_cast<int64_t>(feature_cols.size())};
     for (size_t c : target_cols) t.target_names.push_back(columns[c]);
+    check_storable_names(t.feature_names, file, "feature names",
+                         "name fewer columns in data.features, or give them shorter names");
+    check_storable_names(t.target_names, file, "target names", "give the target columns shorter names");
 
     std::map<std::string, int32_t> class_index;
     for (size_t i = 0; i < known_classes.size(); ++i) class_index[known_classes[i]] = static_cast<int32_t>(i);
@@ -110,8 +128,10 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
             }
             std::string name(f);
             if (is_number && known_classes.empty()) {
-                if (v < 0 || std::floor(v) != v || v > 1e6)
-                    fail(line_no, fields[c], columns[c], fmt::format("class label '{}' must be a whole number >= 0 or a name", f),
+                if (v < 0 || std::floor(v) != v || v >= static_cast<double>(kMaxClasses))
+                    fail(line_no, fields[c], columns[c],
+                         fmt::format("class label '{}' must be a whole number from 0 to {} or a name", f,
+                                     kMaxClasses - 1),
                          "the loss is a classification loss; for a numeric target use mse, mae or huber");
                 t.labels.push_back(static_cast<int32_t>(v));
                 continue;
@@ -123,6 +143,13 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
                 if (!known_classes.empty())
                     fail(line_no, fields[c], columns[c],
                          fmt::format("class '{}' was not seen in training (classes: {})", name, fmt::join(known_classes, ", ")));
+                if (const size_t bad = invalid_utf8_at(name); bad != std::string::npos)
+                    fail(line_no, f.substr(bad), columns[c],
+                         fmt::format("class name is not UTF-8 (byte 0x{:02x})",
+                                     static_cast<unsigned char>(name[bad])),
+                         "class names are UTF-8 text; re-save the file as UTF-8");
+                if (static_cast<int64_t>(t.class_names.size()) >= kMaxClasses)
+                    fail(line_no, fields[c], columns[c], fmt::format("more than {} classes", kMaxClasses));
                 it = class_index.emplace(name, static_cast<int32_t>(t.class_names.size())).first;
                 t.class_names.push_back(name);
             }
@@ -142,7 +169,23 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
         if (mixed) throw Error(ExitCode::bad_input, fmt::format("{}: class labels mix numbers and names", file));
     }
     if (t.rows() == 0) throw Error(ExitCode::bad_input, fmt::format("{}: no data rows after the header", file));
+    check_storable_names(t.class_names, file, "class names", "use shorter class names, or fewer classes");
     return t;
+}
+
+void check_storable_names(const std::vector<std::string> & names, const std::string & file, const char * what,
+                          const std::string & hint) {
+    size_t bytes = 2;  // as nlohmann::json(names).dump() writes them, without building it: ["a","b"]
+    for (const std::string & n : names) {
+        bytes += n.size() + 3;
+        for (unsigned char ch : n) bytes += ch < 0x20 ? 5 : (ch == '"' || ch == '\\') ? 1 : 0;
+    }
+    if (bytes > kMaxStoredNamesBytes)
+        throw Error(
+            ExitCode::bad_input,
+            fmt::format("{}: the {} {} take {} bytes as a model file stores them, over the limit of {}\n"
+                        "  note: {}",
+                        file, names.size(), what, bytes, kMaxStoredNamesBytes, hint));
 }
 
 }  // namespace dl

@@ -40,9 +40,21 @@ struct Table {
     int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
 };
 
+// What a model file can keep (README "The spec"): feature, target and class names are stored as JSON in one
+// HDF5 attribute each, and an attribute holds at most 64 KiB; checked as the data is read, before training
+// starts.
+constexpr size_t kMaxStoredNamesBytes = 60000;
+constexpr int64_t kMaxClasses = 5000;  // numeric class labels 0..4999; named classes as many at most
+
+// The names as they are stored (a JSON array); throws Error(bad_input) naming `file` and `what` ("feature
+// names") when that is over kMaxStoredNamesBytes.
+void check_storable_names(const std::vector<std::string> & names, const std::string & file, const char * what,
+                          const std::string & hint);
+
 // Reads a CSV as the spec's data section says. With `class_labels`, the (single) target column holds class
 // labels: strings are mapped to indices in order of first appearance unless `known_classes` fixes the mapping
-// (a saved model's); numbers must be whole and >= 0. Bad rows are errors naming file, row and column (exit 65).
+// (a saved model's); numbers must be whole and >= 0. Bad rows are errors naming file, row and column (exit
+// 65). The header is UTF-8 (a byte order mark is skipped) with distinct column names.
 Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::string> & known_classes = {});
 // Reads IDX files (the MNIST format, plain or gzip): images [n, ...] of uint8 or float32, labels [n] of uint8;
 // the test files, when given, are appended and marked by test_start. Errors name the file (exit 65).

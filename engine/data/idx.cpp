@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <future>
 
 #include "core/error.h"
@@ -37,53 +37,59 @@ struct IdxFile {
     bool floats = false;  // float32 values, else unsigned bytes
 };
 
-// gzip's trailer holds the uncompressed size (mod 2^32): reserving it saves the copies of a growing buffer.
-size_t expected_size(const std::string & path) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : 0;
-    if (size < 18) return static_cast<size_t>(std::max<std::streamoff>(size, 0));
-    unsigned char magic[2] = {}, trailer[4] = {};
-    in.seekg(0);
-    in.read(reinterpret_cast<char *>(magic), 2);
-    if (magic[0] != 0x1f || magic[1] != 0x8b) return static_cast<size_t>(size);
-    in.seekg(size - 4);
-    in.read(reinterpret_cast<char *>(trailer), 4);
-    return size_t{trailer[0]} | size_t{trailer[1]} << 8 | size_t{trailer[2]} << 16 | size_t{trailer[3]} << 24;
+// The most values a file can hold: plain, its length; gzip, its length times deflate's largest ratio
+// (1032:1). The header's promise is checked against it before anything of that size is allocated.
+constexpr uint64_t kDeflateMaxRatio = 1032;
+
+uint64_t file_length(const std::string & path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : static_cast<uint64_t>(size);
 }
 
-std::string read_maybe_gzip(const DataFile & f) {
-    gzFile in = gzopen(f.path.c_str(), "rb");
-    if (!in) throw Error(ExitCode::missing_input, fmt::format("{}: cannot be read", f.as_written));
-    gzbuffer(in, 1 << 17);
-    std::string data;
-    data.reserve(expected_size(f.path) + 1);
-    prefault(data.data(), data.capacity());
-    for (;;) {
-        const size_t at = data.size();
-        const size_t room = std::max<size_t>(data.capacity() - at, 1 << 16);
-        data.resize(at + room);
-        const int n = gzread(in, data.data() + at, static_cast<unsigned>(std::min<size_t>(room, 1u << 30)));
-        if (n < 0) {
-            int errnum = 0;
-            const std::string why = gzerror(in, &errnum);
-            gzclose(in);
-            throw Error(ExitCode::bad_input, fmt::format("{}: not a readable gzip/IDX file ({})", f.as_written, why));
-        }
-        data.resize(at + static_cast<size_t>(n));
-        if (n == 0) break;
+class GzReader {
+public:
+    explicit GzReader(const DataFile & f) : f_(f), in_(gzopen(f.path.c_str(), "rb")) {
+        if (!in_) throw Error(ExitCode::missing_input, fmt::format("{}: cannot be read", f.as_written));
+        gzbuffer(in_, 1 << 17);
     }
-    gzclose(in);
-    return data;
-}
+    ~GzReader() { gzclose(in_); }
+    GzReader(const GzReader &) = delete;
+    GzReader & operator=(const GzReader &) = delete;
+    bool compressed() const { return gzdirect(in_) == 0; }
+
+    // Reads up to `n` bytes into `out`; returns how many came (fewer only at the end of the data).
+    size_t read(char * out, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+            const int r = gzread(in_, out + got, static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30)));
+            if (r < 0) {
+                int errnum = 0;
+                const std::string why = gzerror(in_, &errnum);
+                throw Error(ExitCode::bad_input,
+                            fmt::format("{}: not a readable gzip/IDX file ({})", f_.as_written, why));
+            }
+            if (r == 0) break;
+            got += static_cast<size_t>(r);
+        }
+        return got;
+    }
+
+private:
+    const DataFile & f_;
+    gzFile in_;
+};
 
 IdxFile read_idx_file(const DataFile & f) {
     IdxFile a;
-    a.bytes = read_maybe_gzip(f);
-    const std::string & bytes = a.bytes;
-    auto u8 = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
-    if (bytes.size() < 4 || u8(0) != 0 || u8(1) != 0)
+    GzReader in(f);
+    unsigned char head[4] = {};
+    const auto bad = [&](size_t offset, const std::string & what) {
+        throw Error(ExitCode::bad_input, fmt::format("{}: offset {}: {}", f.as_written, offset, what));
+    };
+    if (in.read(reinterpret_cast<char *>(head), 4) < 4 || head[0] != 0 || head[1] != 0)
         throw Error(ExitCode::bad_input, fmt::format("{}: not an IDX file (bad magic number)", f.as_written));
-    const uint8_t type = u8(2), rank = u8(3);
+    const uint8_t type = head[2], rank = head[3];
     size_t width = 0;
     if (type == 0x08) width = 1;        // unsigned byte
     else if (type == 0x0D) width = 4;   // float32
@@ -92,19 +98,41 @@ IdxFile read_idx_file(const DataFile & f) {
                     fmt::format("{}: IDX value type 0x{:02x} is not supported (unsigned bytes 0x08 or float32 0x0d)",
                                 f.as_written, type));
     a.floats = width == 4;
-    if (rank < 1 || bytes.size() < 4 + 4 * static_cast<size_t>(rank))
-        throw Error(ExitCode::bad_input, fmt::format("{}: truncated IDX header", f.as_written));
-    a.count = 1;
-    for (size_t d = 0; d < rank; ++d) {
-        const size_t at = 4 + 4 * d;
-        const int64_t extent = (int64_t{u8(at)} << 24) | (int64_t{u8(at + 1)} << 16) | (int64_t{u8(at + 2)} << 8) | u8(at + 3);
-        a.dims.push_back(extent);
-        a.count *= static_cast<size_t>(extent);
-    }
     a.header = 4 + 4 * static_cast<size_t>(rank);
-    if (bytes.size() != a.header + a.count * width)
-        throw Error(ExitCode::bad_input, fmt::format("{}: the header promises {} values, the file holds {} bytes of data",
-                                                     f.as_written, a.count, bytes.size() - a.header));
+    std::string extents(4 * static_cast<size_t>(rank), '\0');
+    if (rank < 1 || in.read(extents.data(), extents.size()) < extents.size())
+        throw Error(ExitCode::bad_input, fmt::format("{}: truncated IDX header", f.as_written));
+    // The values the header promises, multiplied with an overflow check: 255 extents of 2^32 wrap around.
+    uint64_t count = 1;
+    bool overflow = false;
+    for (size_t d = 0; d < rank; ++d) {
+        const auto * at = reinterpret_cast<const unsigned char *>(extents.data()) + 4 * d;
+        const int64_t extent =
+            (int64_t{at[0]} << 24) | (int64_t{at[1]} << 16) | (int64_t{at[2]} << 8) | at[3];
+        a.dims.push_back(extent);
+        overflow = overflow || __builtin_mul_overflow(count, static_cast<uint64_t>(extent), &count);
+    }
+    const uint64_t length = file_length(f.path);
+    const uint64_t room =
+        in.compressed() ? length * kDeflateMaxRatio : length - std::min<uint64_t>(length, a.header);
+    uint64_t bytes = 0;
+    if (overflow || __builtin_mul_overflow(count, static_cast<uint64_t>(width), &bytes) || bytes > room) {
+        bad(4,
+            fmt::format("the header promises {} values ({}), {}",
+                        overflow ? std::string("over 2^64") : std::to_string(count), to_string(Shape(a.dims)),
+                        in.compressed() ? fmt::format("more than a gzip file of {} bytes can hold", length)
+                                        : fmt::format("the file holds {} bytes of data", room)));
+    }
+    a.count = static_cast<size_t>(count);
+    a.bytes.resize(a.header + static_cast<size_t>(bytes));
+    std::memcpy(a.bytes.data(), head, 4);
+    std::memcpy(a.bytes.data() + 4, extents.data(), extents.size());
+    const size_t got = in.read(a.bytes.data() + a.header, static_cast<size_t>(bytes));
+    char extra = 0;
+    if (got < bytes || in.read(&extra, 1) != 0)
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: the header promises {} values, the file holds {} bytes of data",
+                                f.as_written, a.count, got < bytes ? std::to_string(got) : "more"));
     return a;
 }
 
@@ -132,9 +160,16 @@ struct IdxPair {
 
 IdxPair read_pair(const DataFile & images, const DataFile & labels) {
     IdxPair p{read_idx_file(images), read_idx_file(labels)};
+    if (p.images.dims.size() < 2 || p.images.dims[0] == 0)
+        throw Error(ExitCode::bad_input, fmt::format("{}: expected images [count, height, ...], got {}",
+                                                     images.as_written, to_string(Shape(p.images.dims))));
     if (p.labels.dims.size() != 1)
         throw Error(ExitCode::bad_input, fmt::format("{}: labels must be one value per image, got {} dimensions",
                                                      labels.as_written, p.labels.dims.size()));
+    if (p.labels.floats)  // class labels: a float would be cast to an index, NaN and 1e30 included
+        throw Error(
+            ExitCode::bad_input,
+            fmt::format("{}: labels must be unsigned bytes (IDX type 0x08), got float32", labels.as_written));
     if (p.images.dims[0] != p.labels.dims[0])
         throw Error(ExitCode::bad_input, fmt::format("{} has {} images but {} has {} labels", images.as_written,
                                                      p.images.dims[0], labels.as_written, p.labels.dims[0]));

@@ -1,6 +1,8 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "autodiff/autodiff.h"
 #include "core/rng.h"
@@ -40,17 +42,23 @@ void initialize(Tensor & t, const std::string & how, const std::string & name, u
     }
 }
 
-// A parameter of the model: created in the graph, and in the store (initialised) the first time it is seen.
-Value make_param(Graph & g, ParamStore & params, const std::string & name, Shape shape, const std::string & init,
-                 uint64_t seed, int64_t fan_in, int64_t fan_out, bool trainable = true) {
-    if (!params.has(name)) initialize(params.add(name, shape, trainable), init, name, seed, fan_in, fan_out);
-    return g.param(name, std::move(shape));
+// a * b, or INT64_MAX when that overflows: sizes compare against the limits without wrapping around.
+int64_t mul_saturated(int64_t a, int64_t b) {
+    int64_t out = 0;
+    return __builtin_mul_overflow(a, b, &out) ? INT64_MAX : out;
+}
+int64_t add_saturated(int64_t a, int64_t b) {
+    int64_t out = 0;
+    return __builtin_add_overflow(a, b, &out) ? INT64_MAX : out;
+}
+int64_t values_of(const std::vector<int64_t> & dims) {
+    int64_t n = 1;
+    for (int64_t d : dims) n = mul_saturated(n, d);
+    return n;
 }
 
-Value filled(Graph & g, int64_t n, float value) {
-    Tensor t(Shape{n});
-    std::fill(t.f32(), t.f32() + n, value);
-    return g.constant(std::move(t));
+std::string gigabytes(int64_t values) {
+    return fmt::format("{:.1f} GB", static_cast<double>(values) * 4 / 1e9);
 }
 
 [[noreturn]] void layer_error(const LayerSpec & l, const std::string & message, const std::string & note = {}) {
@@ -70,6 +78,64 @@ Value activate(Graph & g, Value x, const std::string & activation) {
     return g.op(activation, {x});
 }
 
+// Where the parameters go: the store (created and initialised the first time a name is seen), or nowhere when
+// only the shapes and sizes are wanted (check_model: `validate` must not allocate what it is checking).
+struct ParamSink {
+    ParamStore * store = nullptr;
+    std::set<std::string> trainable;  // by name; ParamStore::trainable is a linear search
+    int64_t values = 0;
+    const LayerSpec * layer = nullptr;  // for messages
+
+    Value make(Graph & g, const std::string & name, Shape shape, const std::string & init, uint64_t seed,
+               int64_t fan_in, int64_t fan_out, bool is_trainable = true) {
+        const int64_t n = values_of(shape.dims);
+        if (n > kMaxTensorValues)
+            layer_error(*layer,
+                        fmt::format("parameter '{}' of shape {} holds {} values, over the limit of {} for "
+                                    "one tensor",
+                                    name, to_string(shape), n == INT64_MAX ? "over 2^63" : std::to_string(n),
+                                    kMaxTensorValues));
+        values = add_saturated(values, n);
+        if (values > kMaxParameterValues)
+            layer_error(
+                *layer,
+                fmt::format(
+                    "the model needs {} of parameters ({} values) up to this layer, over the limit of "
+                    "{} ({} values)",
+                    gigabytes(values), values, gigabytes(kMaxParameterValues), kMaxParameterValues),
+                "use fewer units or filters, or a smaller input");
+        if (is_trainable) trainable.insert(name);
+        if (store && !store->has(name))
+            initialize(store->add(name, shape, is_trainable), init, name, seed, fan_in, fan_out);
+        return g.param(name, std::move(shape));
+    }
+
+    Value filled(Graph & g, int64_t n, float value) {
+        if (!store)  // a constant's shape, no memory
+            return g.input(fmt::format("shape-only/{}/{}", layer->name, value), Shape{n});
+        Tensor t(Shape{n});
+        std::fill(t.f32(), t.f32() + n, value);
+        return g.constant(std::move(t));
+    }
+};
+
+// A layer's output: one sample at most kMaxTensorValues values, and the whole batch too.
+void check_output(const LayerSpec & l, const Shape & s) {
+    const int64_t per_sample = values_of(std::vector<int64_t>(s.dims.begin() + 1, s.dims.end()));
+    const int64_t all = mul_saturated(per_sample, s.dims.empty() ? 1 : s[0]);
+    if (all > kMaxTensorValues)
+        layer_error(
+            l,
+            fmt::format("its output {} holds {} values per sample, {} at batch {}; the limit for one "
+                        "tensor is {} ({})",
+                        shape_text(s), per_sample == INT64_MAX ? "over 2^63" : std::to_string(per_sample),
+                        all == INT64_MAX ? "over 2^63" : std::to_string(all), s.dims.empty() ? 1 : s[0],
+                        kMaxTensorValues, gigabytes(kMaxTensorValues)),
+            "use a smaller batch_size, fewer filters or units, or downsample sooner");
+}
+
+Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamSink & sink);
+
 }  // namespace
 
 DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets, int64_t classes) {
@@ -84,6 +150,13 @@ DataInfo data_info_for(const Spec & spec, const Table & table) {
 }
 
 Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params) {
+    ParamSink sink{.store = &params};
+    return build(spec, info, batch, mode, sink);
+}
+
+namespace {
+
+Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamSink & sink) {
     Graph g;
     g.set_location(spec.model.input_loc);
     // The sample's own shape, or its values flattened.
@@ -113,6 +186,7 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
 
     for (const LayerSpec & l : spec.model.layers) {
         g.set_location(l.loc);
+        sink.layer = &l;
         std::vector<Value> inputs;
         for (const std::string & name : l.inputs) inputs.push_back(values.at(name));
         if (inputs.empty()) inputs.push_back(current);
@@ -124,12 +198,12 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             if (s.rank() != 2)
                 layer_error(l, fmt::format("expects [batch, features] input, got {}", shape_text(s)),
                             "add a flatten layer before it");
-            Value w = make_param(g, params, l.name + "/kernel", Shape{s[1], l.units}, l.kernel_initializer, spec.seed,
-                                 s[1], l.units);
+            Value w = sink.make(g, l.name + "/kernel", Shape{s[1], l.units}, l.kernel_initializer, spec.seed,
+                                s[1], l.units);
             pre = g.op("matmul", {in, w});
             if (l.use_bias) {
-                Value b = make_param(g, params, l.name + "/bias", Shape{l.units}, l.bias_initializer, spec.seed, s[1],
-                                     l.units);
+                Value b = sink.make(g, l.name + "/bias", Shape{l.units}, l.bias_initializer, spec.seed, s[1],
+                                    l.units);
                 pre = g.op("bias_add", {pre, b});
             }
             if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
@@ -153,15 +227,15 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             // Keras' fans: receptive field times input channels (per group) and times output channels.
             const int64_t fan_in = field * (depthwise ? channels : channels / groups);
             const int64_t fan_out = field * (depthwise ? l.depth_multiplier : filters);
-            Value w = make_param(g, params, l.name + "/kernel",
-                                 Shape{l.kernel_size[0], l.kernel_size[1], channels / groups, filters},
-                                 l.kernel_initializer, spec.seed, fan_in, fan_out);
+            Value w = sink.make(g, l.name + "/kernel",
+                                Shape{l.kernel_size[0], l.kernel_size[1], channels / groups, filters},
+                                l.kernel_initializer, spec.seed, fan_in, fan_out);
             pre = g.op("conv2d", {in, w},
                        {{"strides", l.strides}, {"dilation", l.dilation_rate}, {"padding", l.padding},
                         {"groups", groups}});
             if (l.use_bias) {
-                Value b = make_param(g, params, l.name + "/bias", Shape{filters}, l.bias_initializer, spec.seed,
-                                     fan_in, fan_out);
+                Value b = sink.make(g, l.name + "/bias", Shape{filters}, l.bias_initializer, spec.seed,
+                                    fan_in, fan_out);
                 pre = g.op("bias_add", {pre, b});
             }
             if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
@@ -177,6 +251,8 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
                 out = g.op("global_avg_pool2d", {in});
             } else if (l.type == "zero_padding2d") {
                 const auto & z = l.zero_padding;
+                // Checked here: the padded shape is computed (and could wrap around) before any later check.
+                check_output(l, Shape{s[0], s[1] + z[0] + z[1], s[2] + z[2] + z[3], s[3]});
                 out = g.op("pad", {in}, {{"before", std::vector<int64_t>{0, z[0], z[2], 0}},
                                          {"after", std::vector<int64_t>{0, z[1], z[3], 0}}});
             } else {
@@ -185,16 +261,17 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
         } else if (l.type == "batch_norm" || l.type == "layer_norm") {
             const Shape s = in.shape();
             const int64_t c = s[s.rank() - 1];
-            Value gamma = l.scale ? make_param(g, params, l.name + "/gamma", Shape{c}, "ones", spec.seed, c, c)
-                                  : filled(g, c, 1.0f);
-            Value beta = l.center ? make_param(g, params, l.name + "/beta", Shape{c}, "zeros", spec.seed, c, c)
-                                  : filled(g, c, 0.0f);
+            Value gamma = l.scale ? sink.make(g, l.name + "/gamma", Shape{c}, "ones", spec.seed, c, c)
+                                  : sink.filled(g, c, 1.0f);
+            Value beta = l.center ? sink.make(g, l.name + "/beta", Shape{c}, "zeros", spec.seed, c, c)
+                                  : sink.filled(g, c, 0.0f);
             const Attrs eps = {{"epsilon", l.epsilon}};
             if (l.type == "layer_norm") {
                 out = g.op("layer_norm", {in, gamma, beta}, eps);
             } else {
-                Value mean = make_param(g, params, l.name + "/moving_mean", Shape{c}, "zeros", spec.seed, c, c, false);
-                Value var = make_param(g, params, l.name + "/moving_variance", Shape{c}, "ones", spec.seed, c, c, false);
+                Value mean = sink.make(g, l.name + "/moving_mean", Shape{c}, "zeros", spec.seed, c, c, false);
+                Value var =
+                    sink.make(g, l.name + "/moving_variance", Shape{c}, "ones", spec.seed, c, c, false);
                 if (mode == GraphMode::train) {
                     // Training normalises with the batch's statistics and moves the averages towards them, as Keras.
                     out = g.op("batch_norm_train", {in, gamma, beta}, eps);
@@ -213,8 +290,8 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             }
         } else if (l.type == "embedding") {
             Value ids = g.op("cast", {in}, {{"dtype", std::string("i32")}});
-            Value table = make_param(g, params, l.name + "/embeddings", Shape{l.input_dim, l.output_dim},
-                                     "uniform_0.05", spec.seed, l.input_dim, l.output_dim);
+            Value table = sink.make(g, l.name + "/embeddings", Shape{l.input_dim, l.output_dim},
+                                    "uniform_0.05", spec.seed, l.input_dim, l.output_dim);
             out = g.op("embedding", {table, ids});
         } else if (l.type == "activation") {
             pre = in;
@@ -227,6 +304,13 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
         } else if (l.type == "flatten") {
             out = g.op("reshape", {in}, {{"shape", std::vector<int64_t>{batch, -1}}});
         } else if (l.type == "reshape") {
+            // The op multiplies the extents (up to 8 of 2^24 each): checked here, where it cannot wrap
+            // around.
+            std::vector<int64_t> extents = l.target_shape;
+            std::replace(extents.begin(), extents.end(), int64_t{-1}, int64_t{1});  // -1: inferred
+            if (values_of(extents) > kMaxTensorValues)
+                layer_error(l, fmt::format("target_shape {} holds more than {} values",
+                                           to_string(Shape(l.target_shape)), kMaxTensorValues));
             std::vector<int64_t> shape = {batch};
             shape.insert(shape.end(), l.target_shape.begin(), l.target_shape.end());
             out = g.op("reshape", {in}, {{"shape", shape}});
@@ -258,6 +342,7 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
             }
             out = g.op("concat", inputs, {{"axis", l.axis}});
         }
+        check_output(l, out.shape());
         values[l.name] = out;
         current = out;
         last_activation = act;
@@ -320,15 +405,47 @@ Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch,
     if (mode == GraphMode::train) {
         std::vector<int> trainable;
         for (int id : g.params())
-            if (params.trainable(g.node(id).name)) trainable.push_back(id);
+            if (sink.trainable.count(g.node(id).name)) trainable.push_back(id);
         append_backward(g, loss, trainable);
     }
     return g;
 }
 
-void check_model(const Spec & spec, const DataInfo & info) {
-    ParamStore params;
-    build_model_graph(spec, info, 2, GraphMode::train, params);
+}  // namespace
+
+ModelSize check_model(const Spec & spec, const DataInfo & info) {
+    ModelSize size;
+    const auto tensors = [&](const Graph & g) {
+        int64_t all = 0;
+        for (const Node & n : g.nodes()) {
+            const int64_t v = values_of(n.shape.dims);
+            size.largest_tensor = std::max(size.largest_tensor, v);
+            all = add_saturated(all, v);
+        }
+        return all;
+    };
+    // Training at its batch size: every tensor of a step, the backward pass's included.
+    ParamSink sink;
+    const Graph train = build(spec, info, spec.train.batch_size, GraphMode::train, sink);
+    size.parameters = sink.values;
+    size.step_values = tensors(train);
+    // Evaluation and prediction run at up to kLargestEvalBatch rows.
+    if (kLargestEvalBatch > spec.train.batch_size) {
+        ParamSink eval_sink;
+        tensors(build(spec, info, kLargestEvalBatch, GraphMode::evaluate, eval_sink));
+    }
+    if (size.step_values > kMaxStepValues) {
+        throw Error(
+            ExitCode::bad_input,
+            format_at(
+                SourceLoc{.file = spec.file},
+                fmt::format("a training step at batch_size {} needs {} of tensors ({} values), over the "
+                            "limit of {}",
+                            spec.train.batch_size, gigabytes(size.step_values), size.step_values,
+                            gigabytes(kMaxStepValues)),
+                "use a smaller train.batch_size or a smaller model"));
+    }
+    return size;
 }
 
 }  // namespace dl

@@ -1,9 +1,9 @@
 #include "spec/spec.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <regex>
 #include <set>
 
 #include "core/fs.h"
@@ -43,6 +43,15 @@ const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop",
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
                                              "reduce_on_plateau"};
 
+// reshape's target_shape: an extent, or -1 for "whatever is left".
+NumberCheck extent_or_inferred() {
+    return [](double v) {
+        return v == -1 || (v >= 1 && v <= static_cast<double>(kMaxExtent))
+                   ? std::string()
+                   : fmt::format("must be -1 (inferred) or between 1 and {}", kMaxExtent);
+    };
+}
+
 // Where a missing file usually comes from, for the error message.
 std::string install_hint(const std::string & path) {
     if (path.find("/usr/share/datasets/fashion-mnist/") != std::string::npos)
@@ -78,7 +87,7 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
         MapReader a(p, m.raw("augment"), "data.augment", false, d.augment.loc);
         d.augment.flip = a.choice("flip", "none",
                                   {"none", "horizontal", "vertical", "horizontal_and_vertical"}, "flip mode");
-        d.augment.crop_padding = a.integer("crop_padding", 0, at_least(0));
+        d.augment.crop_padding = a.integer("crop_padding", 0, in_range(0, kMaxWindow));
         const YAML::Node t = a.raw("translate");
         if (a.has("translate")) {
             auto fraction = [](double v) {
@@ -136,10 +145,10 @@ std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & k
     if (!m.has(key)) return fallback;
     std::vector<int64_t> out;
     if (v.IsScalar()) {
-        const int64_t one = m.integer(key, fallback[0], at_least(1));
+        const int64_t one = m.integer(key, fallback[0], in_range(1, kMaxWindow));
         out = {one, one};
     } else {
-        out = m.integers(key, at_least(1));
+        out = m.integers(key, in_range(1, kMaxWindow));
         if (out.size() != 2 && !out.empty()) {
             p.add(m.value_loc(key), fmt::format("{}: expected one number or [height, width], got {} numbers",
                                                 m.child_path(key), out.size()));
@@ -161,12 +170,12 @@ std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
         return fallback;
     };
     if (v.IsScalar()) {
-        const int64_t n = m.integer("padding", 1, at_least(0));
+        const int64_t n = m.integer("padding", 1, in_range(0, kMaxWindow));
         return {n, n, n, n};
     }
     if (!v.IsSequence() || v.size() != 2) return bad();
     if (v[0].IsScalar() && v[1].IsScalar()) {
-        const std::vector<int64_t> rc = m.integers("padding", at_least(0));
+        const std::vector<int64_t> rc = m.integers("padding", in_range(0, kMaxWindow));
         return rc.size() == 2 ? std::vector<int64_t>{rc[0], rc[0], rc[1], rc[1]} : fallback;
     }
     std::vector<int64_t> out;
@@ -175,8 +184,9 @@ std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
         for (size_t j = 0; j < 2; ++j) {
             const std::string where = fmt::format("{}.{}.{}", m.child_path("padding"), i, j);
             auto d = read_number(p, v[i][j], where);
-            if (!d || *d < 0 || std::floor(*d) != *d) {
-                p.add(p.loc(v[i][j], where), fmt::format("{}: expected a whole number >= 0", where));
+            if (!d || !(*d >= 0 && *d <= kMaxWindow) || std::floor(*d) != *d) {
+                p.add(p.loc(v[i][j], where),
+                      fmt::format("{}: expected a whole number between 0 and {}", where, kMaxWindow));
                 return fallback;
             }
             out.push_back(static_cast<int64_t>(*d));
@@ -221,14 +231,25 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     MapReader m(p, it->second, opts_path, /*allow_null=*/true, layer.loc);
     const int seen = type_counts[layer.type]++;
     layer.name = m.string("name", seen == 0 ? layer.type : fmt::format("{}_{}", layer.type, seen));
-    static const std::regex name_re("[A-Za-z_][A-Za-z0-9_.-]*");
-    if (!std::regex_match(layer.name, name_re))
+    // By hand, not std::regex: libstdc++'s matcher recurses once per character and a long name overflows the
+    // stack.
+    const auto name_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    };
+    const bool name_ok = !layer.name.empty() && layer.name.size() <= kMaxLayerNameBytes &&
+                         (std::isalpha(static_cast<unsigned char>(layer.name[0])) || layer.name[0] == '_') &&
+                         std::all_of(layer.name.begin(), layer.name.end(), name_char);
+    if (!name_ok)
         p.add(m.value_loc("name"),
-              fmt::format("layer name '{}' must be letters, digits, '_', '.', '-'", layer.name));
+              fmt::format(
+                  "layer name '{}' must be letters, digits, '_', '.', '-', starting with a letter or "
+                  "'_', at most {} characters",
+                  layer.name.size() > kMaxLayerNameBytes ? layer.name.substr(0, 32) + "..." : layer.name,
+                  kMaxLayerNameBytes));
     layer.inputs = m.strings("inputs");
     if (layer.type == "dense") {
         m.require("units");
-        layer.units = m.integer("units", 1, at_least(1));
+        layer.units = m.integer("units", 1, in_range(1, kMaxExtent));
         read_weight_options(m, layer);
     } else if (layer.type == "activation") {
         m.require("activation");
@@ -238,16 +259,16 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
         layer.rate = m.number("rate", 0.0, in_unit_interval_open_right());
     } else if (layer.type == "reshape") {
         m.require("target_shape");
-        layer.target_shape = m.integers("target_shape", at_least(-1));
+        layer.target_shape = m.integers("target_shape", extent_or_inferred());
     } else if (layer.type == "concat") {
-        layer.axis = m.integer("axis", -1);
+        layer.axis = m.integer("axis", -1, in_range(-8, 8));
     } else if (layer.type == "conv2d" || layer.type == "depthwise_conv2d") {
         if (layer.type == "conv2d") {
             m.require("filters");
-            layer.filters = m.integer("filters", 1, at_least(1));
-            layer.groups = m.integer("groups", 1, at_least(1));
+            layer.filters = m.integer("filters", 1, in_range(1, kMaxExtent));
+            layer.groups = m.integer("groups", 1, in_range(1, kMaxExtent));
         } else {
-            layer.depth_multiplier = m.integer("depth_multiplier", 1, at_least(1));
+            layer.depth_multiplier = m.integer("depth_multiplier", 1, in_range(1, kMaxExtent));
         }
         m.require("kernel_size");
         layer.kernel_size = int_pair(p, m, "kernel_size", {1, 1});
@@ -276,8 +297,8 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     } else if (layer.type == "embedding") {
         m.require("input_dim");
         m.require("output_dim");
-        layer.input_dim = m.integer("input_dim", 1, at_least(1));
-        layer.output_dim = m.integer("output_dim", 1, at_least(1));
+        layer.input_dim = m.integer("input_dim", 1, in_range(1, kMaxExtent));
+        layer.output_dim = m.integer("output_dim", 1, in_range(1, kMaxExtent));
     } else if (layer.type == "zero_padding2d") {
         layer.zero_padding = zero_padding(p, m);
     }
@@ -291,7 +312,7 @@ void read_model(Problems & p, const YAML::Node & node, ModelSpec & model, Source
     MapReader m(p, node, "model", false, std::move(where));
     m.require("input");
     model.input_loc = m.value_loc("input");
-    model.input = m.integers("input", at_least(1));
+    model.input = m.integers("input", in_range(1, kMaxExtent));
     if (m.has("input") && model.input.empty() && m.raw("input").IsSequence() && m.raw("input").size() == 0)
         p.add(model.input_loc, "model.input: give the input shape, e.g. [13]");
     m.require("layers");
@@ -299,6 +320,9 @@ void read_model(Problems & p, const YAML::Node & node, ModelSpec & model, Source
     if (layers.IsDefined()) {
         if (!layers.IsSequence() || layers.size() == 0) {
             p.add(p.loc(layers, "model.layers"), "model.layers: expected a non-empty list of layers");
+        } else if (layers.size() > static_cast<size_t>(kMaxLayers)) {
+            p.add(p.loc(layers, "model.layers"),
+                  fmt::format("model.layers: {} layers; the limit is {}", layers.size(), kMaxLayers));
         } else {
             std::map<std::string, int> counts;
             std::map<std::string, int> names = {{"input", 0}};
@@ -307,6 +331,10 @@ void read_model(Problems & p, const YAML::Node & node, ModelSpec & model, Source
                 if (layer.type.empty()) continue;
                 for (const std::string & in : layer.inputs) {
                     if (names.count(in) == 0) {
+                        if (p.full()) {  // counted, not shown: skip the did-you-mean search
+                            p.add(layer.loc, "an input that is not an earlier layer");
+                            continue;
+                        }
                         std::vector<std::string> known;
                         for (auto & [n, line] : names) known.push_back(n);
                         const std::string close = closest_match(in, known);
@@ -390,9 +418,9 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
         }
     }
     read_optimizer(p, m, t.optimizer);
-    t.epochs = m.integer("epochs", 1, at_least(1));
-    t.batch_size = m.integer("batch_size", 32, at_least(1));
-    t.steps_per_epoch = m.integer("steps_per_epoch", 0, at_least(0));
+    t.epochs = m.integer("epochs", 1, in_range(1, kMaxEpochs));
+    t.batch_size = m.integer("batch_size", 32, in_range(1, kMaxBatchSize));
+    t.steps_per_epoch = m.integer("steps_per_epoch", 0, in_range(0, kMaxStepsPerEpoch));
     t.shuffle = m.boolean("shuffle", true);
     t.deterministic = m.boolean("deterministic", true);
     t.precision = m.choice("precision", "float32", {"float32", "tf32", "bf16"}, "precision");
@@ -413,7 +441,7 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
             sc.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : m.key_loc("schedule");
             sc.monitor = r.string("monitor", "val_loss");
             sc.factor = r.number("factor", 0.1, in_unit_interval_open_right());
-            sc.patience = r.integer("patience", 10, at_least(0));
+            sc.patience = r.integer("patience", 10, in_range(0, kMaxEpochs));
             sc.min_delta = r.number("min_delta", 1e-4, non_negative());
             sc.min_lr = r.number("min_lr", 0.0, non_negative());
         }
@@ -431,16 +459,16 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
         t.early_stopping.loc = m.key_loc("early_stopping");
         t.early_stopping.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : t.early_stopping.loc;
         t.early_stopping.monitor = r.string("monitor", "val_loss");
-        t.early_stopping.patience = r.integer("patience", 10, at_least(0));
+        t.early_stopping.patience = r.integer("patience", 10, in_range(0, kMaxEpochs));
         t.early_stopping.min_delta = r.number("min_delta", 0.0, non_negative());
         t.early_stopping.restore_best = r.boolean("restore_best", false);
         r.finish();
     }
     if (YAML::Node c = m.raw("checkpoint"); c.IsDefined()) {
         MapReader r(p, c, "train.checkpoint", /*allow_null=*/true);
-        t.checkpoint.every_epochs = r.integer("every_epochs", 1, at_least(1));
+        t.checkpoint.every_epochs = r.integer("every_epochs", 1, in_range(1, kMaxEpochs));
         t.checkpoint.min_interval_s = r.number("min_interval_s", 10.0, non_negative());
-        t.checkpoint.keep_last = r.integer("keep_last", 0, at_least(0));
+        t.checkpoint.keep_last = r.integer("keep_last", 0, in_range(0, kMaxKeepLast));
         t.checkpoint.keep_best = r.boolean("keep_best", false);
         t.checkpoint.loc = m.key_loc("checkpoint");
         t.checkpoint.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : t.checkpoint.loc;
@@ -510,20 +538,9 @@ std::string closest_match(const std::string & word, const std::vector<std::strin
 Spec parse_spec(const std::string & text, const std::string & file, const std::string & base_dir,
                 const std::vector<std::string> & overrides) {
     YAML::Node root;
-    try {
-        root = YAML::Load(text);
-    } catch (const YAML::ParserException & e) {
+    {
         Problems p(file, {});
-        std::string note;
-        if (e.msg.find("illegal map value") != std::string::npos)
-            note =
-                "check the indentation: the keys of one mapping must line up, and 'key: value' needs a space "
-                "after ':'";
-        else if (e.msg.find("end of sequence flow") != std::string::npos)
-            note = "a '[' above is never closed with ']'";
-        else if (e.msg.find("end of map flow") != std::string::npos)
-            note = "a '{' above is never closed with '}'";
-        p.add(p.loc_of_mark(e.mark), fmt::format("invalid YAML: {}", e.msg), note);
+        root = load_yaml(p, text);
         p.throw_if_any();
     }
     if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
@@ -534,21 +551,31 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
     MapReader top(p, root, "");
     top.require("name");
     s.name = top.string("name", "");
-    static const std::regex name_re("[a-z0-9][a-z0-9._-]{0,63}");
-    if (top.has("name") && !std::regex_match(s.name, name_re)) {
+    // By hand, not std::regex: libstdc++'s matcher recurses once per character of a long value.
+    const auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    const bool name_ok = !s.name.empty() && s.name.size() <= 64 && lower_or_digit(s.name[0]) &&
+                         std::all_of(s.name.begin(), s.name.end(), [&](char c) {
+                             return lower_or_digit(c) || c == '.' || c == '_' || c == '-';
+                         });
+    const auto shortened = [](const std::string & v) { return v.size() > 80 ? v.substr(0, 64) + "..." : v; };
+    if (top.has("name") && !name_ok) {
         p.add(
             top.value_loc("name"),
             fmt::format(
                 "name '{}' must be lowercase letters, digits, '.', '_' or '-', starting with a letter or "
                 "digit, at most 64 characters",
-                s.name),
+                shortened(s.name)),
             "it becomes a directory, an image repository and part of NAME@VERSION; e.g. name: housing-model");
     }
-    s.seed = static_cast<uint64_t>(top.integer("seed", 0, at_least(0)));
+    s.seed = static_cast<uint64_t>(top.integer("seed", 0, in_range(0, kMaxSeed)));
     s.device = top.string("device", "");
-    static const std::regex device_re("cpu|cuda|cuda:[0-9]+|auto");
-    if (top.has("device") && !std::regex_match(s.device, device_re))
-        p.add(top.value_loc("device"), fmt::format("device '{}' is not cpu, cuda, cuda:N or auto", s.device),
+    const bool cuda_index =
+        s.device.size() > 5 && s.device.size() <= 8 && s.device.rfind("cuda:", 0) == 0 &&
+        std::all_of(s.device.begin() + 5, s.device.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool device_ok = s.device == "cpu" || s.device == "cuda" || s.device == "auto" || cuda_index;
+    if (top.has("device") && !device_ok)
+        p.add(top.value_loc("device"),
+              fmt::format("device '{}' is not cpu, cuda, cuda:N or auto", shortened(s.device)),
               "the GPU is cuda (cuda:1 for the second); auto takes the GPU when there is one");
     top.require("data");
     if (top.has("data")) read_data(p, top.raw("data"), base_dir, s.data, top.key_loc("data"));
@@ -579,6 +606,15 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
                 no_validation(cp.monitor_loc, "train.checkpoint.keep_best", cp.monitor);
         }
     }
+    if (p.empty()) {
+        if (const size_t bytes = render_spec(s).size(); bytes > kMaxRenderedSpecBytes)
+            p.add({.file = file},
+                  fmt::format(
+                      "the resolved spec (dlctl render) takes {} bytes; a model file stores at most {} ({} "
+                      "layers here)",
+                      bytes, kMaxRenderedSpecBytes, s.model.layers.size()),
+                  "the limit comes from the HDF5 attribute that holds it; use fewer layers");
+    }
     p.throw_if_any();
     return s;
 }
@@ -587,6 +623,11 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
     if (!file_exists(path)) {
         throw Error(ExitCode::missing_input, fmt::format("{}: no such spec file", path));
     }
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (!ec && bytes > kMaxSpecBytes)  // before reading it: a spec is a page or two, not a data set
+        throw Error(ExitCode::bad_input, fmt::format("{}: the spec is {} bytes; the limit is {} MiB", path,
+                                                     bytes, kMaxSpecBytes >> 20));
     const std::string text = read_file(path);
     const std::string base = std::filesystem::path(path).parent_path().string();
     return parse_spec(text, path, base.empty() ? "." : base, overrides);

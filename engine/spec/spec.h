@@ -14,6 +14,26 @@
 
 namespace dl {
 
+// The ranges of the spec's integer fields, checked as it is read (README "The spec" lists them). They keep
+// every size the model computes far from int64_t overflow; what a model may allocate is bounded separately,
+// from the shapes (model/model.h).
+constexpr int64_t kMaxExtent = int64_t{1}
+                               << 24;  // units, filters, groups, depth_multiplier, embedding
+                                       // input_dim/output_dim, model.input and target_shape extents
+constexpr int64_t kMaxWindow = int64_t{1} << 16;  // kernel_size, pool_size, strides, dilation_rate, padding,
+                                                  // crop_padding
+constexpr int64_t kMaxLayers = 10000;
+constexpr size_t kMaxLayerNameBytes = 128;
+constexpr int64_t kMaxEpochs = 1000000;  // epochs, patience, every_epochs
+constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
+constexpr int64_t kMaxStepsPerEpoch = 1000000000;
+constexpr int64_t kMaxKeepLast = 1000;
+constexpr int64_t kMaxSeed = 1000000000000000;  // 10^15: exact as the double YAML numbers are read through
+// A model file keeps the resolved spec (render_spec) in one HDF5 attribute, which holds at most 64 KiB: a
+// spec that renders longer is refused as it is read, not when the finished model is saved (about 390 dense
+// layers).
+constexpr size_t kMaxRenderedSpecBytes = 60000;
+
 // A file the data section names: resolved relative to the spec file, made absolute.
 struct DataFile {
     std::string path, as_written;

@@ -1,8 +1,13 @@
 #include "spec/yaml_reader.h"
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
+#include "core/text.h"
 #include "spec/spec.h"
 
 namespace dl {
@@ -21,25 +26,41 @@ SourceLoc Problems::loc(const YAML::Node & node, const std::string & path) const
 }
 
 void Problems::add(const SourceLoc & loc, const std::string & message, const std::string & note) {
-    messages_.push_back(format_at(loc, message, note));
+    ++count_;
+    if (!full()) messages_.push_back(format_at(loc, message, note));
     only_missing_files_ = false;
 }
 
 void Problems::add_missing_file(const SourceLoc & loc, const std::string & message,
                                 const std::string & note) {
-    messages_.push_back(format_at(loc, message, note));
+    ++count_;
+    if (!full()) messages_.push_back(format_at(loc, message, note));
 }
 
 void Problems::throw_if_any() const {
-    if (messages_.empty()) return;
+    if (count_ == 0) return;
     std::string all = messages_[0];
     for (size_t i = 1; i < messages_.size(); ++i) all += "\ndlctl: error: " + messages_[i];
-    if (messages_.size() > 1) all += fmt::format("\ndlctl: {} problems in {}", messages_.size(), file_);
+    if (count_ > messages_.size())
+        all +=
+            fmt::format("\ndlctl: {} problems in {} (the first {} shown)", count_, file_, messages_.size());
+    else if (count_ > 1)
+        all += fmt::format("\ndlctl: {} problems in {}", count_, file_);
     throw Error(only_missing_files_ ? ExitCode::missing_input : ExitCode::bad_input, all);
 }
 
 NumberCheck at_least(double lo) {
     return [lo](double v) { return v >= lo ? std::string() : fmt::format("must be at least {}", lo); };
+}
+NumberCheck in_range(double lo, double hi) {
+    // Whole bounds print as integers: "between 1 and 16777216", not "1.6777216e+07".
+    const auto text = [](double v) {
+        return std::floor(v) == v && std::fabs(v) < 9e15 ? fmt::format("{}", static_cast<int64_t>(v))
+                                                         : fmt::format("{}", v);
+    };
+    return [lo, hi, range = fmt::format("must be between {} and {}", text(lo), text(hi))](double v) {
+        return v >= lo && v <= hi ? std::string() : range;
+    };
 }
 NumberCheck positive_finite() {
     return [](double v) {
@@ -174,16 +195,16 @@ int64_t MapReader::integer(const std::string & key, int64_t fallback, const Numb
                       fmt::format("{}: expected a whole number, got '{}'", child_path(key), v->Scalar()));
         return fallback;
     }
-    if (std::fabs(*d) > 1e15) {
-        problems_.add(value_loc(key), fmt::format("{}: {} is too large", child_path(key), v->Scalar()));
-        return fallback;
-    }
     if (check) {
         const std::string why = check(*d);
         if (!why.empty()) {
             problems_.add(value_loc(key), fmt::format("{} {}, got {}", child_path(key), why, v->Scalar()));
             return fallback;
         }
+    }
+    if (std::fabs(*d) > 1e15) {  // before the cast: a double above 2^63 has no int64_t
+        problems_.add(value_loc(key), fmt::format("{}: {} is too large", child_path(key), v->Scalar()));
+        return fallback;
     }
     return static_cast<int64_t>(*d);
 }
@@ -243,7 +264,8 @@ std::vector<std::string> MapReader::strings(const std::string & key) {
     return out;
 }
 
-std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCheck & check) {
+std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCheck & check,
+                                         size_t max_count) {
     auto v = get(key);
     if (!v) return {};
     if (!v->IsSequence()) {
@@ -251,12 +273,18 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
                                                   child_path(key), kind_of(*v)));
         return {};
     }
+    if (v->size() > max_count) {
+        problems_.add(value_loc(key), fmt::format("{}: expected at most {} numbers, got {}", child_path(key),
+                                                  max_count, v->size()));
+        return {};
+    }
     std::vector<int64_t> out;
     for (size_t i = 0; i < v->size(); ++i) {
         const std::string p = fmt::format("{}.{}", child_path(key), i);
         auto d = read_number(problems_, (*v)[i], p);
         if (!d) continue;
-        if (std::floor(*d) != *d) {
+        // The range first: casting 1e300 (or NaN) to an integer is undefined behaviour.
+        if (!std::isfinite(*d) || std::floor(*d) != *d) {
             problems_.add(problems_.loc((*v)[i], p),
                           fmt::format("{}: expected a whole number, got '{}'", p, (*v)[i].Scalar()));
             continue;
@@ -264,6 +292,10 @@ std::vector<int64_t> MapReader::integers(const std::string & key, const NumberCh
         if (check && !check(*d).empty()) {
             problems_.add(problems_.loc((*v)[i], p),
                           fmt::format("{} {}, got {}", p, check(*d), (*v)[i].Scalar()));
+            continue;
+        }
+        if (std::fabs(*d) > 1e15) {  // before the cast: a double above 2^63 has no int64_t
+            problems_.add(problems_.loc((*v)[i], p), fmt::format("{}: {} is too large", p, (*v)[i].Scalar()));
             continue;
         }
         out.push_back(static_cast<int64_t>(*d));
@@ -301,6 +333,102 @@ void MapReader::finish() {
     }
 }
 
+namespace {
+
+// Counts how deeply the mappings and lists nest while yaml-cpp parses, and stops it past kMaxYamlDepth: its
+// parser recurses once per level, so the check has to run before the recursion gets deep, not on the nodes.
+class DepthCheck : public YAML::EventHandler {
+public:
+    struct TooDeep {
+        YAML::Mark mark;
+    };
+    void OnDocumentStart(const YAML::Mark &) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t, const std::string &) override {}
+    void OnSequenceStart(const YAML::Mark & mark, const std::string &, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        enter(mark);
+    }
+    void OnSequenceEnd() override { --depth_; }
+    void OnMapStart(const YAML::Mark & mark, const std::string &, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+        enter(mark);
+    }
+    void OnMapEnd() override { --depth_; }
+
+private:
+    void enter(const YAML::Mark & mark) {
+        if (++depth_ > kMaxYamlDepth) throw TooDeep{mark};
+    }
+    int depth_ = 0;
+};
+
+// Throws DepthCheck::TooDeep where the text nests too deeply (YAML::Load reads the first document only).
+void check_depth(const std::string & text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DepthCheck depth;
+    parser.HandleNextDocument(depth);
+}
+
+SourceLoc loc_of_offset(const std::string & file, std::string_view text, size_t offset) {
+    const size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+    const size_t col0 = line_start == std::string_view::npos ? offset : offset - line_start - 1;
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
+    return {.file = file, .line = static_cast<int>(line), .col = static_cast<int>(col0) + 1};
+}
+
+}  // namespace
+
+YAML::Node load_yaml(Problems & p, const std::string & text) {
+    const std::string_view body =
+        std::string_view(text).substr(text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0);  // a UTF-8 byte order mark
+    if (text.size() > kMaxSpecBytes) {
+        p.add({.file = p.file()},
+              fmt::format("the spec is {} bytes; the limit is {} MiB", text.size(), kMaxSpecBytes >> 20));
+        return {};
+    }
+    if (const size_t bad = invalid_utf8_at(body); bad != std::string_view::npos) {
+        const size_t offset = bad + (text.size() - body.size());
+        p.add(loc_of_offset(p.file(), text, offset),
+              fmt::format("invalid UTF-8 (byte 0x{:02x})", static_cast<unsigned char>(text[offset])),
+              "a spec is UTF-8 text; re-save the file as UTF-8");
+        return {};
+    }
+    const auto syntax_error = [&](const YAML::Mark & mark, const std::string & msg) {
+        std::string note;
+        if (msg.find("illegal map value") != std::string::npos)
+            note =
+                "check the indentation: the keys of one mapping must line up, and 'key: value' needs a space "
+                "after ':'";
+        else if (msg.find("end of sequence flow") != std::string::npos)
+            note = "a '[' above is never closed with ']'";
+        else if (msg.find("end of map flow") != std::string::npos)
+            note = "a '{' above is never closed with '}'";
+        p.add(p.loc_of_mark(mark), fmt::format("invalid YAML: {}", msg), note);
+    };
+    const auto too_deep = [&](const YAML::Mark & mark) {
+        p.add(p.loc_of_mark(mark),
+              fmt::format("mappings and lists nest deeper than {} levels", kMaxYamlDepth),
+              "a spec needs a handful of levels; is a bracket left open?");
+    };
+    try {
+        check_depth(text);
+        return YAML::Load(text);
+    } catch (const DepthCheck::TooDeep & e) {
+        too_deep(e.mark);
+    } catch (const YAML::DeepRecursion & e) {  // yaml-cpp's own guard ("bad file"): the same, said plainly
+        too_deep(e.mark);
+    } catch (const YAML::ParserException & e) {
+        syntax_error(e.mark, e.msg);
+    } catch (const YAML::Exception & e) {
+        syntax_error(e.mark, e.msg);
+    }
+    return {};
+}
+
 std::map<std::string, std::string> apply_overrides(YAML::Node & root,
                                                    const std::vector<std::string> & overrides) {
     std::map<std::string, std::string> applied;
@@ -311,8 +439,14 @@ std::map<std::string, std::string> apply_overrides(YAML::Node & root,
                         fmt::format("--set {}: expected KEY=VALUE, e.g. train.epochs=10", text));
         const std::string path = text.substr(0, eq);
         YAML::Node value;
+        if (invalid_utf8_at(text) != std::string::npos)
+            throw Error(ExitCode::usage, fmt::format("--set {}: not UTF-8 text", text));
         try {
+            check_depth(text.substr(eq + 1));
             value = YAML::Load(text.substr(eq + 1));
+        } catch (const DepthCheck::TooDeep &) {
+            throw Error(ExitCode::usage,
+                        fmt::format("--set {}: the value nests deeper than {} levels", text, kMaxYamlDepth));
         } catch (const YAML::Exception & e) {
             throw Error(ExitCode::usage,
                         fmt::format("--set {}: the value is not valid YAML: {}", text, e.msg));

@@ -30,20 +30,27 @@ public:
     SourceLoc loc_of_mark(const YAML::Mark & mark) const;
     void add(const SourceLoc & loc, const std::string & message, const std::string & note = {});
     void add_missing_file(const SourceLoc & loc, const std::string & message, const std::string & note = {});
-    bool empty() const { return messages_.empty(); }
+    bool empty() const { return count_ == 0; }
+    // Past kMaxShownProblems the rest are only counted: a spec with 100,000 broken layers gets a readable
+    // message in milliseconds. Callers skip work (did-you-mean searches) that nobody would see.
+    bool full() const { return messages_.size() >= kMaxShownProblems; }
     void throw_if_any() const;
     const std::string & file() const { return file_; }
+
+    static constexpr size_t kMaxShownProblems = 20;
 
 private:
     std::string file_;
     std::map<std::string, std::string> overrides_;
     std::vector<std::string> messages_;
+    size_t count_ = 0;
     bool only_missing_files_ = true;
 };
 
 // A range check: returns "" when the value is fine, else what is wrong ("must be at least 1").
 using NumberCheck = std::function<std::string(double)>;
 NumberCheck at_least(double lo);
+NumberCheck in_range(double lo, double hi);  // [lo, hi]: "must be between lo and hi"
 NumberCheck positive_finite();
 NumberCheck in_unit_interval_open_right();  // [0, 1)
 NumberCheck non_negative();
@@ -71,7 +78,9 @@ public:
                        const std::vector<std::string> & choices, const std::string & what,
                        const std::map<std::string, std::string> & aliases = {});
     std::vector<std::string> strings(const std::string & key);
-    std::vector<int64_t> integers(const std::string & key, const NumberCheck & check = {});
+    // At most `max_count` of them (a shape has a handful of axes, not a million).
+    std::vector<int64_t> integers(const std::string & key, const NumberCheck & check = {},
+                                  size_t max_count = 8);
     void require(const std::string & key);
     void finish();  // reports keys that were never read, with "did you mean"
 
@@ -89,6 +98,16 @@ private:
 // Reads a scalar node with a type check; problems are added, not thrown.
 std::optional<double> read_number(Problems & p, const YAML::Node & n, const std::string & path);
 std::optional<std::string> read_string(Problems & p, const YAML::Node & n, const std::string & path);
+
+// The limits of a spec file (README "The spec"): its size, and how deep its mappings and lists may nest.
+// yaml-cpp parses recursively, so the depth is checked on its events before any node is built. 1 MiB: a valid
+// spec renders to at most 60,000 bytes (kMaxRenderedSpecBytes), and yaml-cpp takes about 100 bytes of memory
+// and 1 us per byte of YAML (a 2.4 MB spec: 260 MB, 1.4 s), so a larger file is refused before it is parsed.
+constexpr size_t kMaxSpecBytes = 1u << 20;
+constexpr int kMaxYamlDepth = 64;
+// Parses YAML text (a spec, or a --set value) into nodes: invalid UTF-8, nesting deeper than kMaxYamlDepth
+// and syntax errors become problems with file:line:col; returns an undefined node then.
+YAML::Node load_yaml(Problems & problems, const std::string & text);
 
 // Applies KEY=VALUE overrides to a YAML tree (dotted paths, list indices); returns path -> original text.
 std::map<std::string, std::string> apply_overrides(YAML::Node & root,

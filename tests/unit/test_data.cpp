@@ -86,3 +86,68 @@ TEST_CASE("bad rows name the file, row and column") {
     }
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// Writes `bytes` as a CSV in a scratch folder and reads it; returns the error message, or "" when it reads.
+std::string csv_error(const std::string & bytes, std::vector<std::string> targets, bool class_labels = false,
+                      dl::Table * table = nullptr) {
+    const auto dir = std::filesystem::temp_directory_path() / "dlctl-test-data-limits";
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "t.csv").string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    dl::DataSpec d;
+    d.path = path;
+    d.targets = std::move(targets);
+    std::string message;
+    try {
+        dl::Table t = dl::read_csv(d, class_labels);
+        if (table) *table = std::move(t);
+    } catch (const dl::Error & e) {
+        CHECK(e.code() == dl::ExitCode::bad_input);
+        message = e.what();
+    }
+    std::filesystem::remove_all(dir);
+    return message;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the header: a UTF-8 byte order mark is skipped; Latin-1 and duplicate names are refused at their "
+    "place") {
+    dl::Table t;
+    CHECK(csv_error("\xEF\xBB\xBFx1,x2,y\n1,2,3\n", {"y"}, false, &t).empty());
+    CHECK(t.feature_names == std::vector<std::string>{"x1", "x2"});
+    CHECK(csv_error("x1,caf\xe9,y\n1,2,3\n", {"y"}).find("t.csv:1:7: the header is not UTF-8 (byte 0xe9)") !=
+          std::string::npos);
+    CHECK(csv_error("x1,x2,x1,y\n1,2,3,4\n", {"y"}).find("t.csv:1:7: column 3 is named 'x1' like column 1") !=
+          std::string::npos);
+    CHECK(csv_error("a,b,y\n1,2,caf\xe9\n", {"y"}, true).find("class name is not UTF-8 (byte 0xe9)") !=
+          std::string::npos);
+}
+
+TEST_CASE("names that a model file cannot store are refused as the data is read, not after training") {
+    std::string header, row;
+    for (int c = 0; c < 10000; ++c) {
+        header += fmt::format("c{},", c);
+        row += "1,";
+    }
+    const std::string e = csv_error(header + "y\n" + row + "2\n", {"y"});
+    CHECK(e.find("t.csv: the 10000 feature names take 78892 bytes as a model file stores them, over the "
+                 "limit of 60000") != std::string::npos);
+    std::string ok_header, ok_row;  // 3,000 columns fit
+    for (int c = 0; c < 3000; ++c) {
+        ok_header += fmt::format("c{},", c);
+        ok_row += "1,";
+    }
+    CHECK(csv_error(ok_header + "y\n" + ok_row + "2\n", {"y"}).empty());
+    // Numeric class labels name classes 0..max: at most 5,000 of them (their names fit in a model file).
+    CHECK(csv_error("a,y\n1,4999\n", {"y"}, true).empty());
+    CHECK(csv_error("a,y\n1,5000\n", {"y"}, true).find("must be a whole number from 0 to 4999") !=
+          std::string::npos);
+    // Named classes: the names' bytes.
+    std::string named = "a,y\n";
+    for (int i = 0; i < 3000; ++i) named += fmt::format("1,class-with-a-long-name-{}\n", i);
+    CHECK(csv_error(named, {"y"}, true).find("the 3000 class names take") != std::string::npos);
+}

@@ -1,7 +1,14 @@
 // Spec parsing: defaults, aliases, --set overrides, the resolved spec, and errors gathered with locations.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
+#include "core/text.h"
+#include "model/model.h"
 #include "spec/spec.h"
 
 namespace {
@@ -185,7 +192,8 @@ train: {loss: sparse_categorical_crossentropy}
         with("conv2d: {filters: 2, kernel_size: [3, 3, 3]}").find("expected one number or [height, width]") !=
         std::string::npos);
     CHECK(with("conv2d: {kernel_size: 3}").find("filters") != std::string::npos);
-    CHECK(with("conv2d: {filters: 2, kernel_size: 0}").find("at least 1") != std::string::npos);
+    CHECK(with("conv2d: {filters: 2, kernel_size: 0}").find("must be between 1 and 65536") !=
+          std::string::npos);
     CHECK(with("conv2d: {filters: 2, kernel_size: 3, padding: valud}").find("did you mean 'valid'") !=
           std::string::npos);
     CHECK(with("conv2d: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}").find("cannot both") !=
@@ -215,4 +223,149 @@ TEST_CASE("device and train.precision: defaults, values, errors, and what the re
     CHECK(code == dl::ExitCode::bad_input);
     CHECK(error_of(kSpec, {"device=gpu"}, &code).find("device 'gpu' is not cpu, cuda, cuda:N or auto") !=
           std::string::npos);
+}
+
+namespace {
+
+// kSpec with its two layers replaced by `layers` (each line "    - ...\n").
+std::string with_layers(const std::string & layers) {
+    std::string t = kSpec;
+    const size_t from = t.find("    - dense: {units: 8");
+    const size_t to = t.find("train:");
+    return t.replace(from, to - from, layers);
+}
+
+long max_rss_kb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "integer fields: out of range, huge or not finite values are problems at their place, never a cast") {
+    CHECK(error_of(with_layers("    - dense: {units: 2147483648}\n"))
+              .find("demo.yaml:9:22: model.layers.0.dense.units must be between 1 and 16777216, got "
+                    "2147483648") != std::string::npos);
+    // Lists: 1e300 and .inf used to reach static_cast<int64_t> (undefined behaviour).
+    for (const char * v : {"1e300", ".inf", ".nan", "-1e300"}) {
+        const std::string e = error_of(kSpec, {fmt::format("model.input=[{}]", v)});
+        CAPTURE(v);
+        CHECK(e.find("model.input.0") != std::string::npos);
+    }
+    CHECK(error_of(kSpec, {"model.input=[1, 1, 1, 1, 1, 1, 1, 1, 1]"}).find("at most 8 numbers, got 9") !=
+          std::string::npos);
+    CHECK(error_of(kSpec, {"train.epochs=1e18"}).find("train.epochs must be between 1 and 1000000") !=
+          std::string::npos);
+    CHECK(error_of(kSpec, {"seed=1e300"}).find("seed must be between 0 and 1000000000000000") !=
+          std::string::npos);
+}
+
+TEST_CASE("nesting deeper than 64 levels is refused before yaml-cpp recurses, in flow and block style") {
+    dl::ExitCode code{};
+    const std::string flow = std::string(kSpec) + "extra: " + std::string(100000, '[') + "\n";
+    const std::string e = error_of(flow, {}, &code);
+    CHECK(code == dl::ExitCode::bad_input);
+    CHECK(e.find("demo.yaml:15:") == 0);
+    CHECK(e.find("mappings and lists nest deeper than 64 levels") != std::string::npos);
+    std::string block = std::string(kSpec) + "extra:\n";
+    for (int i = 0; i < 100; ++i) block += std::string(static_cast<size_t>(i) + 1, ' ') + "- \n";
+    CHECK(error_of(block).find("nest deeper than 64 levels") != std::string::npos);
+    CHECK(error_of(kSpec, {"train.epochs=" + std::string(5000, '[')}, &code).find("nests deeper than 64") !=
+          std::string::npos);
+    CHECK(code == dl::ExitCode::usage);
+    // 60 levels are fine as YAML (and then an unknown key).
+    CHECK(error_of(std::string(kSpec) + "extra: " + std::string(60, '[') + std::string(60, ']') + "\n")
+              .find("unknown key 'extra'") != std::string::npos);
+}
+
+TEST_CASE("a spec is UTF-8: an invalid byte is reported at its line and column") {
+    const std::string e = error_of(std::string(kSpec) + "# caf\xe9\n");
+    CHECK(e.find("demo.yaml:15:6: invalid UTF-8 (byte 0xe9)") != std::string::npos);
+    CHECK(parse("\xEF\xBB\xBF" + std::string(kSpec)).name == "demo");  // a byte order mark is fine
+    CHECK(error_of(kSpec, {"name=caf\xe9"}).find("not UTF-8") != std::string::npos);
+}
+
+TEST_CASE(
+    "many layers: refused past 10,000 in well under a second; problems past 20 are counted, not shown") {
+    std::string many;
+    for (int i = 0; i < 100000; ++i) many += "    - dense: {units: 1}\n";
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(error_of(with_layers(many)).find("demo.yaml: the spec is 2400") !=
+          std::string::npos);                                                // not parsed
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));  // was minutes
+    std::string flat;
+    for (int i = 0; i < 10001; ++i) flat += "    - flatten:\n";
+    t0 = std::chrono::steady_clock::now();
+    CHECK(error_of(with_layers(flat)).find("model.layers: 10001 layers; the limit is 10000") !=
+          std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+    // 5,000 layers that take an input nobody made: 20 messages, each without a 5,000-name did-you-mean
+    // search.
+    std::string broken;
+    for (int i = 0; i < 5000; ++i) broken += fmt::format("    - dense: {{units: 1, inputs: [nope{}]}}\n", i);
+    t0 = std::chrono::steady_clock::now();
+    const std::string e = error_of(with_layers(broken));
+    CHECK(e.find("dlctl: 5000 problems in demo.yaml (the first 20 shown)") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+    // A model file keeps the resolved spec in one HDF5 attribute: 600 dense layers do not fit, 300 do.
+    std::string l600, l300;
+    for (int i = 0; i < 600; ++i) (i < 300 ? l300 : l600) += "    - dense: {units: 3, activation: softmax}\n";
+    CHECK(error_of(with_layers(l300 + l600)).find("the resolved spec (dlctl render) takes") !=
+          std::string::npos);
+    CHECK(parse(with_layers(l300)).model.layers.size() == 300);
+}
+
+TEST_CASE("long names are refused without std::regex (which recursed once per character)") {
+    const std::string long_name(1 << 19, 'a');  // within the 1 MiB of a spec
+    CHECK(error_of(with_layers("    - dense: {units: 3, name: " + long_name + "}\n"))
+              .find("at most 128 characters") != std::string::npos);
+    CHECK(error_of(kSpec, {"device=cuda:" + std::string(1 << 20, '1')})
+              .find("is not cpu, cuda, cuda:N or auto") != std::string::npos);
+    CHECK(error_of(kSpec, {"name=" + long_name}).find("at most 64 characters") != std::string::npos);
+    CHECK(parse(kSpec, {"device=cuda:12"}).device == "cuda:12");
+}
+
+TEST_CASE(
+    "error messages: control characters and invalid UTF-8 are escaped, in the message and its source line") {
+    CHECK(dl::printable("a\x1b[31mb\x07\tc\rd") == "a\\e[31mb\\x07\\tc\\rd");
+    CHECK(dl::printable("caf\xe9 \xc3\xa9") == "caf\\xe9 \xc3\xa9");  // Latin-1 escaped, UTF-8 kept
+    CHECK(dl::printable("x\xe2\x80\xaey") == "x\\u202ey");            // a bidi override
+    CHECK(dl::printable("\xc2\x9b") == "\\u009b");                    // C1 CSI
+    CHECK(dl::printable("one\ntwo", true) == "one\ntwo");
+    CHECK(dl::printable("one\ntwo") == "one\\ntwo");
+    CHECK(dl::invalid_utf8_at("ok \xc3\xa9") == std::string_view::npos);
+    CHECK(dl::invalid_utf8_at("\xc0\xaf") == 0);        // overlong '/'
+    CHECK(dl::invalid_utf8_at("ab\xed\xa0\x80") == 2);  // a surrogate
+    CHECK(dl::invalid_utf8_at("abc\xe2\x82") == 3);     // cut short
+    // format_at escapes the source line it quotes, and puts the caret under the escaped text.
+    const std::string file = (std::filesystem::temp_directory_path() / "dlctl-test-escape.yaml").string();
+    std::ofstream(file) << "a: 1\n- \"\x1b[2J\xe9\": {units: 3}\n";
+    const std::string at = dl::format_at({.file = file, .line = 2, .col = 13}, "here");
+    CHECK(at.find("\n    - \"\\e[2J\\xe9\": {units: 3}\n                    ^") != std::string::npos);
+    std::filesystem::remove(file);
+}
+
+TEST_CASE("check_model computes shapes and sizes without allocating them") {
+    dl::Spec s =
+        parse(with_layers("    - dense: {units: 8000000}\n    - dense: {units: 3, activation: softmax}\n"));
+    const dl::DataInfo info = dl::data_info_for(s, {4}, 1, 3);
+    const long before = max_rss_kb();
+    const dl::ModelSize size = dl::check_model(s, info);
+    CHECK(size.parameters == 4 * 8000000 + 8000000 + 8000000 * 3 + 3);  // 256 MB as float32
+    CHECK(max_rss_kb() - before < 64 * 1024);
+    // Past the parameter limit: a located error, still nothing allocated.
+    s = parse(
+        with_layers("    - dense: {units: 16777216}\n    - dense: {units: 64}\n    - dense: {units: 3}\n"));
+    try {
+        dl::check_model(s, info);
+        FAIL("no error");
+    } catch (const dl::Error & e) {
+        CHECK(e.code() == dl::ExitCode::bad_input);
+        CHECK(std::string(e.what()).find(
+                  "demo.yaml:10:7: layer 'dense_1' (dense): the model needs 4.6 GB of parameters") !=
+              std::string::npos);
+    }
+    CHECK(max_rss_kb() - before < 64 * 1024);
 }

@@ -27,7 +27,8 @@ bench: build bench-deps
 
 # The unit and CLI tests again under AddressSanitizer (with LeakSanitizer) and UBSan, gcc, in build-asan/ (no CUDA
 # plugin, no -march=native); any report fails the test (halt_on_error). -O1: compiling the engine with the
-# sanitizers costs more than running the tests. `.ci/run` runs it after `make test`. Not `slow` nor `cuda`.
+# sanitizers costs more than running the tests. Only what those tests run is built (not the grad, slow and cuda
+# tests). `.ci/run` runs it after `make test`.
 SANITIZE_BUILD ?= build-asan
 SANITIZE_TESTS ?= -L 'unit|cli' -LE 'slow|cuda'
 export ASAN_OPTIONS  ?= halt_on_error=1:detect_leaks=1
@@ -35,7 +36,8 @@ export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 test-sanitize: deps test-deps
 	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
 	      -DDLCTL_SANITIZE=ON -DDLCTL_CUDA=OFF -DDLCTL_NATIVE=OFF $(CMAKE_ARGS)
-	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target dlctl h5same fuzz_replay \
+	    $(patsubst tests/unit/%.cpp,%,$(wildcard tests/unit/test_*.cpp))
 	cd $(SANITIZE_BUILD) && ctest --output-on-failure -j $(JOBS) $(SANITIZE_TESTS)
 
 # libFuzzer targets (fuzz/README.md), built with clang in build-fuzz/ and run one after the other for

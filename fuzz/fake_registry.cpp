@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "core/hash.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 namespace dlctl_fuzz {
 
@@ -21,7 +21,9 @@ struct Registry {
     std::deque<FakeAnswer> answers;
 
     Registry() {
-        auto handler = [this](const httplib::Request &, httplib::Response & res) {
+        auto handler = [this](const httplib::Request & req, httplib::Response & res) {
+            if (const char * v = std::getenv("DLCTL_FUZZ_VERBOSE"); v && *v == '1')
+                std::fprintf(stderr, "fake registry: %s %s\n", req.method.c_str(), req.target.c_str());
             FakeAnswer a{.status = 404, .headers = "", .body = ""};
             {
                 std::lock_guard lock(mu);

@@ -4,7 +4,7 @@
 // safe to run.
 #include <vector>
 
-#include "fuzz_common.h"
+#include "harness.h"
 #include "infer/predictor.h"
 #include "train/trainer.h"
 

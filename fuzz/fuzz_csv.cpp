@@ -5,7 +5,7 @@
 // The target is the header's last column (the last two with bit 4), so the seeds' own headers name it.
 #include "data/dataset.h"
 #include "data/text_fields.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 DLCTL_FUZZ_TARGET(csv) {
     if (input.empty()) return;

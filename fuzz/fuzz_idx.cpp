@@ -2,7 +2,7 @@
 // splits and normalisation. The input is the images file then the labels file: the first two bytes
 // (little-endian) are the images file's length, cut to what the input holds.
 #include "data/dataset.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 DLCTL_FUZZ_TARGET(idx) {
     if (input.size() < 2) return;

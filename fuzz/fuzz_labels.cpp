@@ -7,7 +7,7 @@
 // (ModelServer::Impl::read_labels, the signature.json read in load_version) and deploy/oci/image_layout.cpp
 // (read_exported_version); once they are exposed, this target calls them too (fuzz/README.md).
 #include "core/json_limits.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 namespace {
 

@@ -3,11 +3,13 @@
 // server's JSON), manifests and indexes (platform choice, descriptors), configs, blob digests and sizes,
 // Location headers of uploads, Docker-Content-Digest, Retry-After.
 //   byte 0: bit 0 push a small image (push_image) rather than pull one (pull_image); the rest is the script.
+#include <fstream>
+
 #include "core/hash.h"
 #include "deploy/oci/registry_client.h"
 #include "deploy/oci/tar_layer.h"
 #include "fake_registry.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 namespace {
 
@@ -26,7 +28,13 @@ oci::RegistryOptions options() {
 oci::LocalImage small_image() {
     const fs::path dir = dlctl_fuzz::scratch_dir() / "image";
     static const std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}})";
-    static const std::string layer = oci::gzip_bytes(std::string(1024, '\0'));
+    // Bytes gzip cannot shrink, so that the layer (about 1.5 KB) goes up in three PATCH chunks.
+    static const std::string layer = [] {
+        std::string bytes(1500, '\0');
+        uint32_t x = 1;
+        for (char & c : bytes) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+        return oci::gzip_bytes(bytes);
+    }();
     oci::LocalImage image;
     fs::create_directories(dir);
     auto blob = [&](const std::string & bytes) {
@@ -60,11 +68,26 @@ DLCTL_FUZZ_TARGET(registry) {
         oci::PushOptions o;
         static_cast<oci::RegistryOptions &>(o) = options();
         o.chunk_size = 512;  // the layer goes up in chunks: PATCH answers and their Locations too
-        oci::push_image(small_image(), ref, o);
+        const oci::LocalImage image = small_image();
+        const oci::PushResult r = oci::push_image(image, ref, o);
+        // A push that succeeds says the registry holds this manifest: it reports the manifest's digest.
+        if (r.digest != image.manifest_digest)
+            dlctl_fuzz::finding("registry", fmt::format("push succeeded with digest {}, the manifest's is {}",
+                                                        r.digest, image.manifest_digest));
     } else {
         const fs::path cache = dlctl_fuzz::scratch_dir() / "cache";
         std::error_code ec;
         fs::remove_all(cache, ec);  // every run pulls from scratch: the same input, the same requests
-        oci::pull_image(ref, options(), cache);
+        const oci::PulledImage image = oci::pull_image(ref, options(), cache);
+        // What a pull hands on is what its manifest names: every layer's bytes hash to its digest.
+        for (const oci::PulledLayer & layer : image.layers) {
+            std::ifstream in(layer.path, std::ios::binary);
+            const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+            if ("sha256:" + dl::sha256_hex(bytes) != layer.digest ||
+                static_cast<int64_t>(bytes.size()) != layer.size)
+                dlctl_fuzz::finding(
+                    "registry", fmt::format("pulled layer {} ({} bytes) holds {} bytes hashing to sha256:{}",
+                                            layer.digest, layer.size, bytes.size(), dl::sha256_hex(bytes)));
+        }
     }
 }

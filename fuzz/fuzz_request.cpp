@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/json_limits.h"
-#include "fuzz_common.h"
+#include "harness.h"
 #include "infer/instances.h"
 #include "io/export.h"
 

@@ -1,7 +1,7 @@
 // spec: YAML text -> spec -> model graph, what `dlctl validate` does before it reads the data (and what every
 // checkpoint load does with its saved spec). The data is not read: the sample shape is the spec's model.input
 // (or 4 feature columns), so the fuzzer spends its time in the YAML reader, the schema and the shape checks.
-#include "fuzz_common.h"
+#include "harness.h"
 #include "model/model.h"
 #include "spec/spec.h"
 

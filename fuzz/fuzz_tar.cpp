@@ -10,7 +10,7 @@
 #include "core/hash.h"
 #include "deploy/oci/base_image.h"
 #include "fake_registry.h"
-#include "fuzz_common.h"
+#include "harness.h"
 
 namespace {
 

@@ -183,16 +183,23 @@ def registry_seeds():
         "200\n\n" + config, "200\n\n" + layer]))
     put("registry", "pull_basic_denied", "\x00" + "401\nWWW-Authenticate: Basic realm=\"x\", charset=\"UTF-8\"\n\n")
     put("registry", "pull_retry", "\x00" + "503\nRetry-After: 0\n\n--\n200\n\n{}\n--\n404\n\n{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}")
-    # push: HEAD config, HEAD layer (404: upload), POST (Location), PATCH chunks, PUT, HEAD/PUT manifest
+    # push (fuzz_registry.cpp's image: a config, then a 1.5 KB layer in 512-byte chunks): per blob HEAD, POST
+    # (Location), PUT or PATCHes then PUT; then the manifest PUT
+    loc = "202\nLocation: /v2/fuzz/base/blobs/uploads/u{}?state=s\n\n"
     put("registry", "push", "\x01" + "\n--\n".join([
-        ping, "404\n\n", "404\n\n", "202\nLocation: /v2/fuzz/base/blobs/uploads/u1?state=a\n\n",
-        "201\nLocation: /v2/fuzz/base/blobs/sha256:x\n\n", "202\nLocation: http://127.0.0.1:@PORT@/v2/fuzz/base/blobs/uploads/u2\n\n",
-        "202\nLocation: /v2/fuzz/base/blobs/uploads/u2\nRange: 0-511\n\n", "202\nLocation: /v2/fuzz/base/blobs/uploads/u2\nRange: 0-1023\n\n",
-        "201\n\n", "201\nDocker-Content-Digest: sha256:" + "0" * 64 + "\n\n"]))
+        ping, "404\n\n", loc.format(1), "201\nLocation: /v2/fuzz/base/blobs/sha256:c\n\n",
+        "404\n\n", loc.format(2), "202\nLocation: http://127.0.0.1:@PORT@/v2/fuzz/base/blobs/uploads/u2?s=1\nRange: 0-511\n\n",
+        "202\nLocation: /v2/fuzz/base/blobs/uploads/u2?s=2\nRange: 0-1023\n\n", loc.format(2), "201\n\n",
+        "201\nDocker-Content-Digest: sha256:" + "0" * 64 + "\nLocation: /v2/fuzz/base/manifests/sha256:0\n\n"]))
     put("registry", "push_present", "\x01" + "\n--\n".join([
-        ping, "200\nDocker-Content-Digest: sha256:x\n\n", "200\n\n", "201\nLocation: /v2/fuzz/base/manifests/1\n\n"]))
+        ping, "200\nDocker-Content-Digest: sha256:x\nContent-Length: 64\n\n", "200\n\n",
+        "201\nLocation: /v2/fuzz/base/manifests/1\n\n"]))
     put("registry", "push_redirect", "\x01" + "\n--\n".join([
-        ping, "404\n\n", "404\n\n", "202\nLocation: http://127.0.0.2:@PORT@/upload\n\n", "201\n\n"]))
+        ping, "404\n\n", "202\nLocation: http://127.0.0.2:@PORT@/upload\n\n", "201\n\n"]))
+    put("registry", "push_bearer", "\x01" + "\n--\n".join([
+        challenge, "200\n\n{\"access_token\": \"a\", \"expires_in\": 1}", ping,
+        "401\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:@PORT@/token\",error=\"insufficient_scope\",scope=\"repository:fuzz/base:pull,push repository:other:pull\"\n\n",
+        "200\n\n{\"token\": \"b\"}", "404\n\n", loc.format(1), "201\n\n"]))
 
 
 def checkpoint_seeds(dlctl):

@@ -1,4 +1,4 @@
-#include "fuzz_common.h"
+#include "harness.h"
 
 #include <cxxabi.h>
 #include <fmt/format.h>
@@ -18,6 +18,11 @@ std::string type_name(const std::type_info & t) {
     std::unique_ptr<char, void (*)(void *)> name(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status),
                                                  std::free);
     return status == 0 && name ? name.get() : t.name();
+}
+
+bool verbose() {
+    static const bool on = std::getenv("DLCTL_FUZZ_VERBOSE") && *std::getenv("DLCTL_FUZZ_VERBOSE") == '1';
+    return on;
 }
 
 void remove_scratch() {
@@ -56,9 +61,14 @@ void finding(const char * target, const std::string & what) {
 void run_one(const char * target, Body body, std::string_view input) {
     try {
         body(input);
+        if (verbose()) std::fprintf(stderr, "%s: accepted\n", target);
     } catch (const dl::Error & e) {
         if (e.code() == dl::ExitCode::internal) finding(target, fmt::format("exit 70: {}", e.what()));
-        // Any other typed error is the expected answer to a bad input.
+        // Any other typed error is the expected answer to a bad input; DLCTL_FUZZ_VERBOSE=1 shows it (is a
+        // seed accepted, or refused where expected?).
+        if (verbose())
+            std::fprintf(stderr, "%s: exit %d: %s\n", target, static_cast<int>(e.code()), e.what());
+        return;
     } catch (const std::exception & e) {
         finding(target, fmt::format("uncaught {}: {}", type_name(typeid(e)), e.what()));
     } catch (...) {

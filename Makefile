@@ -7,13 +7,13 @@ CMAKE_ARGS ?=
 
 DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libeigen3-dev \
                 libhdf5-dev libfmt-dev doctest-dev zlib1g-dev libssl-dev python3 \
-                libonnx-dev libprotobuf-dev protobuf-compiler libcpp-httplib-dev curl \
+                libonnx-dev libprotobuf-dev protobuf-compiler curl \
                 libcurl4-openssl-dev libarchive-dev \
                 docker-registry skopeo umoci podman runc uidmap apache2-utils python3-jwt python3-cryptography jq \
                 dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time wrk
 
-.PHONY: demo test bench deps bench-deps test-deps build configure clean gpu-bundle fuzz fuzz-build fuzz-deps \
+.PHONY: demo test bench soak deps bench-deps test-deps build configure clean gpu-bundle fuzz fuzz-build fuzz-deps \
         test-sanitize
 
 demo: build
@@ -57,6 +57,11 @@ fuzz-build: deps fuzz-deps
 
 fuzz: fuzz-build
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Not part of `make test`: dlctl serve under wrk for SOAK_SECONDS (600) with new versions, label changes and
+# slowloris bursts; figures in RELIABILITY.md.
+soak: build bench-deps
+	bench/soak.sh $(BUILD)/dlctl
 
 # apt-get only for what is missing; non-interactive; `apt-get update` first.
 define install_missing

@@ -76,7 +76,7 @@ void setup_serve(CLI::App & app, const char * name, const char * summary) {
         ->check(CLI::Range(0, 65535))
         ->capture_default_str();
     sub->add_option("--threads", s.http_threads,
-                    "HTTP worker threads: connections served at once (one per thread)")
+                    "worker threads: requests handled at once (connections never hold one while they send)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     sub->add_option(
@@ -106,7 +106,7 @@ void setup_serve(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("--max-body-mb", o->max_body_mb, "largest request body (413 beyond)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    sub->add_option("--timeout-s", s.timeout_s, "time allowed to read a request and to write a response")
+    sub->add_option("--timeout-s", s.timeout_s, "deadline to receive a whole request, and to deliver a response")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
     sub->add_flag(

@@ -9,11 +9,11 @@ find_package(doctest CONFIG REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(HDF5 REQUIRED COMPONENTS C)
-# Export: ONNX's own protobuf classes and checker (libonnx-dev); serving: cpp-httplib (libcpp-httplib-dev).
+# Export: ONNX's own protobuf classes and checker (libonnx-dev). Serving has its own HTTP/1.1 loop
+# (engine/deploy/http_server.h says why Debian's cpp-httplib 0.11 could not be kept).
 find_package(ONNX CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 # Packaging and pushing images (engine/deploy/oci/, full binary only): libcurl for the registry API, libarchive
 # for tar layers.
 find_package(CURL REQUIRED)

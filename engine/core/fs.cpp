@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -51,13 +54,41 @@ void commit_temp_file(const std::string & tmp, const std::string & path) {
     fsync_path(parent.empty() ? "." : parent.string());
 }
 
+namespace {
+
+// Note [fault injection]: DLCTL_FAULT_WRITE=N:kill SIGKILLs the process halfway through its N-th atomic file
+// write (the temporary file half written), N:fail fails that write as a full disk does (ENOSPC). The
+// crash-loop and disk-full tests use it to reach every write point deterministically; unset, it costs one
+// getenv.
+enum class WriteFault { none, kill, fail };
+
+WriteFault fault_for_next_write() {
+    static const auto [target, fault] = [] {
+        const char * env = std::getenv("DLCTL_FAULT_WRITE");
+        if (!env) return std::pair{0L, WriteFault::none};
+        char * end = nullptr;
+        const long n = std::strtol(env, &end, 10);
+        const std::string_view mode = end && *end == ':' ? std::string_view(end + 1) : std::string_view();
+        return std::pair{n, mode == "kill"   ? WriteFault::kill
+                            : mode == "fail" ? WriteFault::fail
+                                             : WriteFault::none};
+    }();
+    static std::atomic<long> writes{0};
+    if (fault == WriteFault::none) return WriteFault::none;
+    return ++writes == target ? fault : WriteFault::none;
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string & path, std::string_view content) {
     const std::string tmp = temp_path_for(path);
+    const WriteFault fault = fault_for_next_write();
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) throw Error(ExitCode::io, fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
     size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    const size_t stop_at = fault == WriteFault::none ? content.size() : content.size() / 2;
+    while (done < stop_at) {
+        const ssize_t n = ::write(fd, content.data() + done, stop_at - done);
         if (n < 0) {
             if (errno == EINTR) continue;
             const int err = errno;
@@ -66,6 +97,13 @@ void write_file_atomic(const std::string & path, std::string_view content) {
             throw Error(ExitCode::io, fmt::format("{}: write failed: {}", path, std::strerror(err)));
         }
         done += static_cast<size_t>(n);
+    }
+    if (fault != WriteFault::none) {
+        if (fault == WriteFault::kill) ::kill(::getpid(), SIGKILL);
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw Error(ExitCode::io,
+                    fmt::format("{}: write failed: {} (DLCTL_FAULT_WRITE)", path, std::strerror(ENOSPC)));
     }
     if (::close(fd) != 0) {
         const int err = errno;

@@ -23,14 +23,11 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json_limits.h"
+#include "deploy/http_server.h"
 #include "infer/instances.h"
 #include "infer/predictor.h"
 #include "io/export.h"
-
-// After Eigen (through infer/predictor.h): httplib.h includes <resolv.h>, whose `_res` macro breaks Eigen.
-// clang-format off
-#include <httplib.h>
-// clang-format on
 
 namespace dl {
 
@@ -63,30 +60,6 @@ std::string dump(const J & j, int indent = -1) {
 }
 
 std::string error_body(const std::string & message) { return dump(json{{"error", message}}); }
-
-const char * kJson = "application/json";
-
-// For the errors cpp-httplib answers itself, before a handler runs.
-std::string status_text(int status) {
-    switch (status) {
-        case 400:
-            return "bad request";
-        case 404:
-            return "not found";
-        case 405:
-            return "method not allowed";
-        case 408:
-            return "request timeout";
-        case 414:
-            return "request URI too long";
-        case 416:
-            return "range not satisfiable";
-        case 431:
-            return "request header fields too large";
-        default:
-            return fmt::format("HTTP status {}", status);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Prometheus metrics.
@@ -496,7 +469,8 @@ std::shared_ptr<LoadedVersion> load_version(const std::string & model, int64_t v
     const std::string signature_path = dir + "/signature.json";
     if (file_exists(signature_path)) {
         try {
-            signature = ojson::parse(read_file(signature_path));
+            signature = parse_json_bounded<ojson>(read_file(signature_path), signature_path,
+                                                  {.max_bytes = 1 << 20, .max_depth = 8});
             signature.at("inputs").at(0);
             signature.at("outputs").at(0);
         } catch (const json::exception & e) {
@@ -581,9 +555,9 @@ private:
             }
             for (int64_t r = 0; r < n; ++r) {
                 const json & x = it->is_array() ? (*it)[static_cast<size_t>(r)] : *it;
-                if (!x.is_number())
-                    reject(400, "inputs: feature '{}'[{}]: {} is not a number", name, r, dump(x));
-                rows[static_cast<size_t>(r * f + j)] = x.get<float>();
+                std::string why;
+                if (!json_to_float(x, rows[static_cast<size_t>(r * f + j)], why))
+                    reject(400, "inputs: feature '{}'[{}]: {}", name, r, why);
             }
         }
         values_.insert(values_.end(), rows.begin(), rows.end());
@@ -594,11 +568,12 @@ private:
     std::vector<float> values_;
 };
 
+// Non-finite values as TF Serving writes them (NaN, Infinity, -Infinity), which its clients read back.
 void append_number(std::string & out, float v) {
     if (std::isfinite(v))
         fmt::format_to(std::back_inserter(out), "{}", v);
     else
-        out += "null";  // JSON has no NaN or infinity
+        out += std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
 }
 
 void append_row(std::string & out, const float * row, int64_t n) {
@@ -658,24 +633,91 @@ std::string prediction_reply(const LoadedVersion & v, const std::vector<float> &
     return s;
 }
 
+// TF Serving's Classify and Regress APIs: {"context": {...}, "examples": [{feature: value, ...}, ...]}, each
+// example merged over the context, answered {"results": [[[label, score], ...], ...]} or {"results": [value, ...]}.
+void classify_or_regress(const json & body, const LoadedVersion & v, bool classify, std::string & reply) {
+    for (const auto & [key, value] : body.items())
+        if (key != "examples" && key != "context" && key != "signature_name")
+            reject(400, "unknown field \"{}\" (a {} request takes \"examples\", \"context\" and \"signature_name\")",
+                   key, classify ? "classify" : "regress");
+    if (classify && !v.classifier)
+        reject(400, "this model is a regression model: use :regress or :predict, not :classify");
+    if (!classify && (v.classifier || v.output_size != 1))
+        reject(400, "{}: use :classify or :predict, not :regress",
+               v.classifier ? "this model is a classifier" : "this model has more than one output");
+    const auto examples = body.find("examples");
+    if (examples == body.end() || !examples->is_array() || examples->empty())
+        reject(400, "\"examples\" must be a non-empty list of objects, e.g. [{{\"feature\": 1.5}}]");
+    const auto context = body.find("context");
+    if (context != body.end() && !context->is_object()) reject(400, "\"context\" must be an object of features");
+    const int64_t n = static_cast<int64_t>(examples->size());
+    std::vector<float> rows(static_cast<size_t>(n * v.input_size));
+    for (int64_t i = 0; i < n; ++i) {
+        const json & example = (*examples)[static_cast<size_t>(i)];
+        if (!example.is_object()) reject(400, "examples[{}]: an example is an object of features", i);
+        json merged = context != body.end() ? *context : json::object();
+        for (const auto & [key, value] : example.items()) merged[key] = value;
+        std::string why;
+        if (!instance_to_row(merged, v.batcher->model(), rows.data() + i * v.input_size, why))
+            reject(400, "examples[{}]: {}", i, why);
+    }
+    std::vector<float> out(static_cast<size_t>(n * v.output_size));
+    v.batcher->predict(rows.data(), n, out.data());
+    reply = "{\"results\": [";
+    for (int64_t i = 0; i < n; ++i) {
+        if (i) reply += ", ";
+        if (!classify) {
+            append_number(reply, out[static_cast<size_t>(i)]);
+            continue;
+        }
+        reply += '[';
+        for (int64_t k = 0; k < v.output_size; ++k) {
+            if (k) reply += ", ";
+            reply += '[';
+            reply += v.quoted_labels[static_cast<size_t>(k)];
+            reply += ", ";
+            append_number(reply, out[static_cast<size_t>(i * v.output_size + k)]);
+            reply += ']';
+        }
+        reply += ']';
+    }
+    reply += "]}\n";
+}
+
 // ---------------------------------------------------------------------------------------------------------------
-// Paths: /v1/models/<name>[/versions/<N>|/labels/<L>][/metadata|:predict]
+// Paths: /v1/models/<name>[/versions/<N>|/labels/<L>][/metadata|:predict|:classify|:regress]
+// As in TF Serving's handler (its regexes are case-insensitive), "v1", "models", "versions", "labels",
+// "metadata" and the verb may be in any case; the model name and label are matched as written.
 
 struct Route {
     std::string model;
     enum class Selector { none, version, label } selector = Selector::none;
     std::string selected;  // the version number or label
-    enum class Kind { status, metadata, predict } kind = Kind::status;
+    enum class Kind { status, metadata, predict, classify, regress } kind = Kind::status;
 };
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
 
 std::optional<Route> parse_route(std::string_view path) {
     constexpr std::string_view prefix = "/v1/models/";
-    if (!path.starts_with(prefix)) return std::nullopt;
+    if (path.size() < prefix.size() || !equals_ignoring_case(path.substr(0, prefix.size()), prefix))
+        return std::nullopt;
     path.remove_prefix(prefix.size());
     Route r;
     if (const size_t colon = path.find(':'); colon != std::string_view::npos) {
-        if (path.substr(colon + 1) != "predict") return std::nullopt;
-        r.kind = Route::Kind::predict;
+        const std::string_view verb = path.substr(colon + 1);
+        if (equals_ignoring_case(verb, "predict"))
+            r.kind = Route::Kind::predict;
+        else if (equals_ignoring_case(verb, "classify"))
+            r.kind = Route::Kind::classify;
+        else if (equals_ignoring_case(verb, "regress"))
+            r.kind = Route::Kind::regress;
+        else
+            return std::nullopt;
         path = path.substr(0, colon);
     }
     std::vector<std::string_view> parts;
@@ -684,13 +726,14 @@ std::optional<Route> parse_route(std::string_view path) {
         parts.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
         if (slash == std::string_view::npos) break;
         start = slash + 1;
+        if (parts.size() > 4) return std::nullopt;
     }
-    if (parts.back() == "metadata" && r.kind == Route::Kind::status) {
+    if (equals_ignoring_case(parts.back(), "metadata") && r.kind == Route::Kind::status && parts.size() > 1) {
         r.kind = Route::Kind::metadata;
         parts.pop_back();
     }
-    if (parts.size() == 3 && (parts[1] == "versions" || parts[1] == "labels")) {
-        r.selector = parts[1] == "versions" ? Route::Selector::version : Route::Selector::label;
+    if (parts.size() == 3 && (equals_ignoring_case(parts[1], "versions") || equals_ignoring_case(parts[1], "labels"))) {
+        r.selector = equals_ignoring_case(parts[1], "versions") ? Route::Selector::version : Route::Selector::label;
         r.selected = parts[2];
     } else if (parts.size() != 1) {
         return std::nullopt;
@@ -698,6 +741,12 @@ std::optional<Route> parse_route(std::string_view path) {
     r.model = parts[0];
     if (r.model.empty() || (r.selector != Route::Selector::none && r.selected.empty())) return std::nullopt;
     return r;
+}
+
+std::string replace_all(std::string text, const std::string & from, const std::string & to) {
+    for (size_t at = text.find(from); !from.empty() && at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+    return text;
 }
 
 bool is_number_text(std::string_view s) {
@@ -739,13 +788,12 @@ struct ModelServer::Impl {
         if (options.log) options.log(level, line);
     }
 
-    void install_routes();
-    void handle(const httplib::Request & req, httplib::Response & res);
-    void dispatch(const httplib::Request & req, httplib::Response & res, std::string & model,
+    void handle(const HttpRequest & req, HttpResponse & res);
+    void dispatch(const HttpRequest & req, HttpResponse & res, std::string & model,
                   int64_t & version, std::string & method);
-    void serve_v1(const httplib::Request & req, httplib::Response & res, const Route & route, ServedModel & m,
+    void serve_v1(const HttpRequest & req, HttpResponse & res, const Route & route, ServedModel & m,
                   int64_t & version);
-    std::shared_ptr<const LoadedVersion> resolve(const httplib::Request & req, const Route & route,
+    std::shared_ptr<const LoadedVersion> resolve(const HttpRequest & req, const Route & route,
                                                  ServedModel & m, const ModelState & s) const;
     bool ready() const;
 
@@ -755,16 +803,15 @@ struct ModelServer::Impl {
     void log_once(ServedModel & m, const std::string & key, LogLevel level, const std::string & line);
 
     ServeOptions options;
-    httplib::Server http;
+    std::unique_ptr<HttpServer> http;
     int port = 0;
-    int listen_socket = -1;
     ServeMetrics metrics;
     std::vector<std::unique_ptr<ServedModel>> models;
     std::map<std::string, ServedModel *, std::less<>> by_name;
 
     std::mutex stop_mutex;
     std::condition_variable stop_changed;
-    bool stop_requested = false, listener_done = false;
+    bool stop_requested = false;
 };
 
 ModelServer::Impl::Impl(ServeOptions o) : options(std::move(o)) {
@@ -821,86 +868,35 @@ ModelServer::Impl::Impl(ServeOptions o) : options(std::move(o)) {
         }
     }
 
-    install_routes();
-    errno = 0;
-    const bool bound = op.port == 0 ? (port = http.bind_to_any_port(op.host)) > 0
-                                    : http.bind_to_port(op.host, port = op.port);
-    // cpp-httplib listens with a backlog of 5: 64 clients connecting at once overflow it, and the dropped
-    // connections retry a second later. Listening again on the same socket only raises the backlog.
-    if (bound && listen_socket >= 0) ::listen(listen_socket, SOMAXCONN);
-    if (!bound) {
-        const int err = errno;
-        throw Error(
-            ExitCode::unavailable,
-            fmt::format("cannot listen on {}:{}{}", op.host, op.port,
-                        err == EADDRINUSE ? ": the address is already in use (another server on that port?)"
-                        : err != 0        ? fmt::format(": {}", std::strerror(err))
-                                          : ""));
-    }
+    HttpServerOptions http_options{
+        .host = op.host,
+        .port = op.port,
+        .workers = op.http_threads,
+        .limits = {.max_body_bytes = static_cast<size_t>(op.max_body_bytes)},
+        .request_timeout = std::chrono::seconds(op.timeout_s),
+        .idle_timeout = std::chrono::seconds(std::max(op.timeout_s, 30)),
+    };
+    http = std::make_unique<HttpServer>(
+        std::move(http_options), [this](const HttpRequest & req, HttpResponse & res) { handle(req, res); },
+        [](int, const std::string & message) { return error_body(message); });
+    port = http->port();
 }
 
-void ModelServer::Impl::install_routes() {
-    // cpp-httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and share its
-    // traffic; SO_REUSEADDR alone restarts quickly and still refuses a port in use.
-    http.set_socket_options([this](socket_t sock) {
-        int yes = 1;
-        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-        listen_socket = sock;
-    });
-    http.set_tcp_nodelay(true);  // small replies: no Nagle delay against the client's delayed ACK
-    http.set_read_timeout(options.timeout_s);
-    http.set_write_timeout(options.timeout_s);
-    http.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
-    // A connection holds its worker thread while kept alive: a short idle timeout bounds how long shutdown
-    // waits for idle connections (about a second), and a high request count keeps busy clients on one
-    // connection.
-    http.set_keep_alive_timeout(1);
-    http.set_keep_alive_max_count(100000);
-    const int threads = options.http_threads;
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    // Errors cpp-httplib answers before any handler runs (a body over the limit, a malformed request) get
-    // TF Serving's shape too; replies from handle() already have their body.
-    const double limit_mb = static_cast<double>(options.max_body_bytes) / (1024 * 1024);
-    http.set_error_handler(httplib::Server::HandlerWithResponse([limit_mb](const httplib::Request &,
-                                                                           httplib::Response & res) {
-        if (res.body.empty())
-            res.set_content(
-                error_body(
-                    res.status == 413
-                        ? fmt::format("request body too large (the limit is {} MiB, --max-body-mb)", limit_mb)
-                        : status_text(res.status)),
-                kJson);
-        return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const httplib::Request &, httplib::Response & res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content(error_body("internal error"), kJson);
-    });
-    auto handler = [this](const httplib::Request & req, httplib::Response & res) { handle(req, res); };
-    http.Get(".*", handler);
-    http.Post(".*", handler);
-    http.Put(".*", handler);
-    http.Patch(".*", handler);
-    http.Delete(".*", handler);
-    http.Options(".*", handler);
-}
-
-void ModelServer::Impl::handle(const httplib::Request & req, httplib::Response & res) {
+void ModelServer::Impl::handle(const HttpRequest & req, HttpResponse & res) {
     const auto start = Clock::now();
     std::string model, method;
     int64_t version = -1;
-    res.status = 200;  // cpp-httplib's -1 would otherwise only become 200 after we count it
     try {
         dispatch(req, res, model, version, method);
     } catch (const HttpError & e) {
         res.status = e.status;
         if (!e.allow.empty()) res.set_header("Allow", e.allow);
-        res.set_content(error_body(e.what()), kJson);
+        res.body = error_body(e.what());
     } catch (const std::exception & e) {
         res.status = 500;
-        res.set_content(error_body(e.what()), kJson);
+        res.body = error_body(e.what());
     }
-    if (method == "predict" && version >= 0) res.set_header("X-Model-Version", std::to_string(version));
+    if ((method == "predict" || method == "classify" || method == "regress") && version >= 0) res.set_header("X-Model-Version", std::to_string(version));
     if (!method.empty())
         metrics.count_request(model, version, method, res.status,
                               std::chrono::duration<double>(Clock::now() - start).count());
@@ -911,7 +907,7 @@ bool ModelServer::Impl::ready() const {
                        [](const auto & m) { return !m->snapshot()->versions.empty(); });
 }
 
-void ModelServer::Impl::dispatch(const httplib::Request & req, httplib::Response & res, std::string & model,
+void ModelServer::Impl::dispatch(const HttpRequest & req, HttpResponse & res, std::string & model,
                                  int64_t & version, std::string & method) {
     const std::string & path = req.path;
     const bool get = req.method == "GET" || req.method == "HEAD";
@@ -921,7 +917,7 @@ void ModelServer::Impl::dispatch(const httplib::Request & req, httplib::Response
     };
     if (path == "/healthz") {
         only(get, "GET");
-        res.set_content("{\"status\": \"ok\"}\n", kJson);
+        res.body = "{\"status\": \"ok\"}\n";
         return;
     }
     if (path == "/readyz") {
@@ -933,27 +929,33 @@ void ModelServer::Impl::dispatch(const httplib::Request & req, httplib::Response
             reply["models"][m->name] = versions;
         }
         res.status = reply["ready"].get<bool>() ? 200 : 503;
-        res.set_content(dump(reply) + "\n", kJson);
+        res.body = dump(reply) + "\n";
         return;
     }
     if (path == "/metrics") {
         only(get, "GET");
         std::map<std::string, size_t> loaded;
         for (const auto & m : models) loaded[m->name] = m->snapshot()->versions.size();
-        res.set_content(metrics.render(loaded), "text/plain; version=0.0.4; charset=utf-8");
+        res.body = metrics.render(loaded);
+        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
         return;
     }
     if (options.bench_static_route && path == "/bench/static") {
         only(get || req.method == "POST", "GET, POST");
-        res.set_content("{\"predictions\": [[0.5]]}\n", kJson);
+        res.body = "{\"predictions\": [[0.5]]}\n";
         return;
     }
     const std::optional<Route> route = parse_route(path);
     if (!route)
         reject(404,
-               "no such resource: {} (the API is /v1/models/NAME[/versions/N|/labels/L][/metadata|:predict])",
-               path);
+               "no such resource: {} (the API is "
+               "/v1/models/NAME[/versions/N|/labels/L][/metadata|:predict|:classify|:regress])",
+               path.substr(0, 200));
+    const bool inference = route->kind == Route::Kind::predict || route->kind == Route::Kind::classify ||
+                           route->kind == Route::Kind::regress;
     method = route->kind == Route::Kind::predict    ? "predict"
+             : route->kind == Route::Kind::classify ? "classify"
+             : route->kind == Route::Kind::regress  ? "regress"
              : route->kind == Route::Kind::metadata ? "metadata"
                                                     : "status";
     const auto it = by_name.find(route->model);
@@ -963,14 +965,14 @@ void ModelServer::Impl::dispatch(const httplib::Request & req, httplib::Response
         reject(404, "Servable not found: no model '{}' (serving {})", route->model, fmt::join(names, ", "));
     }
     model = it->second->name;
-    if (route->kind == Route::Kind::predict)
+    if (inference)
         only(req.method == "POST", "POST");
     else
         only(get, "GET");
     serve_v1(req, res, *route, *it->second, version);
 }
 
-std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const httplib::Request & req,
+std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpRequest & req,
                                                                 const Route & route, ServedModel & m,
                                                                 const ModelState & s) const {
     if (route.selector == Route::Selector::version) {
@@ -996,12 +998,12 @@ std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const httplib::R
     };
     std::shared_ptr<const LoadedVersion> stable = labelled("stable");
     if (!stable) stable = s.versions.rbegin()->second;  // TF Serving's default: the newest version
-    if (options.canary_percent > 0 && route.kind == Route::Kind::predict) {
+    if (options.canary_percent > 0 && route.kind != Route::Kind::status && route.kind != Route::Kind::metadata) {
         if (auto canary = labelled("canary")) {
             const auto basis_points = static_cast<uint64_t>(std::llround(options.canary_percent * 100));
             bool to_canary;
-            if (req.has_header("X-Request-Id")) {
-                to_canary = request_id_hash(req.get_header_value("X-Request-Id")) % 10000 < basis_points;
+            if (const std::string * id = req.header("x-request-id")) {
+                to_canary = request_id_hash(*id) % 10000 < basis_points;
             } else {
                 // The n-th request goes to the canary when floor(n * p) steps up: exactly p of any run of
                 // requests (within one), with the canary's requests spread evenly rather than in bursts.
@@ -1014,7 +1016,7 @@ std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const httplib::R
     return stable;
 }
 
-void ModelServer::Impl::serve_v1(const httplib::Request & req, httplib::Response & res, const Route & route,
+void ModelServer::Impl::serve_v1(const HttpRequest & req, HttpResponse & res, const Route & route,
                                  ServedModel & m, int64_t & version) {
     const std::shared_ptr<const ModelState> s = m.snapshot();
     auto status_entry = [](int64_t v, const char * state, const char * code, const std::string & message) {
@@ -1044,29 +1046,35 @@ void ModelServer::Impl::serve_v1(const httplib::Request & req, httplib::Response
                     list.push_back(status_entry(v, "END", "UNKNOWN", s->refused.at(v)));
             }
         }
-        res.set_content(dump(ojson{{"model_version_status", list}}, 1) + "\n", kJson);
+        res.body = dump(ojson{{"model_version_status", list}}, 1) + "\n";
         return;
     }
     const std::shared_ptr<const LoadedVersion> v = resolve(req, route, m, *s);
     version = v->version;
     if (route.kind == Route::Kind::metadata) {
-        res.set_content(v->metadata, kJson);
+        res.body = v->metadata;
         return;
     }
 
+    std::string text = req.body;
+    rewrite_nonfinite_literals(text);
     json body;
     try {
-        body = json::parse(req.body);
-    } catch (const json::parse_error & e) {
+        body = parse_json_bounded(text, "request body", {.max_depth = kMaxInstanceDepth});
+    } catch (const Error & e) {
         reject(400, "JSON Parse error: {}", e.what());
     }
-    if (!body.is_object()) reject(400, "the request must be a JSON object with \"instances\" or \"inputs\"");
+    if (!body.is_object())
+        reject(400, "the request must be a JSON object with {}",
+               route.kind == Route::Kind::predict ? "\"instances\" or \"inputs\"" : "\"examples\"");
     if (const auto it = body.find("signature_name"); it != body.end()) {
         if (!it->is_string() ||
             (it->get<std::string>() != "serving_default" && !it->get<std::string>().empty()))
             reject(400, "Serving signature name: {} not found in signature def (it has serving_default)",
                    dump(*it));
     }
+    if (route.kind != Route::Kind::predict)
+        return classify_or_regress(body, *v, route.kind == Route::Kind::classify, res.body);
     const bool rows_format = body.contains("instances"), columnar = body.contains("inputs");
     if (rows_format && columnar) reject(400, "the request has both \"instances\" and \"inputs\"; send one");
     if (!rows_format && !columnar)
@@ -1086,7 +1094,7 @@ void ModelServer::Impl::serve_v1(const httplib::Request & req, httplib::Response
     if (n == 0) reject(400, "no instances to predict");
     std::vector<float> out(static_cast<size_t>(n * v->output_size));
     v->batcher->predict(reader.values().data(), n, out.data());
-    res.set_content(prediction_reply(*v, out, n, columnar), kJson);
+    res.body = prediction_reply(*v, out, n, columnar);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1111,7 +1119,7 @@ std::map<std::string, int64_t> ModelServer::Impl::read_labels(ServedModel & m) {
     std::map<std::string, int64_t> labels;
     try {
         if (!text.empty()) {
-            const json j = json::parse(text);
+            const json j = parse_json_bounded(text, path, {.max_bytes = 1 << 20, .max_depth = 2});
             if (!j.is_object())
                 throw std::runtime_error("expected an object such as {\"stable\": 1, \"canary\": 2}");
             for (const auto & [label, value] : j.items()) {
@@ -1128,8 +1136,10 @@ std::map<std::string, int64_t> ModelServer::Impl::read_labels(ServedModel & m) {
         }
     } catch (const std::exception & e) {
         // Half-written by an editor, perhaps: keep the labels read before and say so once per content.
+        const std::string why = e.what();
         log_once(m, "labels.json:" + text, LogLevel::error,
-                 fmt::format("{}: {}; keeping the labels read before", path, e.what()));
+                 fmt::format("{}; keeping the labels read before",
+                             why.starts_with(path) ? why : fmt::format("{}: {}", path, why)));
         return m.file_labels;
     }
     m.labels_text = text;
@@ -1177,10 +1187,16 @@ void ModelServer::Impl::scan(ServedModel & m) {
             log(LogLevel::info,
                 fmt::format("{}: {} version {} from {}", m.name, had ? "reloaded" : "loaded", version, dir));
         } catch (const std::exception & e) {
-            m.refusals[dir] = {stamp, e.what()};
-            next->refused[version] = e.what();
+            // Our own errors name the file; anything else (bad_alloc from a file that claims too much) gets it.
+            const std::string why = dynamic_cast<const Error *>(&e)
+                                        ? std::string(e.what())
+                                        : fmt::format("{}/dlctl.h5: cannot be loaded: {}", dir, e.what());
+            // The status API is public: it names files relative to the model's base directory.
+            const std::string shown = replace_all(why, m.base_dir + "/", "");
+            m.refusals[dir] = {stamp, shown};
+            next->refused[version] = shown;
             if (had) next->versions[version] = old->second;
-            log(LogLevel::error, fmt::format("{}: version {} refused: {}{}", m.name, version, e.what(),
+            log(LogLevel::error, fmt::format("{}: version {} refused: {}{}", m.name, version, why,
                                              had ? "; still serving the copy loaded before" : ""));
         }
     }
@@ -1243,28 +1259,7 @@ int ModelServer::port() const { return impl_->port; }
 void ModelServer::run() {
     Impl & s = *impl_;
     std::thread watcher([&s] { s.watch(); });
-    std::thread listener([&s] {
-        s.http.listen_after_bind();
-        std::lock_guard lock(s.stop_mutex);
-        s.listener_done = true;
-        s.stop_changed.notify_all();
-    });
-    bool failed = false;
-    {
-        std::unique_lock lock(s.stop_mutex);
-        s.stop_changed.wait(lock, [&] { return s.stop_requested || s.listener_done; });
-        failed = !s.stop_requested;
-        // httplib's stop() does nothing before its accept loop runs: wait for that first.
-        while (!s.http.is_running() && !s.listener_done) {
-            lock.unlock();
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            lock.lock();
-        }
-    }
-    // Closes the listening socket; the workers finish the requests they have, and idle keep-alive connections
-    // end within the keep-alive timeout.
-    s.http.stop();
-    listener.join();
+    s.http->run();  // until stop(): then the requests already read are answered
     {
         std::lock_guard lock(s.stop_mutex);
         s.stop_requested = true;
@@ -1272,10 +1267,10 @@ void ModelServer::run() {
     s.stop_changed.notify_all();
     watcher.join();
     for (const auto & m : s.models) m->publish(std::make_shared<ModelState>());  // joins the batchers
-    if (failed) throw Error(ExitCode::unavailable, "the HTTP server stopped accepting connections");
 }
 
 void ModelServer::stop() {
+    impl_->http->stop();
     {
         std::lock_guard lock(impl_->stop_mutex);
         impl_->stop_requested = true;

@@ -29,7 +29,7 @@ struct ServeOptions {
     std::vector<std::string> model_dirs;  // base directories DIR/<name>; the model is served as <name>
     std::string host = "127.0.0.1";
     int port = 8501;               // 0: any free port (see ModelServer::port)
-    int http_threads = 64;         // cpp-httplib serves one connection per thread
+    int http_threads = 64;         // worker threads: requests handled at once (deploy/http_server.h)
     int engine_lanes = 2;          // Predictors per loaded version: requests run on up to this many at once
     int engine_threads = 1;        // threads of each Predictor
     int64_t max_batch = 64;        // rows per engine call
@@ -38,7 +38,7 @@ struct ServeOptions {
     double canary_percent = 0;        // of unlabelled requests, to the `canary` label's version
     int64_t poll_ms = 500;            // how often the base directories are rescanned
     int64_t max_body_bytes = 16 << 20;
-    int timeout_s = 5;                // reading a request, writing a response
+    int timeout_s = 5;  // deadline for a whole request to arrive, and for a response to be taken
     bool bench_static_route = false;  // GET|POST /bench/static: a fixed reply, the benchmark's ceiling
     std::function<void(LogLevel, const std::string &)> log;
 };

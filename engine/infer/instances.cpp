@@ -1,8 +1,13 @@
 #include "infer/instances.h"
 
+#include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <limits>
+#include <span>
 
 #include "core/fs.h"
+#include "core/json_limits.h"
 #include "data/text_fields.h"
 #include "infer/predictor.h"
 #include "io/export.h"
@@ -12,19 +17,47 @@ namespace dl {
 
 namespace {
 
-// Flattens nested arrays of numbers into `row`, counting values; false with `why` on anything else.
-bool flatten(const nlohmann::json & v, float * row, int64_t capacity, int64_t & count, std::string & why) {
-    if (v.is_array()) {
-        for (const auto & e : v)
-            if (!flatten(e, row, capacity, count, why)) return false;
+constexpr std::string_view kNonFinitePrefix{"\0dlctl:", 7};
+
+// The shape of a nested list as far as its first elements go ("[14, 56]"); bounded by the parser's depth limit.
+std::vector<int64_t> outer_shape(const nlohmann::json & v) {
+    std::vector<int64_t> shape;
+    for (const nlohmann::json * x = &v; x->is_array(); x = &(*x)[0]) {
+        shape.push_back(static_cast<int64_t>(x->size()));
+        if (x->empty()) break;
+    }
+    return shape;
+}
+
+// True when `v` is nested exactly to `shape` with numbers at the bottom; the recursion is as deep as the
+// model's sample shape (a few levels), never as deep as what the client sent.
+bool has_shape(const nlohmann::json & v, std::span<const int64_t> shape) {
+    if (shape.empty()) return !v.is_array() && !v.is_object();
+    if (!v.is_array() || static_cast<int64_t>(v.size()) != shape[0]) return false;
+    return std::all_of(v.begin(), v.end(), [&](const nlohmann::json & e) { return has_shape(e, shape.subspan(1)); });
+}
+
+// The first leaf that json_to_float refuses, looking no deeper than `depth` levels.
+const nlohmann::json * first_non_number(const nlohmann::json & v, int depth) {
+    if (!v.is_array()) {
+        float unused = 0;
+        std::string why;
+        return json_to_float(v, unused, why) ? nullptr : &v;
+    }
+    if (depth == 0) return nullptr;
+    for (const auto & e : v)
+        if (const nlohmann::json * bad = first_non_number(e, depth - 1)) return bad;
+    return nullptr;
+}
+
+bool fill(const nlohmann::json & v, float *& out, std::string & why) {
+    if (!v.is_array()) {
+        if (!json_to_float(v, *out, why)) return false;
+        ++out;
         return true;
     }
-    if (!v.is_number()) {
-        why = fmt::format("{} is not a number", v.dump());
-        return false;
-    }
-    if (count < capacity) row[count] = v.get<float>();
-    ++count;
+    for (const auto & e : v)
+        if (!fill(e, out, why)) return false;
     return true;
 }
 
@@ -122,12 +155,18 @@ InputRows read_jsonl_rows(const std::string & path, const std::string & text, co
     for_each_line(text, [&](std::string_view line, int64_t line_no) {
         const SourceLoc loc{.file = path, .line = static_cast<int>(line_no), .col = 1};
         nlohmann::json j;
+        std::string text(line);
+        rewrite_nonfinite_literals(text);
+        if (json_nesting_depth(text, kMaxInstanceDepth) > kMaxInstanceDepth)
+            throw Error(ExitCode::bad_input,
+                        format_at(loc, fmt::format("JSON nested deeper than {} levels", kMaxInstanceDepth)));
         try {
-            j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error & e) {
+            j = nlohmann::json::parse(text);
+        } catch (const nlohmann::json::exception & e) {
             SourceLoc at = loc;
-            at.col = static_cast<int>(std::min<size_t>(e.byte, line.size()));
-            throw Error(ExitCode::bad_input, format_at(at, "not valid JSON"));
+            if (const auto * pe = dynamic_cast<const nlohmann::json::parse_error *>(&e))
+                at.col = static_cast<int>(std::min<size_t>(pe->byte, line.size()));
+            throw Error(ExitCode::bad_input, format_at(at, fmt::format("not valid JSON: {}", json_error_text(e))));
         }
         out.values.resize(static_cast<size_t>((out.rows + 1) * f));
         std::string why;
@@ -139,6 +178,63 @@ InputRows read_jsonl_rows(const std::string & path, const std::string & text, co
 }
 
 }  // namespace
+
+bool json_to_float(const nlohmann::json & x, float & out, std::string & why) {
+    if (x.is_number()) {
+        const double d = x.get<double>();
+        if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+            why = fmt::format("{} is outside float32's range", x.dump());
+            return false;
+        }
+        out = static_cast<float>(d);
+        return true;
+    }
+    if (x.is_string()) {
+        const std::string & text = x.get_ref<const std::string &>();
+        if (text.starts_with(kNonFinitePrefix)) {
+            const std::string_view name = std::string_view(text).substr(kNonFinitePrefix.size());
+            if (name == "NaN" || name == "Infinity" || name == "-Infinity") {
+                out = name == "NaN"        ? std::numeric_limits<float>::quiet_NaN()
+                      : name == "Infinity" ? std::numeric_limits<float>::infinity()
+                                           : -std::numeric_limits<float>::infinity();
+                return true;
+            }
+        }
+    }
+    const std::string shown = x.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    why = fmt::format("{} is not a number", shown.size() > 60 ? shown.substr(0, 57) + "..." : shown);
+    return false;
+}
+
+void rewrite_nonfinite_literals(std::string & text) {
+    // Cheap first look: most bodies hold no 'N' or 'I' outside strings.
+    if (text.find_first_of("NI") == std::string::npos) return;
+    std::string out;
+    out.reserve(text.size() + 32);
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            out += c;
+            if (c == '\\' && i + 1 < text.size()) out += text[++i];
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        std::string_view rest = std::string_view(text).substr(i);
+        const bool negative = rest.starts_with("-Infinity");
+        if (rest.starts_with("NaN") || rest.starts_with("Infinity") || negative) {
+            const std::string_view name = negative ? "-Infinity" : rest.starts_with("NaN") ? "NaN" : "Infinity";
+            out += "\"\\u0000dlctl:";
+            out += name;
+            out += '"';
+            i += name.size() - 1;
+            continue;
+        }
+        out += c;
+    }
+    text = std::move(out);
+}
 
 bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, float * row,
                      std::string & why) {
@@ -155,28 +251,41 @@ bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, fl
                                   close.empty() ? "" : fmt::format(" (did you mean '{}'?)", close));
                 return false;
             }
-            if (!it->is_number()) {
-                why = fmt::format("feature '{}': {} is not a number", name, it->dump());
+            if (!json_to_float(*it, row[j], why)) {
+                why = fmt::format("feature '{}': {}", name, why);
                 return false;
             }
-            row[j] = it->get<float>();
         }
         return true;
     }
     const nlohmann::json & values =
         instance.is_object() && instance.contains(kInputName) ? instance[kInputName] : instance;
-    if (!values.is_array() && !(f == 1 && values.is_number())) {
+    if (!values.is_array() && !(f == 1 && !values.is_object())) {
         why = fmt::format("expected {}, a list{}", sample_text(m),
                           m.features.empty() ? "" : " or an object keyed by feature name");
         return false;
     }
-    int64_t count = 0;
-    if (!flatten(values, row, f, count, why)) return false;
-    if (count != f) {
-        why = fmt::format("{} values, but the model takes {}", count, sample_text(m));
+    // Flat, nested to the sample's shape, or nested to it without its size-1 axes ([28][28] for [28, 28, 1]).
+    const std::vector<int64_t> flat{f};
+    std::vector<int64_t> squeezed;
+    for (int64_t d : m.info.sample_shape)
+        if (d != 1) squeezed.push_back(d);
+    if (!values.is_array()) return json_to_float(values, row[0], why);
+    if (!has_shape(values, flat) && !has_shape(values, m.info.sample_shape) && !has_shape(values, squeezed)) {
+        // Say what is wrong: a value that is not a number, or else the shape.
+        if (const nlohmann::json * bad = first_non_number(values, kMaxInstanceDepth)) {
+            float unused = 0;
+            json_to_float(*bad, unused, why);
+            return false;
+        }
+        const std::vector<int64_t> got = outer_shape(values);
+        why = got.size() <= 1
+                  ? fmt::format("{} values, but the model takes {}", got.empty() ? 0 : got[0], sample_text(m))
+                  : fmt::format("a list of shape {}, but the model takes {}", to_string(Shape(got)), sample_text(m));
         return false;
     }
-    return true;
+    float * out = row;
+    return fill(values, out, why);
 }
 
 InputRows read_input_rows(const std::string & path, const std::string & format, const TrainedModel & model) {

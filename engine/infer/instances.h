@@ -19,6 +19,17 @@ namespace dl {
 bool instance_to_row(const nlohmann::json & instance, const TrainedModel & model, float * row,
                      std::string & why);
 
+// Requests nest at most this deep (a batch of [28, 28, 1] images is 4 levels); parsers refuse deeper text.
+constexpr int kMaxInstanceDepth = 32;
+
+// One value of an instance: a number within float32's range, or NaN/Infinity/-Infinity written as the bare
+// literals TF Serving accepts (after rewrite_nonfinite_literals); false with `why` otherwise.
+bool json_to_float(const nlohmann::json & value, float & out, std::string & why);
+
+// Bare NaN, Infinity and -Infinity outside strings become strings json_to_float reads back, so that a strict
+// JSON parser takes the text; everything else is left as it is.
+void rewrite_nonfinite_literals(std::string & text);
+
 // Rows read from a CSV (columns matched by name to the model's features; others, such as the target, ignored
 // — image models take every column in order) or a JSON-lines file (one instance per line). Errors carry the
 // file, row and column (exit 65).

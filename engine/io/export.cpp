@@ -1,9 +1,11 @@
 #include "io/export.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "core/fs.h"
@@ -31,11 +33,12 @@ H5Content pack_bundle(const TrainedModel & m, const nlohmann::json & meta) {
     c.tensors["normalization/offset"] = offset;
     c.tensors["normalization/scale"] = scale;
     c.ints["state/epoch"] = m.epoch;
-    c.attrs["format"] = "dlctl-bundle/1";
+    c.attrs["format"] = "dlctl-bundle/2";  // 2: the integrity header (Note [h5 integrity])
     c.attrs["dlctl_version"] = DLCTL_VERSION;
     c.attrs["name"] = m.run.name;
     c.attrs["version"] = std::to_string(m.run.version);
-    c.attrs["spec"] = m.spec_yaml;
+    c.attrs["spec"] = portable_spec_yaml(m.spec);  // no host paths inside an image (Note [portable spec])
+    c.attrs["data_sha256"] = meta.value("data_sha256", "");
     c.attrs["classes"] = json_array(m.classes);
     c.attrs["features"] = json_array(m.features);
     c.attrs["sample_shape"] = nlohmann::json(m.info.sample_shape).dump();
@@ -72,6 +75,28 @@ void publish_directory(const std::string & tmp, const std::string & target) {
         fs::rename(tmp, target);
     }
     fsync_path(fs::path(target).parent_path().string());
+}
+
+// Version directories under construction are named .tmp-<version>-<pid> (and .tmp-<version>-<pid>.old while
+// swapped out): one whose process is gone was left by a kill and is removed at the model's next export.
+void remove_stale_export_dirs(const fs::path & base) {
+    std::error_code ec;
+    for (auto & e : fs::directory_iterator(base, ec)) {
+        std::string file = e.path().filename().string();
+        if (file.rfind(".tmp-", 0) != 0) continue;
+        if (file.ends_with(".old")) file.resize(file.size() - 4);
+        const size_t dash = file.rfind('-');
+        long pid = 0;
+        try {
+            pid = std::stol(file.substr(dash + 1));
+        } catch (...) {
+            continue;
+        }
+        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+            continue;
+        std::error_code ignored;
+        fs::remove_all(e.path(), ignored);
+    }
 }
 
 }  // namespace
@@ -118,13 +143,19 @@ nlohmann::ordered_json make_signature(const TrainedModel & m, const nlohmann::js
     return s;
 }
 
-ExportResult export_version(const TrainedModel & m, const nlohmann::json & meta, const std::string & out_root,
-                            const std::vector<std::string> & formats, bool skip_unsupported) {
+ExportResult export_version(const TrainedModel & trained, const nlohmann::json & meta,
+                            const std::string & out_root, const std::vector<std::string> & formats,
+                            bool skip_unsupported) {
+    // The spec's source locations (in the bundle's graph, in ONNX doc strings) named the checkpoint it was read
+    // from on this machine: what is exported names "spec.yaml" instead (Note [portable spec]).
+    TrainedModel m = trained;
+    m.spec = parse_spec(portable_spec_yaml(trained.spec), "spec.yaml", /*base_dir=*/"");
     const fs::path base = fs::absolute(out_root).lexically_normal() / m.run.name;
     const fs::path target = base / std::to_string(m.run.version);
     std::error_code ec;
     fs::create_directories(base, ec);
     if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", base.string(), ec.message()));
+    remove_stale_export_dirs(base);
     // Dot-prefixed, so servers watching the base directory skip it until it is renamed into place.
     const std::string tmp = (base / fmt::format(".tmp-{}-{}", m.run.version, ::getpid())).string();
     fs::remove_all(tmp, ec);
@@ -151,6 +182,9 @@ ExportResult export_version(const TrainedModel & m, const nlohmann::json & meta,
         }
         fsync_path(tmp);
         publish_directory(tmp, target.string());
+    } catch (const fs::filesystem_error & e) {  // a full or read-only disk while renaming: an I/O error
+        fs::remove_all(tmp, ec);
+        throw Error(ExitCode::io, fmt::format("{}: {}", e.path1().string(), e.code().message()));
     } catch (...) {
         fs::remove_all(tmp, ec);
         throw;

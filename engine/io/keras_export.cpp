@@ -23,6 +23,7 @@
 
 #include "core/fs.h"
 #include "io/export.h"
+#include "io/h5file.h"
 
 namespace dl {
 
@@ -429,11 +430,9 @@ private:
     }
 };
 
-void write_file(const std::string & path, const std::string & tmp, const std::string & config,
+void write_file(const std::string & path, hid_t file, const std::string & config,
                 const std::vector<KerasLayer> & layers) {
     const KerasH5Writer w(path);
-    H5Handle file(w.opened(H5Fcreate(tmp.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), "create the file"),
-                  H5Fclose);
     w.fixed_string(file, "model_config", config);
     w.text(file, "keras_version", kKerasVersion);
     w.text(file, "backend", kKerasBackend);
@@ -453,7 +452,6 @@ void write_file(const std::string & path, const std::string & tmp, const std::st
         H5Handle inner(w.group(layer, k.name), H5Gclose);
         for (const KerasWeight & kw : k.weights) w.dataset(inner, kw.name + ":0", kw);
     }
-    w.ok(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush");
 }
 
 }  // namespace
@@ -462,14 +460,11 @@ void write_keras_h5(const std::string & path, const TrainedModel & model) {
     const std::vector<KerasLayer> layers = KerasModelBuilder(model).build();
     const std::string config = model_config(model.run.name.empty() ? "model" : model.run.name, layers).dump();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported as dl::Error
-    const std::string tmp = temp_path_for(path);
-    try {
-        write_file(path, tmp, config, layers);
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
-    }
-    commit_temp_file(tmp, path);
+    // Built in memory and written by write_file_atomic (Note [h5 integrity] in io/h5file.h): a full disk is a
+    // plain write error, never a failure inside HDF5's flush or close.
+    const std::string image =
+        h5_file_image([&](hid_t file) { write_file(path, file, config, layers); }, /*userblock=*/0, path);
+    write_file_atomic(path, image);
 }
 
 }  // namespace dl

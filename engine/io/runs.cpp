@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json_limits.h"
 
 namespace dl {
 
@@ -70,11 +71,11 @@ RunRef claim_version(const std::string & root, const std::string & name) {
 nlohmann::json read_meta(const std::string & run_dir) {
     const std::string path = run_dir + "/meta.json";
     if (!file_exists(path)) return nlohmann::json::object();
-    try {
-        return nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception & e) {
-        throw Error(ExitCode::bad_input, fmt::format("{}: not valid JSON: {}", path, e.what()));
-    }
+    nlohmann::json meta =
+        parse_json_bounded(read_file(path), path, {.max_bytes = size_t{1} << 20, .max_depth = 16});
+    // Callers read it with value(), which throws on anything but an object.
+    DL_CHECK(meta.is_object(), ExitCode::bad_input, "{}: not a JSON object", path);
+    return meta;
 }
 
 void write_meta(const std::string & run_dir, const nlohmann::json & meta) {
@@ -141,15 +142,52 @@ RunLock::RunLock(const std::string & run_dir) {
     const std::string path = run_dir + "/.lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) throw Error(ExitCode::io, fmt::format("{}: cannot create lock: {}", path, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-        ::close(fd_);
-        fd_ = -1;
-        throw Error(ExitCode::usage, fmt::format("{} is being trained by another dlctl process", run_dir));
+    for (int attempt = 0; ::flock(fd_, LOCK_EX | LOCK_NB) != 0; ++attempt) {
+        if (attempt == 100) {
+            ::close(fd_);
+            fd_ = -1;
+            throw Error(ExitCode::usage,
+                        fmt::format("{} is being trained by another dlctl process", run_dir));
+        }
+        ::usleep(10'000);
     }
 }
 
 RunLock::~RunLock() {
     if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+bool is_temp_file(const std::string & file_name) { return file_name.find(".tmp-") != std::string::npos; }
+
+void remove_temp_files_here(const fs::path & dir) {
+    std::error_code ec;
+    for (auto & e : fs::directory_iterator(dir, ec)) {
+        std::error_code ignored;
+        if (is_temp_file(e.path().filename().string()) && e.is_regular_file(ignored))
+            fs::remove(e.path(), ignored);
+    }
+}
+
+}  // namespace
+
+void remove_temp_files_in(const std::string & run_dir) {
+    remove_temp_files_here(run_dir);
+    remove_temp_files_here(fs::path(run_dir) / "checkpoints");
+}
+
+void remove_stale_temp_files(const std::string & root, const std::string & name, int64_t except_version) {
+    for (int64_t v : list_versions(root, name)) {
+        if (v == except_version) continue;
+        const std::string dir = version_dir(root, name, v);
+        // A version whose lock is free is trained by no one: its temporary files are leftovers. One with no
+        // lock file yet has written none (RunLock comes before any write).
+        const int fd = ::open((dir + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) remove_temp_files_in(dir);
+        ::close(fd);
+    }
 }
 
 std::string iso8601_now() {

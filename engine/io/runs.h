@@ -28,10 +28,19 @@ RunRef resolve_model(const std::string & ref, const std::string & root);
 nlohmann::json read_meta(const std::string & run_dir);  // {} when absent
 void write_meta(const std::string & run_dir, const nlohmann::json & meta);
 
+// Removes the temporary files (NAME.tmp-XXXXXX) a killed process left in the version directories of model
+// `name` (and their checkpoints/ folders) that no process is training now; `except_version` (one this
+// process is about to lock and clean itself) is skipped.
+void remove_stale_temp_files(const std::string & root, const std::string & name, int64_t except_version = 0);
+// The same for one directory (and its checkpoints/), whose lock the caller holds.
+void remove_temp_files_in(const std::string & run_dir);
+
 // An exclusive lock on a run directory while it trains (flock on <dir>/.lock); released when destroyed.
 class RunLock {
 public:
-    explicit RunLock(const std::string & run_dir);  // Error(usage) when another process holds it
+    // Error(usage) when another process holds it (after waiting up to a second: remove_stale_temp_files holds
+    // a version's lock for a moment while it cleans).
+    explicit RunLock(const std::string & run_dir);
     ~RunLock();
     RunLock(const RunLock &) = delete;
 

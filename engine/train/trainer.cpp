@@ -1,14 +1,17 @@
 #include "train/trainer.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/json_limits.h"
 #include "core/rng.h"
 #include "core/version.h"
 #include "io/h5file.h"
@@ -102,7 +105,8 @@ H5Content pack_checkpoint(const Spec & spec, const std::string & spec_yaml, cons
     c.ints["state/best_epoch"] = st.best_epoch;
     c.reals["state/keep_best_value"] = st.keep_best_value;
     c.ints["state/stopped_early"] = st.stopped_early ? 1 : 0;
-    c.attrs["format"] = "dlctl-checkpoint/1";
+    c.attrs["format"] = "dlctl-checkpoint/2";  // 2: the integrity header (Note [h5 integrity])
+    c.attrs["data_sha256"] = table.sha256;
     c.attrs["dlctl_version"] = DLCTL_VERSION;
     c.attrs["name"] = run.name;
     c.attrs["version"] = std::to_string(run.version);
@@ -142,6 +146,66 @@ void copy_into(Tensor & dst, const Tensor & src, const std::string & what) {
     std::copy(src.f32(), src.f32() + src.numel(), dst.f32());
 }
 
+// Older checkpoints kept with train.checkpoint.keep_last, newest first.
+std::vector<std::string> epoch_checkpoints(const std::string & run_dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (auto & e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+        const std::string file = e.path().filename().string();
+        if (file.rfind("epoch-", 0) == 0 && e.path().extension() == ".h5") out.push_back(e.path().string());
+    }
+    std::sort(out.rbegin(), out.rend());
+    return out;
+}
+
+// Loads checkpoint `c` (read from `path`) into the run being resumed, after checking that it belongs to this
+// run: its spec is one of `spec_texts` (as stored now, or as format 1 stored it), its seed is the spec's, and
+// every parameter and optimizer slot is there with the model's shape. Nothing is changed when it throws.
+void restore_checkpoint(const H5Content & c, const std::string & path, const Spec & spec,
+                        const std::vector<std::string> & spec_texts, ParamStore & params, Optimizer & opt,
+                        std::map<std::string, Tensor> & best_params, LoopState & st) {
+    const auto saved_spec = c.attrs.find("spec");
+    DL_CHECK(saved_spec != c.attrs.end() &&
+                 std::find(spec_texts.begin(), spec_texts.end(), saved_spec->second) != spec_texts.end(),
+             ExitCode::bad_input, "{}: written for another spec than this run's", path);
+    auto has_int = [&](const char * key) { return c.ints.count(key) > 0; };
+    DL_CHECK(has_int("optimizer/iterations") && has_int("state/epoch") && has_int("state/step"),
+             ExitCode::bad_input, "{}: the training state is missing", path);
+    DL_CHECK(!has_int("state/seed") || c.ints.at("state/seed") == static_cast<int64_t>(spec.seed),
+             ExitCode::bad_input, "{}: written with seed {}, the run has seed {}", path,
+             c.ints.at("state/seed"), spec.seed);
+    const int64_t epoch = c.ints.at("state/epoch");
+    DL_CHECK(epoch >= 0 && epoch <= spec.train.epochs && c.ints.at("state/step") >= 0, ExitCode::bad_input,
+             "{}: epoch {} is outside this run's {} epochs", path, epoch, spec.train.epochs);
+    auto saved = [&](const std::string & key, const Tensor & like) -> const Tensor & {
+        const auto it = c.tensors.find(key);
+        DL_CHECK(it != c.tensors.end(), ExitCode::bad_input, "{}: {} is missing", path, key);
+        DL_CHECK(it->second.shape() == like.shape(), ExitCode::bad_input, "{}: {} has shape {}, the model {}",
+                 path, key, to_string(it->second.shape()), to_string(like.shape()));
+        return it->second;
+    };
+    for (const std::string & name : params.names()) saved("params/" + name, params.at(name));
+    for (auto & [name, t] : opt.slots()) saved("optimizer/" + name, t);
+    for (auto & [name, t] : c.tensors)
+        if (name.rfind("best/", 0) == 0) {
+            const std::string param = name.substr(5);
+            DL_CHECK(params.has(param), ExitCode::bad_input, "{}: {} is not a parameter of the model", path,
+                     name);
+            saved(name, params.at(param));
+        }
+
+    for (const std::string & name : params.names())
+        copy_into(params.at(name), c.tensors.at("params/" + name), name);
+    for (auto & [name, t] : opt.slots()) copy_into(t, c.tensors.at("optimizer/" + name), name);
+    best_params.clear();
+    for (auto & [name, t] : c.tensors)
+        if (name.rfind("best/", 0) == 0) best_params[name.substr(5)] = t;
+    opt.set_iterations(c.ints.at("optimizer/iterations"));
+    params.upload_to_device();
+    opt.upload_slots();
+    unpack_state(c, spec.train.metrics, st);
+}
+
 nlohmann::ordered_json metrics_json(const std::map<std::string, double> & m, const std::string & prefix,
                                     const std::vector<std::string> & order) {
     nlohmann::ordered_json j;
@@ -159,12 +223,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 bool higher_is_better(const std::string & monitor) { return monitor.find("accuracy") != std::string::npos; }
 
-TrainResult train(const TrainOptions & o, TrainObserver & observer) {
+namespace {
+
+// The run, once claimed and locked: what train() marks failed when the run ends with an error.
+struct ClaimedRun {
+    std::string dir;
+    std::optional<RunLock> lock;
+};
+
+TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedRun & claimed) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> overrides = o.overrides;
     if (o.seed) overrides.push_back(fmt::format("seed={}", *o.seed));
     const Spec spec = load_spec(o.spec_path, overrides);
     const std::string spec_yaml = render_spec(spec);
+    const std::string stored_spec_yaml = portable_spec_yaml(spec);  // what checkpoints carry (no host paths)
     // Before the parameters, which may hold its memory: the backend outlives them.
     const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
     std::unique_ptr<Backend> own_backend = o.backend ? nullptr : make_backend(device);
@@ -206,7 +279,9 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             }
             const std::string saved =
                 file_exists(run.dir + "/spec.yaml") ? read_file(run.dir + "/spec.yaml") : "";
-            if (saved != spec_yaml) {
+            // No spec.yaml: killed between claiming the version and writing it; the checkpoints, if any, are
+            // checked against the spec one by one (restore_checkpoint).
+            if (!saved.empty() && saved != spec_yaml) {
                 throw Error(
                     ExitCode::usage,
                     fmt::format(
@@ -219,8 +294,11 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             observer.on_note(fmt::format("no version of '{}' to resume; starting version 1", spec.name));
         }
     }
+    remove_stale_temp_files(root, spec.name, resuming ? run.version : 0);
     if (!resuming) run = claim_version(root, spec.name);
-    RunLock lock(run.dir);
+    claimed.lock.emplace(run.dir);
+    claimed.dir = run.dir;
+    if (resuming) remove_temp_files_in(run.dir);
 
     ParamStore params;
     const int threads = o.threads > 0 ? o.threads : ThreadPool::hardware_threads();
@@ -240,22 +318,40 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     const std::string metrics_path = run.dir + "/metrics.jsonl";
 
     if (resuming) {
-        if (file_exists(model_path)) {
-            const H5Content c = read_h5(model_path);
-            for (const std::string & name : params.names())
-                copy_into(params.at(name), c.tensors.at("params/" + name), name);
-            for (auto & [name, t] : opt.slots()) copy_into(t, c.tensors.at("optimizer/" + name), name);
-            for (auto & [name, t] : c.tensors)
-                if (name.rfind("best/", 0) == 0) best_params[name.substr(5)] = t;
-            opt.set_iterations(c.ints.at("optimizer/iterations"));
-            params.upload_to_device();
-            opt.upload_slots();
-            unpack_state(c, spec.train.metrics, st);
-            observer.on_note(fmt::format("resuming {}@{} from epoch {}, step {}", spec.name, run.version,
-                                         st.epoch, st.step));
-        } else {
+        // Note [resume sources]: model.h5 is the newest checkpoint; checkpoints/epoch-*.h5 (keep_last) are
+        // older ones. The newest one that loads is used; a corrupt or foreign one is skipped with a warning.
+        // With checkpoints present but none usable the run is refused: starting over would rewrite
+        // metrics.jsonl.
+        std::vector<std::string> sources;
+        if (file_exists(model_path)) sources.push_back(model_path);
+        for (const std::string & p : epoch_checkpoints(run.dir)) sources.push_back(p);
+        std::vector<std::string> refused;
+        for (const std::string & source : sources) {
+            try {
+                const H5Content c = read_h5(source);
+                restore_checkpoint(c, source, spec, {spec_yaml, stored_spec_yaml}, params, opt, best_params,
+                                   st);
+            } catch (const Error & e) {
+                if (e.code() != ExitCode::bad_input && e.code() != ExitCode::missing_input) throw;
+                observer.on_note(
+                    fmt::format("warning: cannot resume from {}; trying an older checkpoint", e.what()));
+                refused.push_back(source);
+                continue;
+            }
+            observer.on_note(fmt::format("resuming {}@{} from epoch {}, step {}{}", spec.name, run.version,
+                                         st.epoch, st.step,
+                                         source == model_path ? "" : fmt::format(" ({})", source)));
+            break;
+        }
+        if (sources.empty()) {
             observer.on_note(fmt::format("{}@{} has no checkpoint yet; starting it from the beginning",
                                          spec.name, run.version));
+        } else if (refused.size() == sources.size()) {
+            throw Error(
+                ExitCode::bad_input,
+                fmt::format("cannot resume {}@{}: none of its {} checkpoints can be loaded ({}); train a "
+                            "new version without --resume",
+                            spec.name, run.version, sources.size(), fmt::join(refused, ", ")));
         }
         // Keep the epochs the checkpoint covers; later lines were written after it.
         if (file_exists(metrics_path)) {
@@ -293,7 +389,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     auto last_checkpoint = std::chrono::steady_clock::now();
     auto save = [&](const char * status) {
         write_h5(model_path,
-                 pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+                 pack_checkpoint(spec, stored_spec_yaml, run, params, opt, best_params, norm, table, st));
         write_file_atomic(metrics_path, fmt::format("{}", fmt::join(metric_lines, "")));
         meta["status"] = status;
         meta["updated"] = iso8601_now();
@@ -308,7 +404,7 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
         fs::create_directories(dir);
         const std::string name = fmt::format("epoch-{:05d}.h5", st.epoch);
         write_h5((dir / name).string(),
-                 pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+                 pack_checkpoint(spec, stored_spec_yaml, run, params, opt, best_params, norm, table, st));
         std::vector<fs::path> all;
         for (auto & e : fs::directory_iterator(dir))
             if (e.path().extension() == ".h5") all.push_back(e.path());
@@ -500,8 +596,8 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
             const double v = monitored(cp.monitor);
             if (improved(v, st.keep_best_value, 0.0, higher_is_better(cp.monitor))) {
                 st.keep_best_value = v;
-                write_h5(run.dir + "/best.h5",
-                         pack_checkpoint(spec, spec_yaml, run, params, opt, best_params, norm, table, st));
+                write_h5(run.dir + "/best.h5", pack_checkpoint(spec, stored_spec_yaml, run, params, opt,
+                                                               best_params, norm, table, st));
             }
         }
         const bool last = st.epoch >= spec.train.epochs || st.stopped_early;
@@ -550,45 +646,186 @@ TrainResult train(const TrainOptions & o, TrainObserver & observer) {
     return result;
 }
 
+// Note [failed runs]: a run that ends with an error other than an interrupt (which checkpoints and says
+// "interrupted") is marked failed, with the exit code and message, while its lock is still held; a run that
+// cannot even record that (the disk is full) keeps its last status, which --resume treats the same way.
+void mark_failed(const std::string & run_dir, ExitCode code, const std::string & message) {
+    try {
+        nlohmann::json meta = nlohmann::json::object();
+        try {
+            meta = read_meta(run_dir);
+        } catch (const std::exception &) {
+        }
+        meta["status"] = "failed";
+        meta["updated"] = iso8601_now();
+        meta["error"] = {{"exit_code", static_cast<int>(code)}, {"message", message}};
+        write_meta(run_dir, meta);
+    } catch (const std::exception &) {
+    }
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions & o, TrainObserver & observer) {
+    ClaimedRun claimed;
+    try {
+        return train_run(o, observer, claimed);
+    } catch (const Error & e) {
+        if (!claimed.dir.empty() && e.code() != ExitCode::interrupted)
+            mark_failed(claimed.dir, e.code(), e.what());
+        throw;
+    } catch (const std::filesystem::filesystem_error & e) {
+        // Creating the checkpoints folder, pruning old checkpoints: a full or read-only disk is an I/O error.
+        Error io(ExitCode::io, fmt::format("{}: {}", e.path1().string(), e.code().message()));
+        if (!claimed.dir.empty()) mark_failed(claimed.dir, io.code(), io.what());
+        throw io;
+    } catch (const std::exception & e) {
+        if (!claimed.dir.empty())
+            mark_failed(claimed.dir, ExitCode::internal, fmt::format("internal error: {}", e.what()));
+        throw;
+    }
+}
+
 TrainedModel load_trained(const RunRef & run) {
     TrainedModel m = load_trained_file(run.dir + "/model.h5");
     m.run = run;
+    // Checkpoints name the data relative to the spec (Note [portable spec]); the run's spec.yaml, which never
+    // leaves this machine, knows where it is.
+    const std::string local_spec = run.dir + "/spec.yaml";
+    if (file_exists(local_spec)) {
+        const Spec local = parse_spec(read_file(local_spec), local_spec, /*base_dir=*/"");
+        if (local.data.format == m.spec.data.format) {
+            m.spec.data.path = local.data.path;
+            m.spec.data.images.path = local.data.images.path;
+            m.spec.data.labels.path = local.data.labels.path;
+            m.spec.data.test_images.path = local.data.test_images.path;
+            m.spec.data.test_labels.path = local.data.test_labels.path;
+        }
+    }
     return m;
 }
 
-TrainedModel load_trained_file(const std::string & path) {
+std::string portable_spec_yaml(const Spec & spec) {
+    // Note [portable spec]: a data file as the spec names it (relative to the spec file), or its bare file
+    // name when the spec gave an absolute path: the host's folders never travel inside a checkpoint or an
+    // image.
+    auto portable = [](const std::string & as_written, const std::string & resolved) {
+        const std::string & given = as_written.empty() ? resolved : as_written;
+        const fs::path p(given);
+        return p.is_absolute() ? p.filename().string() : given;
+    };
+    Spec s = spec;
+    if (!s.data.path.empty()) s.data.path = portable(s.data.path_as_written, s.data.path);
+    for (DataFile * f : {&s.data.images, &s.data.labels, &s.data.test_images, &s.data.test_labels})
+        if (f->given()) f->path = portable(f->as_written, f->path);
+    return render_spec(s);
+}
+
+namespace {
+
+std::vector<std::string> json_strings(const std::string & text, const std::string & what) {
+    const nlohmann::json j = parse_json_bounded(text, what, {.max_bytes = text.size(), .max_depth = 2});
+    DL_CHECK(j.is_array(), ExitCode::bad_input, "{}: not a JSON array", what);
+    std::vector<std::string> out;
+    for (const auto & v : j) {
+        DL_CHECK(v.is_string(), ExitCode::bad_input, "{}: not an array of strings", what);
+        out.push_back(v.get<std::string>());
+    }
+    return out;
+}
+
+TrainedModel unpack_trained(const H5Content & c, const std::string & path) {
     TrainedModel m;
-    const H5Content c = read_h5(path);
-    auto attr = [&](const char * k) -> std::string {
+    auto attr = [&](const char * k) -> const std::string & {
         auto it = c.attrs.find(k);
         DL_CHECK(it != c.attrs.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' attribute)",
                  path, k);
         return it->second;
     };
+    auto tensor = [&](const char * k) -> const Tensor & {
+        auto it = c.tensors.find(k);
+        DL_CHECK(it != c.tensors.end(), ExitCode::bad_input, "{}: not a dlctl checkpoint (no '{}' dataset)",
+                 path, k);
+        return it->second;
+    };
     m.run.name = attr("name");
-    m.run.version = std::stoll(attr("version"));
+    {
+        const std::string & v = attr("version");
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), m.run.version);
+        DL_CHECK(ec == std::errc() && end == v.data() + v.size() && m.run.version >= 0, ExitCode::bad_input,
+                 "{}: version attribute '{}' is not a version number", path, v.substr(0, 40));
+    }
     m.spec_yaml = attr("spec");
     m.spec = parse_spec(m.spec_yaml, path + " (saved spec)", /*base_dir=*/"");  // data files need not exist
-    m.classes = nlohmann::json::parse(attr("classes")).get<std::vector<std::string>>();
-    m.features = nlohmann::json::parse(attr("features")).get<std::vector<std::string>>();
-    const auto sample_shape = nlohmann::json::parse(attr("sample_shape")).get<std::vector<int64_t>>();
-    m.targets = nlohmann::json::parse(attr("targets")).get<std::vector<std::string>>();
+    const std::string where = path + ": attribute ";
+    m.classes = json_strings(attr("classes"), where + "classes");
+    m.features = json_strings(attr("features"), where + "features");
+    m.targets = json_strings(attr("targets"), where + "targets");
+    std::vector<int64_t> sample_shape;
+    {
+        const std::string & text = attr("sample_shape");
+        const nlohmann::json j =
+            parse_json_bounded(text, where + "sample_shape", {.max_bytes = text.size(), .max_depth = 1});
+        DL_CHECK(j.is_array() && !j.empty() && j.size() <= 8, ExitCode::bad_input,
+                 "{}sample_shape: not a shape", where);
+        int64_t numel = 1;
+        for (const auto & d : j) {
+            DL_CHECK(d.is_number_integer() && d.get<int64_t>() > 0 && d.get<int64_t>() <= (int64_t{1} << 24),
+                     ExitCode::bad_input, "{}sample_shape: not a shape", where);
+            sample_shape.push_back(d.get<int64_t>());
+            numel *= sample_shape.back();
+            DL_CHECK(numel <= (int64_t{1} << 28), ExitCode::bad_input, "{}sample_shape: too large", where);
+        }
+    }
     m.normalizer.method = attr("normalization");
-    const Tensor & off = c.tensors.at("normalization/offset");
-    const Tensor & sc = c.tensors.at("normalization/scale");
+    DL_CHECK(
+        m.normalizer.method == "none" || m.normalizer.method == "standard" || m.normalizer.method == "minmax",
+        ExitCode::bad_input, "{}: unknown normalization '{}'", path, m.normalizer.method.substr(0, 40));
+    const Tensor & off = tensor("normalization/offset");
+    const Tensor & sc = tensor("normalization/scale");
     m.normalizer.offset.assign(off.f32(), off.f32() + off.numel());
     m.normalizer.scale.assign(sc.f32(), sc.f32() + sc.numel());
+    DL_CHECK(!m.targets.empty(), ExitCode::bad_input, "{}: no target columns", path);
     m.info = data_info_for(m.spec, sample_shape, static_cast<int64_t>(m.targets.size()),
                            static_cast<int64_t>(m.classes.size()));
+    // What prediction indexes by feature must have one entry per feature.
+    DL_CHECK(m.features.empty() || static_cast<int64_t>(m.features.size()) == m.info.features,
+             ExitCode::bad_input, "{}: {} feature names for {} features", path, m.features.size(),
+             m.info.features);
+    DL_CHECK(off.numel() == sc.numel() && (m.normalizer.method == "none" || off.numel() == m.info.features),
+             ExitCode::bad_input, "{}: normalisation statistics for {} features, the model takes {}", path,
+             off.numel(), m.info.features);
     m.epoch = c.ints.count("state/epoch") ? c.ints.at("state/epoch") : 0;
     // Build once to create the parameters with the right shapes, then load them.
     build_model_graph(m.spec, m.info, 1, GraphMode::predict, m.params);
     for (const std::string & name : m.params.names()) {
         auto it = c.tensors.find("params/" + name);
         DL_CHECK(it != c.tensors.end(), ExitCode::bad_input, "{}: parameter '{}' is missing", path, name);
-        copy_into(m.params.at(name), it->second, name);
+        copy_into(m.params.at(name), it->second, path + ": parameter " + name);
     }
     return m;
+}
+
+}  // namespace
+
+TrainedModel load_trained_file(const std::string & path) {
+    const H5Content c = read_h5(path);
+    // Whatever goes wrong past the checksum is the file's fault and is reported with its name: exit 65, never
+    // an internal error.
+    try {
+        return unpack_trained(c, path);
+    } catch (const Error & e) {
+        const std::string what = e.what();
+        if (what.find(path) != std::string::npos) throw;
+        throw Error(e.code() == ExitCode::internal ? ExitCode::bad_input : e.code(),
+                    fmt::format("{}: {}", path, what));
+    } catch (const std::bad_alloc &) {
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: the model it describes is too large to load", path));
+    } catch (const std::exception & e) {
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: not a usable dlctl checkpoint: {}", path, e.what()));
+    }
 }
 
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override) {

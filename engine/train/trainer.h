@@ -81,6 +81,10 @@ TrainedModel load_trained(const RunRef & run);
 // column names under the same attributes.
 TrainedModel load_trained_file(const std::string & h5_path);
 
+// The resolved spec as checkpoints and exports store it: data files named relative to the spec file (or by
+// file name alone when the spec gave an absolute path), never by a path of the host that trained it.
+std::string portable_spec_yaml(const Spec & spec);
+
 // Reads the spec's data with a trained model's label mapping and normalisation (the saved statistics).
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override);
 

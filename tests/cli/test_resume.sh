@@ -76,4 +76,87 @@ PY
 mkdir -p "$T/corrupt-run" && cp "$(dirname "$full")"/{spec.yaml,meta.json} "$T/corrupt-run/" && cp "$T/corrupt.h5" "$T/corrupt-run/model.h5"
 expect_rc 65 "$DLCTL" eval "$T/corrupt-run"
 grep -q "checksum mismatch" "$T/err" || fail "corrupt checkpoint not explained: $(cat "$T/err")"
+
+# --- Checkpoints under checkpoints/ (keep_last): a run whose model.h5 is gone resumes from the newest valid
+# epoch checkpoint, skipping a corrupt one with a warning; it never restarts and rewrites metrics.jsonl.
+hep=12
+hargs=(--threads 1 --quiet --set train.epochs=$hep --set train.checkpoint.min_interval_s=0 --set train.checkpoint.keep_last=3)
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/hfull" "${hargs[@]}" --json
+hfull=$(json "$T/out" "j['checkpoint']")
+# Writes: spec.yaml, meta.json, metrics.jsonl, then per epoch model.h5, metrics.jsonl, meta.json, epoch-N.h5.
+# The 36th is epoch 9's model.h5: SIGKILL halfway through it (Note [fault injection]).
+rc=0; DLCTL_FAULT_WRITE=36:kill "$DLCTL" train configs/housing.yaml --runs "$T/hcut" "${hargs[@]}" >/dev/null 2>&1 </dev/null || rc=$?
+[ "$rc" = 137 ] || fail "fault injection: exit $rc, want 137 (SIGKILL)"
+hdir=$T/hcut/housing/1
+[ -f "$hdir/checkpoints/epoch-00008.h5" ] && [ -f "$hdir/checkpoints/epoch-00007.h5" ] || fail "no epoch checkpoints: $(ls -R "$hdir")"
+ls "$hdir"/model.h5.tmp-* >/dev/null 2>&1 || fail "the kill did not leave the half-written model.h5 behind"
+rm "$hdir/model.h5"
+python3 - "$hdir/checkpoints/epoch-00008.h5" <<'PY'
+import sys
+p = sys.argv[1]; data = bytearray(open(p, "rb").read()); data[len(data) * 2 // 3] ^= 0x10; open(p, "wb").write(bytes(data))
+PY
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/hcut" "${hargs[@]}" --resume --json
+grep -q "warning: cannot resume from $hdir/checkpoints/epoch-00008.h5: checksum mismatch" "$T/err" || fail "no warning for the corrupt checkpoint: $(cat "$T/err")"
+grep -q "resuming housing@1 from epoch 7, step .* (.*epoch-00007.h5)" "$T/err" || fail "did not resume from epoch 7: $(cat "$T/err")"
+! grep -q "starting it from the beginning" "$T/err" || fail "restarted from scratch"
+"$H5SAME" "$hfull" "$hdir/model.h5" >/dev/null || fail "resumed from an epoch checkpoint: differs from the uninterrupted run"
+[ "$(wc -l <"$hdir/metrics.jsonl")" = $hep ] || fail "metrics.jsonl: $(wc -l <"$hdir/metrics.jsonl") lines, want $hep"
+[ -z "$(find "$hdir" -name '*.tmp-*')" ] || fail "the resumed run left temporary files: $(find "$hdir" -name '*.tmp-*')"
+
+# --- A run that ends with an error is marked failed, with the reason, in meta.json and in `runs`; it resumes.
+rc=0; DLCTL_FAULT_WRITE=20:fail "$DLCTL" train configs/housing.yaml --runs "$T/hfail" "${hargs[@]}" >/dev/null 2>"$T/err" </dev/null || rc=$?
+[ "$rc" = 74 ] || fail "injected write failure: exit $rc, want 74: $(cat "$T/err")"
+fdir=$T/hfail/housing/1
+[ "$(json "$fdir/meta.json" "j['status']")" = failed ] || fail "a run that exited 74 is not marked failed"
+[ "$(json "$fdir/meta.json" "j['error']['exit_code']")" = 74 ] || fail "meta.json has no exit code"
+json "$fdir/meta.json" "j['error']['message']" | grep -q "write failed" || fail "meta.json has no reason"
+expect_rc 0 "$DLCTL" runs --runs "$T/hfail" --json
+[ "$(json "$T/out" "j[0]['status'] + ' ' + str(j[0]['error']['exit_code'])")" = "failed 74" ] || fail "runs --json: $(cat "$T/out")"
+expect_rc 0 "$DLCTL" runs --runs "$T/hfail"
+grep -q "failed .*error (exit 74): .*write failed" "$T/out" || fail "runs does not show the failure: $(cat "$T/out")"
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/hfail" "${hargs[@]}" --resume --json
+"$H5SAME" "$hfull" "$fdir/model.h5" >/dev/null || fail "resumed after a failed write: differs"
+[ "$(json "$fdir/meta.json" "j['status'] + str('error' in j)")" = doneFalse ] || fail "the finished run still carries its old error"
+# Every checkpoint corrupt: refused (65) and marked failed, never restarted.
+for f in "$fdir"/model.h5 "$fdir"/checkpoints/*.h5; do printf 'garbage' | dd of="$f" bs=1 seek=600 conv=notrunc status=none; done
+python3 - "$fdir/meta.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["status"] = "running"; json.dump(m, open(sys.argv[1], "w"))
+PY
+expect_rc 65 "$DLCTL" train configs/housing.yaml --runs "$T/hfail" "${hargs[@]}" --resume
+grep -q "none of its 4 checkpoints can be loaded" "$T/err" || fail "all-corrupt resume: $(cat "$T/err")"
+[ "$(json "$fdir/meta.json" "j['status'] + ' ' + str(j['error']['exit_code'])")" = "failed 65" ] || fail "refused resume not marked failed"
+
+# --- Crash loop: SIGKILL at >= 30 moments (random times, and halfway through randomly chosen file writes:
+# checkpoints, epoch checkpoints, metrics, meta), resuming each time; the end is bit-identical to the run that
+# never stopped, metrics.jsonl has one line per epoch and no temporary file is left.
+cdir=$T/crash/housing/1
+seed=${DLCTL_CRASH_SEED:-$((RANDOM * 32768 + RANDOM))}
+RANDOM=$seed
+t0=$(date +%s%N)
+kills=0; in_writes=0; torn=0; tries=0
+while [ $kills -lt 36 ] && [ $tries -lt 200 ]; do
+  tries=$((tries + 1))
+  if [ $((tries % 3)) = 0 ]; then   # every third: halfway through one of the next writes
+    rc=0; DLCTL_FAULT_WRITE=$((RANDOM % 12 + 1)):kill "$DLCTL" train configs/housing.yaml --runs "$T/crash" "${hargs[@]}" --resume >/dev/null 2>>"$T/crash.err" </dev/null || rc=$?
+    [ "$rc" = 137 ] && { kills=$((kills + 1)); in_writes=$((in_writes + 1)); }
+  else
+    "$DLCTL" train configs/housing.yaml --runs "$T/crash" "${hargs[@]}" --resume >/dev/null 2>>"$T/crash.err" </dev/null &
+    pid=$!
+    sleep "0.$(printf '%03d' $((RANDOM % 300)))"
+    kill -9 $pid 2>/dev/null && kills=$((kills + 1))
+    rc=0; wait $pid 2>/dev/null || rc=$?
+  fi
+  case $rc in 0|137) ;; *) fail "crash loop (seed $seed): a resume exited $rc: $(tail -5 "$T/crash.err")" ;; esac
+  [ -n "$(find "$T/crash" -name '*.tmp-*' 2>/dev/null)" ] && torn=$((torn + 1))
+  if [ -f "$cdir/meta.json" ] && [ "$(json "$cdir/meta.json" "j['status']")" = done ]; then
+    rm -rf "$T/crash"   # finished between kills: start over, the kills so far still count
+  fi
+done
+[ $kills -ge 30 ] || fail "crash loop (seed $seed): only $kills kills in $tries tries"
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/crash" "${hargs[@]}" --resume --json
+"$H5SAME" "$hfull" "$cdir/model.h5" >/dev/null || fail "crash loop (seed $seed): the result differs from the uninterrupted run"
+[ "$(wc -l <"$cdir/metrics.jsonl")" = $hep ] || fail "crash loop (seed $seed): metrics.jsonl has $(wc -l <"$cdir/metrics.jsonl") lines"
+[ -z "$(find "$cdir" -name '*.tmp-*')" ] || fail "crash loop: temporary files left: $(find "$cdir" -name '*.tmp-*')"
+echo "crash loop: $kills SIGKILLs ($in_writes halfway through a write; $torn left a temporary file behind) in $(( ($(date +%s%N) - t0) / 1000000 )) ms, seed $seed"
 echo "resume: ok (killed after $killed epochs)"

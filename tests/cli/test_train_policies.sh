@@ -41,4 +41,17 @@ versions=$(for i in 1 2 3 4; do json "$T/par$i.json" "j['version']"; done | sort
 expect_rc 1 "$DLCTL" train configs/housing.yaml --runs "$T/nan" --set train.optimizer.lr=1e30 --set train.optimizer.type=sgd
 grep -q "training diverged" "$T/err" || fail "divergence not explained: $(cat "$T/err")"
 [ "$(json "$T/nan/housing/1/meta.json" "j['status']")" = failed ] || fail "diverged run is not marked failed"
+[ "$(json "$T/nan/housing/1/meta.json" "j['error']['exit_code']")" = 1 ] || fail "diverged run has no exit code in meta.json"
+
+# Checkpoints and exports name the training data as the spec does (relative to it), never by this machine's
+# path, which would travel inside images; eval still finds the data, from any working directory.
+expect_rc 0 "$DLCTL" train configs/housing.yaml --runs "$T/paths" --json --set train.epochs=2 \
+  --set "train.checkpoint={min_interval_s: 0, keep_last: 1, keep_best: true}"
+dir=$(json "$T/out" "j['run_dir']")
+expect_rc 0 "$DLCTL" export housing@1 --runs "$T/paths" --out "$T/paths-export"
+for f in "$dir"/model.h5 "$dir"/best.h5 "$dir"/checkpoints/*.h5 "$T"/paths-export/housing/1/*; do
+  ! grep -qa "$SRC" "$f" || fail "$f holds the absolute path of the training data"
+done
+grep -qa "path: ../datasets/housing.csv" "$dir/model.h5" || fail "model.h5 does not name the data relative to the spec"
+(cd / && "$DLCTL" eval housing@1 --runs "$T/paths" --json >"$T/out" 2>"$T/err") || fail "eval from / failed: $(cat "$T/err")"
 echo "train policies: ok (early stopping after $epochs epochs)"

@@ -1,6 +1,9 @@
 #include "fake_registry.h"
 
-#include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <deque>
@@ -14,63 +17,141 @@ namespace dlctl_fuzz {
 
 namespace {
 
+// A plain HTTP/1.1 server of its own (dlctl links no HTTP server library): a thread per connection, requests
+// read by Content-Length or chunks, keep-alive, "100 Continue" when asked.
 struct Registry {
-    httplib::Server server;
+    int listener = -1;
     int port = 0;
     std::mutex mu;
     std::deque<FakeAnswer> answers;
 
     Registry() {
-        auto handler = [this](const httplib::Request & req, httplib::Response & res) {
-            if (const char * v = std::getenv("DLCTL_FUZZ_VERBOSE"); v && *v == '1')
-                std::fprintf(stderr, "fake registry: %s %s\n", req.method.c_str(), req.target.c_str());
-            FakeAnswer a{.status = 404, .headers = "", .body = ""};
-            {
-                std::lock_guard lock(mu);
-                if (!answers.empty()) {
-                    a = std::move(answers.front());
-                    answers.pop_front();
-                }
+        listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (listener < 0 || bind(listener, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+            listen(listener, 64) != 0 || getsockname(listener, reinterpret_cast<sockaddr *>(&a), &len) != 0)
+            finding("fake registry", "cannot listen on 127.0.0.1");
+        port = ntohs(a.sin_port);
+        std::thread([this] {
+            for (;;) {
+                const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+                if (fd >= 0) std::thread([this, fd] { serve(fd); }).detach();
             }
-            res.status = a.status;
-            std::string content_type = "application/octet-stream";
+        }).detach();
+    }
+
+    FakeAnswer next(const std::string & method, const std::string & target) {
+        if (const char * v = std::getenv("DLCTL_FUZZ_VERBOSE"); v && *v == '1')
+            std::fprintf(stderr, "fake registry: %s %s\n", method.c_str(), target.c_str());
+        std::lock_guard lock(mu);
+        if (answers.empty()) return {.status = 404, .headers = "", .body = ""};
+        FakeAnswer a = std::move(answers.front());
+        answers.pop_front();
+        return a;
+    }
+
+    static bool send_all(int fd, std::string_view bytes) {
+        while (!bytes.empty()) {
+            const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            bytes.remove_prefix(static_cast<size_t>(n));
+        }
+        return true;
+    }
+
+    static std::string lower(std::string s) {
+        for (char & c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return s;
+    }
+
+    void serve(int fd) {
+        std::string buf;
+        char chunk[65536];
+        // Reads until `buf` holds at least `n` bytes; false when the client has gone.
+        auto fill = [&](size_t n) {
+            while (buf.size() < n) {
+                const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
+                if (got <= 0) return false;
+                buf.append(chunk, static_cast<size_t>(got));
+            }
+            return true;
+        };
+        auto line_end = [&](size_t from) {
+            for (;;) {
+                const size_t at = buf.find("\r\n", from);
+                if (at != std::string::npos) return at;
+                if (!fill(buf.size() + 1)) return std::string::npos;
+            }
+        };
+        for (;;) {
+            size_t end = std::string::npos;
+            while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+                if (!fill(buf.size() + 1)) return (void)::close(fd);
+            const std::string head = buf.substr(0, end);
+            buf.erase(0, end + 4);
+            const size_t sp1 = head.find(' '), sp2 = head.find(' ', sp1 + 1);
+            const std::string method = head.substr(0, sp1), target = head.substr(sp1 + 1, sp2 - sp1 - 1);
+            size_t content_length = 0;
+            bool chunked = false, expect_continue = false;
+            for (size_t at = head.find("\r\n"); at != std::string::npos;) {
+                const size_t next = head.find("\r\n", at + 2);
+                const std::string line =
+                    head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
+                at = next;
+                const size_t colon = line.find(':');
+                if (colon == std::string::npos) continue;
+                const std::string name = lower(line.substr(0, colon)), value = lower(line.substr(colon + 1));
+                if (name == "content-length") content_length = std::strtoull(value.c_str(), nullptr, 10);
+                if (name == "transfer-encoding" && value.find("chunked") != std::string::npos) chunked = true;
+                if (name == "expect" && value.find("100-continue") != std::string::npos)
+                    expect_continue = true;
+            }
+            if (expect_continue && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return (void)::close(fd);
+            if (chunked) {
+                for (;;) {  // the body itself is not needed: only where it ends
+                    const size_t eol = line_end(0);
+                    if (eol == std::string::npos) return (void)::close(fd);
+                    const size_t size = std::strtoull(buf.substr(0, eol).c_str(), nullptr, 16);
+                    buf.erase(0, eol + 2);
+                    if (!fill(size + 2)) return (void)::close(fd);
+                    buf.erase(0, size + 2);
+                    if (size == 0) break;
+                }
+            } else {
+                if (!fill(content_length)) return (void)::close(fd);
+                buf.erase(0, content_length);
+            }
+            const FakeAnswer a = next(method, target);
+            std::string out =
+                fmt::format("HTTP/1.1 {} Fake\r\nContent-Length: {}\r\n", a.status, a.body.size());
+            bool has_type = false;
             size_t start = 0;
             while (start < a.headers.size()) {
-                const size_t end = std::min(a.headers.find('\n', start), a.headers.size());
-                const std::string line = a.headers.substr(start, end - start);
-                start = end + 1;
+                const size_t eol = std::min(a.headers.find('\n', start), a.headers.size());
+                std::string line = a.headers.substr(start, eol - start);
+                start = eol + 1;
                 const size_t colon = line.find(':');
-                if (colon == std::string::npos || colon == 0) continue;
-                std::string name = line.substr(0, colon), value = line.substr(colon + 1);
-                while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-                std::string lower = name;
-                for (char & c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                // The framing is libcurl's business and the server's; a script cannot break it.
-                if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
+                if (colon == std::string::npos || colon == 0 || line.find('\r') != std::string::npos)
                     continue;
-                if (lower.find_first_of("\r\n") != std::string::npos || value.find('\r') != std::string::npos)
-                    continue;
-                if (lower == "content-type")
-                    content_type = value;
-                else
-                    res.headers.emplace(name, value);
+                // The framing is the server's and libcurl's business; a script cannot break it.
+                const std::string name = lower(line.substr(0, colon));
+                if (name == "content-length" || name == "transfer-encoding" || name == "connection") continue;
+                has_type = has_type || name == "content-type";
+                out += line + "\r\n";
             }
-            res.set_content(a.body, content_type);
-        };
-        server.Get(".*", handler);
-        server.Post(".*", handler);
-        server.Put(".*", handler);
-        server.Patch(".*", handler);
-        server.Delete(".*", handler);
-        server.set_keep_alive_timeout(1);
-        port = server.bind_to_any_port("127.0.0.1");
-        if (port <= 0) finding("fake registry", "cannot bind 127.0.0.1");
-        std::thread([this] { server.listen_after_bind(); }).detach();
+            if (!has_type) out += "Content-Type: application/octet-stream\r\n";
+            out += "\r\n";
+            if (method != "HEAD") out += a.body;
+            if (!send_all(fd, out)) return (void)::close(fd);
+        }
     }
 };
 
 Registry & registry() {
-    static Registry * r = new Registry();  // never destroyed: its thread serves until the process ends
+    static Registry * r = new Registry();  // never destroyed: its threads serve until the process ends
     return *r;
 }
 

@@ -1,5 +1,5 @@
 // A registry played from a script, for the targets that fuzz what dlctl's registry client parses (registry,
-// tar): a cpp-httplib server on 127.0.0.1 answering the client's requests in the order they come with the
+// tar): a plain HTTP/1.1 server on 127.0.0.1 answering the client's requests in the order they come with the
 // script's answers, then 404s. The real client (pull_image, push_image, load_base_image) talks to it over
 // loopback, so what is fuzzed is what a hostile registry can send: status lines, headers (WWW-Authenticate,
 // Location, Docker-Content-Digest, Retry-After) and bodies (manifests, indexes, configs, tokens, layers).

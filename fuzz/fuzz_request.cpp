@@ -27,9 +27,13 @@ dl::TrainedModel make_model(bool image) {
     return m;
 }
 
-// As `serve` turns a body into rows: an object with "instances" (rows) or "inputs" (a batch of rows).
+// As `serve` (model_server.cpp) turns a body into rows: an object with "instances" (rows) or "inputs" (a
+// batch of rows).
 void body_to_rows(std::string_view body, const dl::TrainedModel & m) {
-    const nlohmann::json j = dl::parse_json_bounded(body, "request body");
+    std::string text(body);
+    dl::rewrite_nonfinite_literals(text);  // NaN, Infinity: as TF Serving takes them
+    const nlohmann::json j =
+        dl::parse_json_bounded(text, "request body", {.max_depth = dl::kMaxInstanceDepth});
     if (!j.is_object()) return;
     const auto it = j.contains("instances") ? j.find("instances") : j.find("inputs");
     if (it == j.end()) return;

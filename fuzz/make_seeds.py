@@ -202,6 +202,31 @@ def registry_seeds():
         "200\n\n{\"token\": \"b\"}", "404\n\n", loc.format(1), "201\n\n"]))
 
 
+def http_request_seeds():
+    # byte 0: bytes more per read, minus one; the rest is what the connection sends (pipelined requests too)
+    body = b'{"instances": [[0.1, 18, 6.5]]}'
+    reqs = {
+        "get": b"GET /v1/models/housing HTTP/1.1\r\nHost: x\r\n\r\n",
+        "post": b"POST /v1/models/housing:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
+        "form": b"POST /v1/models/housing/versions/2:predict HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n%s" % (len(body), body),
+        "chunked": b"POST /v1/models/h/labels/stable:predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"a;ext=1\r\n{\"instances\r\n15\r\n\": [[1, 2, 3]]}     \r\n0\r\nTrailer: x\r\n\r\n",
+        "pipelined": b"GET /v1/models/h/metadata HTTP/1.1\r\n\r\nGET /v1/models/h%2Fx?q=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                     b"GET /monitoring/prometheus/metrics HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "conflicting_length": b"POST /v1/models/h:predict HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "negative_length": b"POST /v1/models/h:predict HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        "te_and_length": b"POST /v1/models/h:predict HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "no_length": b"POST /v1/models/h:predict HTTP/1.1\r\n\r\n{}",
+        "lf_only": b"GET /v1/models/h HTTP/1.1\nHost: x\n\n",
+    }
+    for name, data in reqs.items():
+        put("http_request", name, b"\x00" + data)
+    put("http_request", "post_in_pieces", b"\x06" + reqs["post"] + reqs["get"])
+    put("http_request", "bytewise", b"\x00" + reqs["chunked"])
+
+
 def checkpoint_seeds(dlctl):
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "data.csv"), "w") as f:
@@ -244,6 +269,7 @@ def main():
     labels_seeds()
     tar_seeds()
     registry_seeds()
+    http_request_seeds()
     if args.dlctl:
         checkpoint_seeds(os.path.abspath(args.dlctl))
 

@@ -27,7 +27,11 @@ max_len() {
 summary=()
 for t in "$@"; do
     bin=$build/fuzz/fuzz_$t
-    [ -x "$bin" ] || { echo "fuzz/run.sh: no $bin (make fuzz-build)" >&2; exit 2; }
+    if [ ! -x "$bin" ]; then  # fuzz_http_request needs the HTTP framing of serve (fuzz/CMakeLists.txt)
+        echo "fuzz/run.sh: no $bin: skipped" >&2
+        summary+=("$(printf '%-11s not built' "$t")")
+        continue
+    fi
     findings=$build/findings/$t corpus=$build/corpus/$t
     mkdir -p "$findings" "$corpus"
     args=(-max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10

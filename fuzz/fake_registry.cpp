@@ -88,8 +88,12 @@ struct Registry {
         };
         for (;;) {
             size_t end = std::string::npos;
-            while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+            while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
                 if (!fill(buf.size() + 1)) return (void)::close(fd);
+                // A TLS ClientHello (the client tries https first): closed at once, so that it falls back to
+                // plain HTTP (--insecure) instead of waiting for a handshake.
+                if (buf[0] == 0x16) return (void)::close(fd);
+            }
             const std::string head = buf.substr(0, end);
             buf.erase(0, end + 4);
             const size_t sp1 = head.find(' '), sp2 = head.find(' ', sp1 + 1);

@@ -3,6 +3,8 @@
 //   byte 0: bit 0 class labels | bit 1 ';' as delimiter | bits 2-3 none/standard/minmax | bit 4 two targets
 //           | bit 5 the first column only as feature
 // The target is the header's last column (the last two with bit 4), so the seeds' own headers name it.
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
 #include "data/text_fields.h"
 #include "harness.h"
@@ -28,4 +30,8 @@ DLCTL_FUZZ_TARGET(csv) {
     dl::Table t = dl::read_dataset(data, /*class_labels=*/(flags & 1) != 0);
     const dl::Splits s = dl::make_splits(t.rows(), data, /*seed=*/42, t.test_start);
     dl::Normalizer::fit(t, s.train, data.normalize).apply(t);
+    // What the reader accepts, training saves: the checkpoint keeps the names as JSON (trainer.cpp's
+    // json_array), which must not fail at the end of a run (a Latin-1 header byte did, with exit 70).
+    for (const auto * names : {&t.feature_names, &t.target_names, &t.class_names})
+        nlohmann::json(*names).dump();
 }

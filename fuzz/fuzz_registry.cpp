@@ -2,7 +2,8 @@
 // scripted registry of fake_registry.h: the ping and its auth challenge (WWW-Authenticate parsing, the token
 // server's JSON), manifests and indexes (platform choice, descriptors), configs, blob digests and sizes,
 // Location headers of uploads, Docker-Content-Digest, Retry-After.
-//   byte 0: bit 0 push a small image (push_image) rather than pull one (pull_image); the rest is the script.
+//   byte 0: bit 0 push a small image (push_image) rather than pull one (pull_image); the rest is the script
+//   (fake_registry.h), where a push's script may write @M@ for the digest of the manifest pushed.
 #include <fstream>
 
 #include "core/hash.h"
@@ -63,8 +64,12 @@ DLCTL_FUZZ_TARGET(registry) {
     const int port = dlctl_fuzz::fake_registry_port();
     const oci::RegistryReference ref =
         oci::parse_registry_reference(fmt::format("127.0.0.1:{}/fuzz/base:1", port));
-    dlctl_fuzz::fake_registry_play(input.substr(1));
     if (input[0] & 1) {
+        // @M@: the pushed manifest's digest, for the answers that confirm it (Docker-Content-Digest).
+        std::string script(input.substr(1));
+        for (size_t at = script.find("@M@"); at != std::string::npos; at = script.find("@M@", at))
+            script.replace(at, 3, small_image().manifest_digest);
+        dlctl_fuzz::fake_registry_play(script);
         oci::PushOptions o;
         static_cast<oci::RegistryOptions &>(o) = options();
         o.chunk_size = 512;  // the layer goes up in chunks: PATCH answers and their Locations too
@@ -75,6 +80,7 @@ DLCTL_FUZZ_TARGET(registry) {
             dlctl_fuzz::finding("registry", fmt::format("push succeeded with digest {}, the manifest's is {}",
                                                         r.digest, image.manifest_digest));
     } else {
+        dlctl_fuzz::fake_registry_play(input.substr(1));
         const fs::path cache = dlctl_fuzz::scratch_dir() / "cache";
         std::error_code ec;
         fs::remove_all(cache, ec);  // every run pulls from scratch: the same input, the same requests

@@ -190,7 +190,9 @@ def registry_seeds():
         ping, "404\n\n", loc.format(1), "201\nLocation: /v2/fuzz/base/blobs/sha256:c\n\n",
         "404\n\n", loc.format(2), "202\nLocation: http://127.0.0.1:@PORT@/v2/fuzz/base/blobs/uploads/u2?s=1\nRange: 0-511\n\n",
         "202\nLocation: /v2/fuzz/base/blobs/uploads/u2?s=2\nRange: 0-1023\n\n", loc.format(2), "201\n\n",
-        "201\nDocker-Content-Digest: sha256:" + "0" * 64 + "\nLocation: /v2/fuzz/base/manifests/sha256:0\n\n"]))
+        "201\nDocker-Content-Digest: @M@\nLocation: /v2/fuzz/base/manifests/@M@\n\n"]))
+    put("registry", "push_wrong_digest", "\x01" + "\n--\n".join([
+        ping, "200\n\n", "200\n\n", "201\nDocker-Content-Digest: sha256:" + "0" * 64 + "\n\n"]))
     put("registry", "push_present", "\x01" + "\n--\n".join([
         ping, "200\nDocker-Content-Digest: sha256:x\nContent-Length: 64\n\n", "200\n\n",
         "201\nLocation: /v2/fuzz/base/manifests/1\n\n"]))

@@ -463,11 +463,13 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
                                         .step = static_cast<uint64_t>(st.step),
                                         .lr = lr,
                                         .t = opt.next_iteration()};
+                // Not the structured bindings themselves: clang before 16 cannot capture them.
+                const int64_t local_rows = end - begin, global_rows = global_end - global_begin;
                 backend->run_step(ex.step_key(), values, [&] {
                     ex.launch(spec.seed, static_cast<uint64_t>(st.step));
                     session.commit_updates(ex);
                     std::vector<TensorView> & grads = session.gradients(ex);
-                    replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
+                    replicas.reduce_gradients(grads, local_rows, global_rows);
                     opt.issue(grads);
                 });
                 ex.download_outputs(/*wait=*/false);

@@ -142,7 +142,9 @@ expect_rc 0 "$DLCTL" package "$T/export/housing/2" --tag housing:2 --out "$T/v2.
   fail "version 2 has version 1's model layer"
 echo "housing image: $(json "$T/a.json" 'j["size"]') bytes compressed; runtime layer" \
   "$(json "$T/a.json" 'j["layers"][0]["size"]'), model layer $(json "$T/a.json" 'j["layers"][1]["size"]')"
-[ "$(json "$T/a.json" 'j["size"]')" -lt $((30 * 1024 * 1024)) ] || fail "the image is over 30 MB compressed"
+# (Not for a sanitizer build, whose serving binary and libasan make the runtime layer larger.)
+[ -n "${DLCTL_SANITIZED:-}" ] || [ "$(json "$T/a.json" 'j["size"]')" -lt $((30 * 1024 * 1024)) ] ||
+    fail "the image is over 30 MB compressed"
 
 # --- --dockerfile: a Dockerfile FROM scratch and its context, with the same files and settings ---
 expect_rc 0 "$DLCTL" package "$dir" --tag housing:1 --out "$T/d.oci" --dockerfile "$T/docker"

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -375,6 +376,16 @@ H5Content read_h5(const std::string & path) {
                  std::memcmp(head, kHdf5Signature, sizeof kHdf5Signature) == 0)) {
         corrupt(path, file_size < kH5HeaderBytes ? "truncated: too short to be a checkpoint"
                                                  : "not a dlctl checkpoint (no dlctl-h5 header; corrupt?)");
+    }
+    // Note [legacy files]: without the header nothing vouches for the bytes, and libhdf5 itself reads past its
+    // buffers on some damaged metadata (found by fuzzing under ASan). Such files are read only when the user
+    // says they trust them; `dlctl export` then writes the model in the checked format.
+    if (!verified) {
+        const char * allow = std::getenv("DLCTL_READ_LEGACY_H5");
+        if (!allow || std::string_view(allow) != "1")
+            corrupt(path,
+                    "no dlctl integrity header: written by a dlctl older than format 2 (or not by dlctl), and "
+                    "not read unverified; if you trust this file, read it with DLCTL_READ_LEGACY_H5=1");
     }
 
     // HDF5 opens the very file just verified (the descriptor's), not whatever the name points at by now.

@@ -486,7 +486,11 @@ std::shared_ptr<LoadedVersion> load_version(const std::string & model, int64_t v
     v->classifier = trained.info.classification;
     v->features = trained.features;
     for (const std::string & c : trained.classes) v->quoted_labels.push_back(dump(json(c)));
-    v->metadata = metadata_reply(model, version, signature);
+    try {
+        v->metadata = metadata_reply(model, version, signature);
+    } catch (const json::exception & e) {
+        throw Error(ExitCode::bad_input, fmt::format("{}: {}", signature_path, json_error_text(e)));
+    }
     std::vector<std::unique_ptr<Predictor>> lanes;
     for (int i = 1; i < options.engine_lanes; ++i)
         lanes.push_back(std::make_unique<Predictor>(trained, options.engine_threads));

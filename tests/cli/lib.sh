@@ -13,3 +13,28 @@ expect_rc() {
   [ "$rc" = "$want" ] || { cat "$T/err" >&2; fail "'$*' exited $rc, want $want"; }
 }
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# Shared by the serve tests (they define PIDS and kill them on exit).
+# start_server LOG ARGS...: dlctl serve on a free loopback port (--port 0, read from the start-up line); sets PID,
+# PORT and URL, and waits for /readyz (unless NO_READY_WAIT=1).
+start_server() {
+  local log=$1; shift
+  "$DLCTL" serve "$@" --port 0 >"$log.out" 2>"$log" </dev/null &
+  PID=$!
+  PIDS+=("$PID")
+  PORT=""
+  for _ in $(seq 600); do
+    PORT=$(sed -n 's#^dlctl: serving .* on http://127\.0\.0\.1:\([0-9][0-9]*\)$#\1#p' "$log")
+    [ -n "$PORT" ] && break
+    kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; fail "dlctl serve exited at start-up"; }
+    sleep 0.05
+  done
+  [ -n "$PORT" ] || { cat "$log" >&2; fail "no start-up line"; }
+  URL=http://127.0.0.1:$PORT
+  [ "${NO_READY_WAIT:-0}" = 1 ] && return 0
+  for _ in $(seq 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && return 0
+    sleep 0.05
+  done
+  fail "/readyz never became 200"
+}

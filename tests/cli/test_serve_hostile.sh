@@ -20,17 +20,7 @@ python3 -c "n=70000; print('['*n + ']'*n)" >"$T/deep.jsonl"
 expect_rc 65 "$DLCTL" predict "$EXP/housing/1" --input "$T/deep.jsonl"
 grep -q "deep.jsonl:1.*nested deeper than" "$T/err" || fail "deep JSON line: $(cat "$T/err")"
 
-"$DLCTL" serve "$EXP/housing" "$EXP/iris" --port 0 --threads 8 --poll-ms 100 >"$T/serve.out" 2>"$T/serve.log" </dev/null &
-PID=$!
-PIDS+=("$PID")
-PORT=""
-for _ in $(seq 600); do
-  PORT=$(sed -n 's#^dlctl: serving .* on http://127\.0\.0\.1:\([0-9][0-9]*\)$#\1#p' "$T/serve.log")
-  [ -n "$PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat "$T/serve.log" >&2; fail "dlctl serve exited at start-up"; }
-  sleep 0.05
-done
-[ -n "$PORT" ] || fail "no start-up line: $(cat "$T/serve.log")"
+start_server "$T/serve.log" "$EXP/housing" "$EXP/iris" --threads 8 --poll-ms 100
 
 # A version whose dlctl.h5 is garbage: refused, and its status must not show the server's paths.
 mkdir -p "$EXP/housing/9" && head -c 4096 /dev/urandom >"$EXP/housing/9/dlctl.h5"

@@ -196,10 +196,10 @@ void LayerBuilder::stream_tar(const std::function<void(const char *, size_t)> & 
         }
         archive_entry_set_perm(e.get(), entry.mode);
         check_archive(a.get(), archive_write_header(a.get(), e.get()), path.c_str());
-        auto write_data = [&](const char * data, size_t n) {
+        auto write_data = [&, &name = path](const char * data, size_t n) {  // clang 14: no captured bindings
             const la_ssize_t w = archive_write_data(a.get(), data, n);
             DL_CHECK(w == static_cast<la_ssize_t>(n), ExitCode::internal, "libarchive: {}: short write: {}",
-                     path, archive_error_string(a.get()));
+                     name, archive_error_string(a.get()));
         };
         if (entry.kind != Kind::file) continue;
         if (entry.source.empty()) {

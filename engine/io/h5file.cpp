@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -96,15 +97,26 @@ void write_dataset(hid_t file, const std::string & name, hid_t type, const std::
     check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, "write a dataset");
 }
 
+// A fixed-length string lives in the object header, whose messages hold at most 64 KiB; a longer value (the
+// graph of a model of a few hundred layers) is a variable-length string, kept in the global heap. Values that
+// fit stay fixed-length, so those files are byte for byte what earlier releases wrote and read.
+constexpr size_t kMaxFixedStringAttr = 60000;
+
 void write_string_attr(hid_t obj, const std::string & name, const std::string & value, const std::string & path) {
+    const bool variable = value.size() > kMaxFixedStringAttr;
     H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type, std::max<size_t>(1, value.size()));
-    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    H5Tset_size(type, variable ? H5T_VARIABLE : std::max<size_t>(1, value.size()));
+    if (!variable) H5Tset_strpad(type, H5T_STR_NULLPAD);
     H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
     H5Id attr(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     if (attr.id < 0) {
         H5Eclear2(H5E_DEFAULT);
         throw Error(ExitCode::io, fmt::format("{}: HDF5 failed to create attribute {}", path, name));
+    }
+    if (variable) {
+        const char * text = value.c_str();
+        check(H5Awrite(attr, type, &text), path, "write an attribute");
+        return;
     }
     std::string padded = value.empty() ? std::string(1, '\0') : value;
     check(H5Awrite(attr, type, padded.data()), path, "write an attribute");
@@ -236,19 +248,34 @@ herr_t visit_object(hid_t root, const char * name, const H5O_info_t * info, void
     return 0;
 }
 
-// A fixed-length string attribute, its size bounded by the file's; other types are not ours and are skipped.
+// A string attribute (fixed-length, or variable-length as write_string_attr stores long ones), its size
+// bounded by the file's; other types are not ours and are skipped.
 herr_t read_string_attr(hid_t attr, const char * name, ReadCtx & ctx) {
     H5Id type(H5Aget_type(attr), H5Tclose);
     if (type.id < 0) return -1;
-    if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0) return 0;
-    const size_t size = H5Tget_size(type);
-    if (size == 0 || size > ctx.file_size) {
-        ctx.problem = fmt::format("attribute {} claims {} bytes", name, size);
-        return -1;
-    }
+    if (H5Tget_class(type) != H5T_STRING) return 0;
     H5Id space(H5Aget_space(attr), H5Sclose);
     if (space.id < 0 || H5Sget_simple_extent_type(space) != H5S_SCALAR) {
         ctx.problem = fmt::format("attribute {} is not a single string", name);
+        return -1;
+    }
+    if (H5Tis_variable_str(type) > 0) {
+        H5Id memory_type(H5Tcopy(H5T_C_S1), H5Tclose);
+        if (memory_type.id < 0 || H5Tset_size(memory_type, H5T_VARIABLE) < 0) return -1;
+        char * text = nullptr;
+        if (H5Aread(attr, memory_type, &text) < 0) return -1;
+        std::unique_ptr<char, herr_t (*)(void *)> owned(text, H5free_memory);
+        const size_t size = text ? strnlen(text, ctx.file_size + 1) : 0;
+        if (size > ctx.file_size) {
+            ctx.problem = fmt::format("attribute {} claims more bytes than the file has", name);
+            return -1;
+        }
+        ctx.content->attrs[name] = std::string(text ? text : "", size);
+        return 0;
+    }
+    const size_t size = H5Tget_size(type);
+    if (size == 0 || size > ctx.file_size) {
+        ctx.problem = fmt::format("attribute {} claims {} bytes", name, size);
         return -1;
     }
     std::string value(size, '\0');

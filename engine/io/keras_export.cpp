@@ -360,7 +360,9 @@ public:
 
     // A list of Python bytes (numpy "S" array): fixed-length strings as long as the longest; an empty list is
     // numpy's empty float64 array, as tf.keras writes a layer without weights.
-    void fixed_strings(hid_t obj, const std::string & name, const std::vector<std::string> & values) const {
+    // `width`: at least that wide (the chunks of one numpy array share its width).
+    void fixed_strings(hid_t obj, const std::string & name, const std::vector<std::string> & values,
+                       size_t width = 1) const {
         const hsize_t n = values.size();
         H5Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
         if (values.empty()) {
@@ -368,13 +370,39 @@ public:
             write_attr(obj, name, H5T_IEEE_F64LE, space, &none);
             return;
         }
-        size_t width = 1;
         for (const std::string & v : values) width = std::max(width, v.size());
         std::vector<char> buffer(width * values.size(), '\0');
         for (size_t i = 0; i < values.size(); ++i)
             std::memcpy(buffer.data() + i * width, values[i].data(), values[i].size());
         H5Handle type(fixed_string_type(width), H5Tclose);
         write_attr(obj, name, type, space, buffer.data());
+    }
+
+    // A list of names as Keras' save_attributes_to_hdf5_group stores it: one attribute while its bytes fit
+    // an HDF5 object header message (64512 bytes, Keras' HDF5_OBJECT_HEADER_LIMIT), else numpy.array_split's
+    // chunks as <name>0, <name>1, ..., each within the limit, which Keras' loader reads back in order.
+    void name_list(hid_t obj, const std::string & name, const std::vector<std::string> & values) const {
+        constexpr size_t kHeaderLimit = 64512;
+        size_t width = 1;
+        for (const std::string & v : values) width = std::max(width, v.size());
+        if (width > kHeaderLimit)
+            throw Error(ExitCode::io, fmt::format("{}: a name in {} is over {} bytes", path_, name, kHeaderLimit));
+        const size_t n = values.size();
+        size_t chunks = 1;
+        while ((n + chunks - 1) / chunks * width > kHeaderLimit) ++chunks;
+        if (chunks == 1) {
+            fixed_strings(obj, name, values);
+            return;
+        }
+        // array_split: the first n % chunks parts one longer than the rest.
+        size_t begin = 0;
+        for (size_t c = 0; c < chunks; ++c) {
+            const size_t size = n / chunks + (c < n % chunks ? 1 : 0);
+            std::vector<std::string> part(values.begin() + static_cast<std::ptrdiff_t>(begin),
+                                          values.begin() + static_cast<std::ptrdiff_t>(begin + size));
+            fixed_strings(obj, fmt::format("{}{}", name, c), part, width);
+            begin += size;
+        }
     }
 
     // Python str: a variable-length UTF-8 string.
@@ -433,13 +461,16 @@ private:
 void write_file(const std::string & path, hid_t file, const std::string & config,
                 const std::vector<KerasLayer> & layers) {
     const KerasH5Writer w(path);
-    w.fixed_string(file, "model_config", config);
+    // A str, as Keras 3 writes it: kept in the global heap, not in the object header, so no 64 KiB bound.
+    // tf.keras 2 writes bytes, a fixed-length string inside the header, which held about 170 dense layers;
+    // both loaders read either.
+    w.text(file, "model_config", config);
     w.text(file, "keras_version", kKerasVersion);
     w.text(file, "backend", kKerasBackend);
     H5Handle weights(w.group(file, "model_weights"), H5Gclose);
     std::vector<std::string> names;
     for (const KerasLayer & k : layers) names.push_back(k.name);
-    w.fixed_strings(weights, "layer_names", names);
+    w.name_list(weights, "layer_names", names);
     w.fixed_string(weights, "backend", kKerasBackend);
     w.fixed_string(weights, "keras_version", kKerasVersion);
     for (const KerasLayer & k : layers) {
@@ -447,7 +478,7 @@ void write_file(const std::string & path, hid_t file, const std::string & config
         std::vector<std::string> weight_names;
         for (const KerasWeight & kw : k.weights)
             weight_names.push_back(fmt::format("{}/{}:0", k.name, kw.name));
-        w.fixed_strings(layer, "weight_names", weight_names);
+        w.name_list(layer, "weight_names", weight_names);
         if (k.weights.empty()) continue;
         H5Handle inner(w.group(layer, k.name), H5Gclose);
         for (const KerasWeight & kw : k.weights) w.dataset(inner, kw.name + ":0", kw);

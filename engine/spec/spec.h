@@ -29,9 +29,10 @@ constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
 constexpr int64_t kMaxStepsPerEpoch = 1000000000;
 constexpr int64_t kMaxKeepLast = 1000;
 constexpr int64_t kMaxSeed = 1000000000000000;  // 10^15: exact as the double YAML numbers are read through
-// A model file keeps the resolved spec (render_spec) in one HDF5 attribute, which holds at most 64 KiB: a
-// spec that renders longer is refused as it is read, not when the finished model is saved (about 390 dense
-// layers).
+// A model file keeps the resolved spec (render_spec) in one fixed-length HDF5 attribute, which holds at most
+// 64 KiB and which every dlctl release reads: a spec that renders longer is refused as it is read, not when
+// the finished model is saved (about 390 dense layers). Longer attributes (a model's graph) are stored
+// variable-length (io/h5file.cpp).
 constexpr size_t kMaxRenderedSpecBytes = 60000;
 
 // A file the data section names: resolved relative to the spec file, made absolute.

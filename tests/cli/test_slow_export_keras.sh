@@ -99,6 +99,19 @@ EOF
 export_case "$T/keras-layers.yaml" "$T/digits.csv"
 export_case "$T/keras-embedding.yaml" "$T/digits.csv"
 
+# Deep, with long layer names: a model_config over 64 KiB and layer_names in Keras' chunks (export failed with
+# exit 74 beyond about 170 dense layers).
+{
+  printf 'name: keras-deep\nseed: 5\n'
+  printf 'data: {path: %s/datasets/housing.csv, target: MEDV, normalize: standard}\n' "$SRC"
+  printf 'model:\n  input: [13]\n  layers:\n'
+  for i in $(seq 130); do
+    printf '    - dense: {name: a_rather_long_layer_name_as_generated_by_a_tool_%03d, units: 4, activation: gelu}\n' "$i"
+  done
+  printf '    - dense: {units: 1}\ntrain: {loss: mse, batch_size: 32}\n'
+} >"$T/keras-deep.yaml"
+export_case "$T/keras-deep.yaml" "$T/housing.csv"
+
 # TensorFlow starts slowly: every model in one process.
 python3 - "$cases" <<'EOF'
 import csv, json, sys

@@ -189,6 +189,39 @@ TEST_CASE("h5: what write_h5 writes reads back identically, behind its integrity
     fs::remove_all(dir);
 }
 
+// Before: "HDF5 failed to create attribute graph" (exit 74) exporting a model of 130 dense layers: a
+// fixed-length string attribute holds at most 64 KiB.
+TEST_CASE("h5: an attribute over 64 KiB reads back whole; shorter ones keep their fixed-length bytes") {
+    const std::string dir = scratch("long-attr");
+    dl::H5Content c = sample_content();
+    const std::string short_file = dir + "/short.h5", long_file = dir + "/long.h5";
+    dl::write_h5(short_file, c);
+    std::string graph;
+    for (int i = 0; graph.size() < 300000; ++i) graph += fmt::format("node {} = dense(node {});\n", i + 1, i);
+    c.attrs["graph"] = graph;
+    dl::write_h5(long_file, c);
+    const dl::H5Content back = dl::read_h5(long_file);
+    CHECK(back.attrs.at("graph") == graph);
+    CHECK(back.attrs.at("spec") == c.attrs.at("spec"));
+    CHECK(back.attrs.at("checksum") == dl::content_checksum(c));
+    // Short values stay fixed-length strings, as earlier releases wrote and read them.
+    auto variable_length = [](const std::string & file, const char * attribute) {
+        const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        REQUIRE(f >= 0);
+        const hid_t attr = H5Aopen(f, attribute, H5P_DEFAULT);
+        const hid_t type = H5Aget_type(attr);
+        const bool variable = H5Tis_variable_str(type) > 0;
+        H5Tclose(type);
+        H5Aclose(attr);
+        H5Fclose(f);
+        return variable;
+    };
+    CHECK_FALSE(variable_length(short_file, "spec"));
+    CHECK_FALSE(variable_length(long_file, "spec"));
+    CHECK(variable_length(long_file, "graph"));
+    fs::remove_all(dir);
+}
+
 TEST_CASE("h5: every single-byte flip and truncation is refused (exit 65, naming the file)") {
     const std::string dir = scratch("flips");
     const std::string good = dir + "/good.h5", bad = dir + "/bad.h5";

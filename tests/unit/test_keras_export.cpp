@@ -78,6 +78,9 @@ struct H5Reader {
         H5Aclose(attr);
         return out;
     }
+    bool has(const std::string & object, const std::string & name) const {
+        return H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+    }
     std::string string(const std::string & object, const std::string & name) const {
         const std::vector<std::string> v = strings(object, name);
         REQUIRE(v.size() == 1);
@@ -198,6 +201,40 @@ TEST_CASE("keras export: the engine's tanh-form gelu is spelled out in Keras lay
         CHECK(classes == std::vector<std::string>{"InputLayer", "Dense", "Multiply", "Rescaling", "Add",
                                                   "Rescaling", "Activation", "Rescaling", "Multiply"});
         CHECK(config["config"]["layers"].back()["name"] == "dense_gelu");
+    }
+    std::filesystem::remove(path);
+}
+
+// Before: exit 74 "HDF5 failed to create attribute model_config (over 64 KiB?)" for about 170 dense layers.
+TEST_CASE("keras export: a model_config over 64 KiB, and layer names split in chunks as Keras does") {
+    std::string layers_yaml;
+    const std::string long_name(56, 'x');
+    constexpr int kDense = 130;  // each with gelu: 8 Keras layers, ~70-byte names, over 64512 bytes in all
+    for (int i = 0; i < kDense; ++i)
+        layers_yaml += fmt::format("    - dense: {{name: {}{}, units: 2, activation: gelu}}\n", long_name, i);
+    const TrainedModel m = make_model(layers_yaml, {3}, "[3]");
+    const std::string path = temp_file("big.h5");
+    write_keras_h5(path, m);
+    {
+        const H5Reader h5(path);
+        const std::string config_text = h5.string("/", "model_config");
+        CHECK(config_text.size() > 65536);
+        const auto config = nlohmann::json::parse(config_text);
+        std::vector<std::string> config_names;
+        for (const auto & layer : config["config"]["layers"]) config_names.push_back(layer["name"]);
+        CHECK(config_names.size() == 1 + 8 * kDense);
+        CHECK_FALSE(h5.has("/model_weights", "layer_names"));
+        std::vector<std::string> names;
+        int chunks = 0;
+        for (; h5.has("/model_weights", fmt::format("layer_names{}", chunks)); ++chunks) {
+            const std::vector<std::string> part = h5.strings("/model_weights", fmt::format("layer_names{}", chunks));
+            names.insert(names.end(), part.begin(), part.end());
+        }
+        CHECK(chunks == 2);
+        CHECK(names == config_names);
+        const std::string last = fmt::format("{}{}", long_name, kDense - 1);
+        CHECK(h5.strings("/model_weights/" + last, "weight_names") ==
+              std::vector<std::string>{last + "/kernel:0", last + "/bias:0"});
     }
     std::filesystem::remove(path);
 }

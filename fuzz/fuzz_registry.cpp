@@ -4,6 +4,8 @@
 // Location headers of uploads, Docker-Content-Digest, Retry-After.
 //   byte 0: bit 0 push a small image (push_image) rather than pull one (pull_image); the rest is the script
 //   (fake_registry.h), where a push's script may write @M@ for the digest of the manifest pushed.
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "core/hash.h"
@@ -22,6 +24,11 @@ oci::RegistryOptions options() {
     o.insecure = true;
     o.retries = 1;
     o.backoff_base_ms = 0;
+    // Waits the client bounds by --timeout (a Retry-After, a stalled body) are by design; 2 s keeps them under
+    // the fuzzer's -timeout, so that what it reports as a timeout is a wait nothing bounds.
+    o.timeout_s = 2;
+    if (std::getenv("FUZZ_VERBOSE"))  // replaying one input: the requests and answers, as -v prints them
+        o.log = o.warn = [](const std::string & line) { std::fprintf(stderr, "registry: %s\n", line.c_str()); };
     return o;
 }
 

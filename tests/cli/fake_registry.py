@@ -6,6 +6,7 @@ listens on a free 127.0.0.1 port (written to PORT_FILE):
   garbage   every request is answered 200 with a body of garbage and no Docker-Content-Digest
   endless   every request is answered 200 with a body that never ends
   silent    connections are accepted and never answered
+  busy      every request is answered 503 with Retry-After: 3600
   serve     a read-only registry of DIR: GET/HEAD /v2/REPO/manifests/REF answers DIR/manifests/REF, GET
             /v2/REPO/blobs/DIGEST answers DIR/blobs/sha256/HEX, except that a blob whose digest is listed in
             DIR/endless is sent forever. For hostile base images.
@@ -70,6 +71,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(length)
         if mode == "garbage":
             return self.reply(200, b"\x00garbage{{{<html>")
+        if mode == "busy":
+            return self.reply(503, b"busy", [("Retry-After", "3600")])
         if mode == "endless":
             if self.command == "HEAD":
                 return self.reply(200)

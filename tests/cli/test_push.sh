@@ -223,6 +223,13 @@ grep -q "unavailable: GET https\?://$FAKE/v2/ failed after 2 attempts: .*timed o
   fail "a silent registry: $(cat "$T/err")"
 echo "a registry that never answers: 69 after $((SECONDS - start)) s with --timeout 2"
 [ $((SECONDS - start)) -le 8 ] || fail "a silent registry took $((SECONDS - start)) s with --timeout 2"
+# A registry that asks for an hour's wait: given up on at once, never a sleep past --timeout (was 60 s, the
+# fuzzer's "registry" target's 30 timeouts).
+start_fake busy
+start=$SECONDS
+expect_rc 69 timeout 60 "$DLCTL" push "$IMG" "$FAKE/models/x:1" --insecure --timeout 2
+grep -q "asks to retry after 3600 s, beyond --timeout 2 s: giving up" "$T/err" || fail "Retry-After 3600: $(cat "$T/err")"
+[ $((SECONDS - start)) -le 8 ] || fail "a registry asking for Retry-After 3600 took $((SECONDS - start)) s"
 # A manifest PUT answered 200 with garbage and no Docker-Content-Digest (never stored): the HEAD that checks
 # finds nothing.
 start_proxy "$OPEN" fake_manifest=1

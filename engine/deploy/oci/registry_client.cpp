@@ -622,21 +622,35 @@ public:
 
     // Sleeps before retry `attempt`+1, or returns false when the retries are spent. Note [bounded time]:
     // the retries of one request also stop once it has been failing for timeout_s (attempt 0 starts the
-    // clock), so a registry that accepts connections and never answers is given up on after about 2 x
-    // timeout_s (60 s by default) whatever --retries says, and one that refuses them after the retries'
+    // clock), and no wait reaches past that (a Retry-After that asks for more gives up at once), so a
+    // registry that accepts connections and never answers is given up on after about 2 x timeout_s (60 s
+    // by default) whatever --retries or Retry-After say, and one that refuses them after the retries'
     // backoff (6 s with the default 5).
     bool backoff(int attempt, const Response & res, const Request & r) {
         attempts_ = attempt;
         if (!res.too_large.empty()) return false;
         const auto now = std::chrono::steady_clock::now();
         if (attempt == 0) failing_since_ = now;
-        if (attempt >= o_.retries || now - failing_since_ > std::chrono::seconds(o_.timeout_s)) return false;
+        const int64_t budget_ms =
+            int64_t{o_.timeout_s} * 1000 -
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - failing_since_).count();
+        if (attempt >= o_.retries || budget_ms <= 0) return false;
         int64_t ms = std::min<int64_t>(int64_t{o_.backoff_base_ms} << std::min(attempt, 10), 10'000);
         if (const std::string after = res.header("retry-after"); !after.empty()) {
             char * end = nullptr;
-            const long seconds = std::strtol(after.c_str(), &end, 10);
-            if (end != after.c_str() && seconds >= 0) ms = std::min<int64_t>(seconds * 1000, 60'000);
+            const long long seconds = std::strtoll(after.c_str(), &end, 10);
+            if (end != after.c_str() && seconds >= 0) {
+                if (seconds > budget_ms / 1000) {
+                    warn(fmt::format("{} {}: the registry asks to retry after {} s, beyond --timeout {} s: "
+                                     "giving up",
+                                     r.method, loggable_url(r.url), std::min<long long>(seconds, 999'999'999),
+                                     o_.timeout_s));
+                    return false;
+                }
+                ms = seconds * 1000;
+            }
         }
+        ms = std::min(ms, budget_ms);
         warn(fmt::format("retrying {} {} in {} ms ({}; attempt {} of {})", r.method, loggable_url(r.url), ms,
                          describe(res), attempt + 2, o_.retries + 1));
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));

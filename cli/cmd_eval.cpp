@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "report.h"
+#include "model/trained_model.h"
 #include "train/session.h"
 
 namespace dlctl {

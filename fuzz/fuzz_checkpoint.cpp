@@ -6,7 +6,7 @@
 
 #include "harness.h"
 #include "infer/predictor.h"
-#include "train/trainer.h"
+#include "model/trained_model.h"
 
 DLCTL_FUZZ_TARGET(checkpoint) {
     const std::string path = dlctl_fuzz::scratch_file("model.h5", input);

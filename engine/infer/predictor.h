@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "train/session.h"
-#include "train/trainer.h"
+#include "model/trained_model.h"
 
 namespace dl {
 

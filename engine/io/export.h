@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "train/trainer.h"
+#include "model/trained_model.h"
 
 namespace dl {
 

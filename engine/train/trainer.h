@@ -63,31 +63,6 @@ struct TrainResult {
 
 TrainResult train(const TrainOptions & options, TrainObserver & observer);
 
-// A trained version loaded for evaluation or prediction.
-struct TrainedModel {
-    RunRef run;
-    Spec spec;
-    std::string spec_yaml;  // as saved (the spec_sha256 of the version is over these bytes)
-    ParamStore params;
-    Normalizer normalizer;
-    std::vector<std::string> classes;
-    std::vector<std::string> features;  // CSV feature column names, in input order (empty for images)
-    std::vector<std::string> targets;   // target column names
-    DataInfo info;
-    int64_t epoch = 0;
-};
-TrainedModel load_trained(const RunRef & run);
-// A checkpoint (model.h5) or an export bundle (dlctl.h5): both carry the spec, parameters, normalisation and
-// column names under the same attributes.
-TrainedModel load_trained_file(const std::string & h5_path);
-
-// The resolved spec as checkpoints and exports store it: data files named relative to the spec file (or by
-// file name alone when the spec gave an absolute path), never by a path of the host that trained it.
-std::string portable_spec_yaml(const Spec & spec);
-
-// Reads the spec's data with a trained model's label mapping and normalisation (the saved statistics).
-Table load_table_for(const TrainedModel & m, const std::string & data_path_override);
-
 // Canonical direction of a monitored quantity: accuracy goes up, losses and errors go down.
 bool higher_is_better(const std::string & monitor);
 

@@ -5,6 +5,7 @@
 #include <Eigen/Dense>
 #include <filesystem>
 
+#include "model/trained_model.h"
 #include "train/trainer.h"
 
 namespace {

@@ -14,6 +14,7 @@
 #include "io/runs.h"
 #include "optim/optimizer.h"
 #include "train/session.h"
+#include "model/trained_model.h"
 #include "train/trainer.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include "commands.h"
 #include "optim/optimizer.h"
 #include "report.h"
-#include "train/session.h"
+#include "model/session.h"
 
 namespace dlctl {
 

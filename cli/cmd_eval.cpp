@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "report.h"
 #include "model/trained_model.h"
-#include "train/session.h"
+#include "model/session.h"
 
 namespace dlctl {
 

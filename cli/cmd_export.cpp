@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "io/export.h"
+#include "export/export.h"
 #include "report.h"
 
 namespace dlctl {

@@ -1,4 +1,4 @@
-// `dlctl package`: an exported model version as an OCI image (engine/deploy/oci/image_layout.h); the serving
+// `dlctl package`: an exported model version as an OCI image (engine/oci/image_layout.h); the serving
 // binary packaged into it is dlctl-serve, found beside this executable.
 #include <fmt/format.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "deploy/oci/image_layout.h"
+#include "oci/image_layout.h"
 #include "registry_options.h"
 #include "report.h"
 

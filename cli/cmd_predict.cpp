@@ -6,7 +6,7 @@
 #include "core/fs.h"
 #include "infer/instances.h"
 #include "infer/predictor.h"
-#include "io/export.h"
+#include "model/bundle.h"
 #include "report.h"
 
 namespace dlctl {

@@ -8,9 +8,9 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "deploy/oci/image_layout.h"
-#include "deploy/oci/registry_client.h"
-#include "io/export.h"
+#include "oci/image_layout.h"
+#include "oci/registry_client.h"
+#include "export/export.h"
 #include "io/runs.h"
 #include "registry_options.h"
 #include "report.h"

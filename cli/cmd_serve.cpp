@@ -9,7 +9,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "deploy/model_server.h"
+#include "serve/model_server.h"
 
 namespace dlctl {
 

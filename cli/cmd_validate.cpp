@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "train/session.h"
+#include "model/session.h"
 #include "model/model.h"
 
 namespace dlctl {

@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "deploy/oci/registry_client.h"
+#include "oci/registry_client.h"
 
 namespace dlctl {
 

@@ -10,11 +10,11 @@ find_package(ZLIB REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(HDF5 REQUIRED COMPONENTS C)
 # Export: ONNX's own protobuf classes and checker (libonnx-dev). Serving has its own HTTP/1.1 loop
-# (engine/deploy/http_server.h says why Debian's cpp-httplib 0.11 could not be kept).
+# (engine/serve/http_server.h says why Debian's cpp-httplib 0.11 could not be kept).
 find_package(ONNX CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(PkgConfig REQUIRED)
-# Packaging and pushing images (engine/deploy/oci/, full binary only): libcurl for the registry API, libarchive
+# Packaging and pushing images (engine/oci/, full binary only): libcurl for the registry API, libarchive
 # for tar layers.
 find_package(CURL REQUIRED)
 find_package(LibArchive REQUIRED)

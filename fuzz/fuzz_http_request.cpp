@@ -1,5 +1,5 @@
 // http_request: the bytes a client sends to `dlctl serve` -> the request framing its I/O loop runs on every
-// read (deploy/http_frame.h: request line, headers, Content-Length, chunked bodies, limits), as the bytes
+// read (serve/http_frame.h: request line, headers, Content-Length, chunked bodies, limits), as the bytes
 // arrive: the input is fed in growing prefixes, `step` bytes more each time (byte 0 + 1), and every complete
 // request is taken off the front as a pipelining client's would be. Invariants checked besides the
 // sanitizers':
@@ -8,7 +8,7 @@
 //   - the framing of a request never changes once it is complete: the whole input frames it the same way as
 //     the prefix that first completed it (anything else is a request an intermediary could read differently:
 //     request smuggling).
-#include "deploy/http_frame.h"
+#include "serve/http_frame.h"
 #include "harness.h"
 
 namespace {

@@ -3,8 +3,8 @@
 // through (core/json_limits.h), with the invariant that makes it a defence checked on every accepted
 // document: nothing deeper than the limit ever reaches recursive code.
 //   byte 0: bit 0 signature.json (ordered_json, as the server keeps it) rather than labels.json (json)
-// Note: the label and signature parsers themselves are still file-local in deploy/model_server.cpp
-// (ModelServer::Impl::read_labels, the signature.json read in load_version) and deploy/oci/image_layout.cpp
+// Note: the label and signature parsers themselves are still file-local in serve/model_server.cpp
+// (ModelServer::Impl::read_labels, the signature.json read in load_version) and oci/image_layout.cpp
 // (read_exported_version); once they are exposed, this target calls them too (fuzz/README.md).
 #include "core/json_limits.h"
 #include "harness.h"

@@ -1,4 +1,4 @@
-// registry: what a registry answers -> dlctl's registry client (deploy/oci/registry_client.*), through the
+// registry: what a registry answers -> dlctl's registry client (oci/registry_client.*), through the
 // scripted registry of fake_registry.h: the ping and its auth challenge (WWW-Authenticate parsing, the token
 // server's JSON), manifests and indexes (platform choice, descriptors), configs, blob digests and sizes,
 // Location headers of uploads, Docker-Content-Digest, Retry-After.
@@ -9,8 +9,8 @@
 #include <fstream>
 
 #include "core/hash.h"
-#include "deploy/oci/registry_client.h"
-#include "deploy/oci/tar_layer.h"
+#include "oci/registry_client.h"
+#include "oci/tar_layer.h"
 #include "fake_registry.h"
 #include "harness.h"
 

@@ -12,7 +12,7 @@
 #include "core/json_limits.h"
 #include "harness.h"
 #include "infer/instances.h"
-#include "io/export.h"
+#include "model/bundle.h"
 
 namespace {
 

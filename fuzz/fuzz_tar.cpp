@@ -8,7 +8,7 @@
 //   it
 //     into a scratch folder: every blob it hands on must lie inside that folder.
 #include "core/hash.h"
-#include "deploy/oci/base_image.h"
+#include "oci/base_image.h"
 #include "fake_registry.h"
 #include "harness.h"
 

@@ -1,6 +1,6 @@
 #include "autodiff/autodiff.h"
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.h"
+#include "graph/op.h"
 #include "spec/spec.h"
 
 namespace dl {

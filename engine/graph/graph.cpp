@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 

@@ -10,7 +10,7 @@
 #include "core/json_limits.h"
 #include "data/text_fields.h"
 #include "infer/predictor.h"
-#include "io/export.h"
+#include "model/bundle.h"
 #include "spec/spec.h"
 
 namespace dl {

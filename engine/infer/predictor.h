@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "train/session.h"
+#include "model/session.h"
 #include "model/trained_model.h"
 
 namespace dl {

@@ -3,7 +3,7 @@
 //   from_logits = 0: p = x / sum(x, last axis), clipped to [1e-7, 1 - 1e-7], as Keras does
 // A composite: both forms are stable as written, so their gradients come from the primitives.
 #include "core/source_loc.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

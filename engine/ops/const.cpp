@@ -1,6 +1,6 @@
 // A constant tensor held by the node itself (scalars of gradient rules, folded subgraphs).
 #include "ops/onnx_ctx.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

@@ -4,7 +4,7 @@
 // accepted and ignored.
 #include <numbers>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

@@ -1,7 +1,7 @@
 // loss = mean(0.5 e^2 where |e| <= delta, else delta (|e| - 0.5 delta)), e = prediction - target (Keras Huber,
 // delta default 1). Written without a branch: with q = min(|e|, delta), each element is 0.5 q^2 + delta (|e| - q).
 #include "core/source_loc.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

@@ -1,6 +1,6 @@
 // A value fed from outside for every run (a batch of features or labels); its storage is the executor's.
 #include "ops/onnx_ctx.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 

@@ -1,7 +1,7 @@
 // loss = mean(|prediction - target|) over all elements, a composite (Keras' mean over the last axis, then over
 // the batch, is the same number).
 #include "core/source_loc.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

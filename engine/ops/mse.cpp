@@ -1,5 +1,5 @@
 // loss = mean((prediction - target)^2), a composite of primitives (its gradient comes from theirs).
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

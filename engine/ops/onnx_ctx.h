@@ -1,4 +1,4 @@
-// How an op says what it is in ONNX (`dlctl export`, io/onnx_export.cpp): its file sets OpDef::onnx to a
+// How an op says what it is in ONNX (`dlctl export`, export/onnx_export.cpp): its file sets OpDef::onnx to a
 // function that adds ONNX nodes through this context and returns the name of the value standing for the op's
 // output.
 //   // engine/ops/softmax.cpp
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 

@@ -1,6 +1,6 @@
 // A trainable parameter, stored in the ParamStore under its name ("dense_1/kernel").
 #include "ops/onnx_ctx.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 namespace {

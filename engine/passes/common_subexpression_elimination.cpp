@@ -3,7 +3,7 @@
 #include <map>
 #include <tuple>
 
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 namespace dl {

@@ -1,6 +1,6 @@
 // Evaluates nodes whose inputs are all constants once, at build time, and turns them into constants
 // (e.g. the seed gradient of a mean loss broadcast and scaled). Random ops are never folded.
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 namespace dl {

@@ -2,7 +2,7 @@
 // one conv2d with bias and activation, when the intermediates have no other consumer. The last node of the chain
 // is rewritten in place, so its id (which gradient rules refer to, e.g. relu's step(y)) and the execution order
 // stay valid; the matmul (or conv2d) and bias_add become dead.
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 namespace dl {

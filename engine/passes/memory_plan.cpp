@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <map>
 
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 namespace dl {

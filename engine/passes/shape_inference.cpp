@@ -1,5 +1,5 @@
 // Re-checks every live node's shape against its inputs after rewrites; a mismatch is a bug in a pass.
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 namespace dl {

@@ -19,7 +19,7 @@
 #include "train/loader.h"
 #include "train/replicas.h"
 #include "model/trained_model.h"
-#include "train/session.h"
+#include "model/session.h"
 
 namespace dl {
 

@@ -31,7 +31,7 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "exec/executor.h"
-#include "ops/op.h"
+#include "graph/op.h"
 #include "passes/passes.h"
 
 // Count heap allocations: a kernel must not allocate once the executor is built (the training step runs

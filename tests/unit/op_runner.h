@@ -9,7 +9,7 @@
 
 #include "backend/backend.h"
 #include "exec/executor.h"
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl::testing {
 

@@ -10,7 +10,7 @@
 #include "core/rng.h"
 #include "exec/executor.h"
 #include "model/model.h"
-#include "ops/op.h"
+#include "graph/op.h"
 #include "op_runner.h"
 #include "passes/passes.h"
 #include "spec/spec.h"

@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 TEST_CASE("the CUDA plugin registers one kernel per ops/*.cu, named after its file, for an op of the engine") {
     if (!DLCTL_HAVE_CUDA) {

@@ -13,7 +13,7 @@
 #include "io/h5file.h"
 #include "io/runs.h"
 #include "optim/optimizer.h"
-#include "train/session.h"
+#include "model/session.h"
 #include "model/trained_model.h"
 #include "train/trainer.h"
 

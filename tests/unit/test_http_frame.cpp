@@ -1,10 +1,10 @@
-// Request framing (deploy/http_frame.h): what a connection's bytes mean before any handler sees them.
+// Request framing (serve/http_frame.h): what a connection's bytes mean before any handler sees them.
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "core/json_limits.h"
-#include "deploy/http_frame.h"
+#include "serve/http_frame.h"
 
 using dl::frame_request;
 using dl::RequestFrame;

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "io/export.h"
+#include "export/export.h"
 
 namespace {
 using namespace dl;

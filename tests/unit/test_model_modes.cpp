@@ -11,7 +11,7 @@
 #include "model/model.h"
 #include "passes/passes.h"
 #include "spec/spec.h"
-#include "train/session.h"
+#include "model/session.h"
 
 namespace {
 using namespace dl;

@@ -9,7 +9,7 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "exec/executor.h"
-#include "ops/op.h"
+#include "graph/op.h"
 #include "op_runner.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// Image layers (deploy/oci/tar_layer.h) and references (deploy/oci/image_layout.h): the tar read back with
+// Image layers (oci/tar_layer.h) and references (oci/image_layout.h): the tar read back with
 // libarchive is sorted, owned by root and timed as asked, gzip's header holds no time or name, the digests
 // are of the bytes, and the same entries give the same blob whatever order they were added in.
 #include <archive.h>
@@ -14,8 +14,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "deploy/oci/image_layout.h"
-#include "deploy/oci/tar_layer.h"
+#include "oci/image_layout.h"
+#include "oci/tar_layer.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The structure of model.onnx (its numbers against onnxruntime are tests/cli/test_export_onnx.sh's): ONNX's
-// checker passes in-process, opset 17, io/export.h's input and output names with a dynamic batch axis, the
+// checker passes in-process, opset 17, model/bundle.h's input and output names with a dynamic batch axis, the
 // normalisation in front, "same" padding as explicit pads, filters converted to OIHW, no unused initializers,
 // no literal batch size, and every op in the prediction graphs of the shipped configs has an ONNX form.
 #include <doctest/doctest.h>
@@ -9,9 +9,9 @@
 #include <map>
 #include <set>
 
-#include "io/export.h"
+#include "export/export.h"
 #include "model/model.h"
-#include "ops/op.h"
+#include "graph/op.h"
 #include "spec/spec.h"
 
 namespace {

@@ -22,7 +22,7 @@
 #include <set>
 
 #include "core/fs.h"
-#include "io/export.h"
+#include "export/export.h"
 #include "io/h5file.h"
 
 namespace dl {

@@ -1,4 +1,4 @@
-#include "deploy/oci/image_layout.h"
+#include "oci/image_layout.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -25,8 +25,8 @@
 #include "core/hash.h"
 #include "core/json_limits.h"
 #include "core/version.h"
-#include "deploy/oci/base_image.h"
-#include "deploy/oci/tar_layer.h"
+#include "oci/base_image.h"
+#include "oci/tar_layer.h"
 
 namespace fs = std::filesystem;
 

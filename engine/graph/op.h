@@ -10,6 +10,8 @@
 //
 // Composite ops give only `.expand` (a function of other ops); they have no kernel and no gradient rule.
 // The registry is a function-local static: the engine is an OBJECT library, so no registrar is dropped.
+// This interface and its registry (graph/op_registry.cpp) live with the graph, which infers shapes through
+// them; the ops that implement it live in engine/ops/ and depend on the graph, never the other way.
 #pragma once
 
 #include <cstdint>

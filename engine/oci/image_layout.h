@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "deploy/oci/registry_client.h"
+#include "oci/registry_client.h"
 
 namespace dl::oci {
 

@@ -8,7 +8,7 @@
 // blocks; each block is hashed (the diff_id), deflated, and the deflated bytes hashed (the digest) and
 // written to the blob file. A file's bytes are read from disk in 1 MiB pieces as its entry is written, so
 // packaging a 2.2 GB model file stays at a few MiB of memory.
-#include "deploy/oci/tar_layer.h"
+#include "oci/tar_layer.h"
 
 #include <archive.h>
 #include <archive_entry.h>

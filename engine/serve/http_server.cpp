@@ -1,4 +1,4 @@
-#include "deploy/http_server.h"
+#include "serve/http_server.h"
 
 #include <fcntl.h>
 #include <netdb.h>

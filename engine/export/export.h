@@ -1,8 +1,8 @@
 // `dlctl export`: a trained version as TF Serving's layout, DIR/<name>/<version>/, holding
-//   dlctl.h5        the inference bundle (what serve and predict load; see load_bundle)
-//   signature.json  inputs/outputs with names, dtypes and shapes, column and label names, metrics, spec
-//   sha256 model.onnx      the inference graph in ONNX (opset 17), normalisation included
-//   (io/onnx_export.cpp) model.h5        Keras' legacy HDF5 model (io/keras_export.cpp)
+//   dlctl.h5        the inference bundle (what serve and predict load: model/bundle.h)
+//   signature.json  inputs/outputs with names, dtypes and shapes, column and label names, metrics, spec sha256
+//   model.onnx      the inference graph in ONNX (opset 17), normalisation included (export/onnx_export.cpp)
+//   model.h5        Keras' legacy HDF5 model (export/keras_export.cpp)
 // The version directory is built under a temporary name beside it and renamed into place (an existing one is
 // swapped out atomically), so a server watching DIR/<name>/ never sees half a version.
 //   ExportResult r = export_version(load_trained(run), read_meta(run.dir), "export", {"onnx", "native"});
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "model/trained_model.h"
+#include "model/bundle.h"
 
 namespace dl {
 
@@ -23,12 +23,6 @@ struct ExportResult {
     std::vector<std::string> formats;                          // written
     std::vector<std::pair<std::string, std::string>> skipped;  // (format, why): the model has what it lacks
 };
-
-// The names the exported graph, the signature and the server share. Inputs: "input" [batch, *sample shape]
-// (raw values: normalisation is part of the graph). Outputs: "prediction" [batch, targets] for regression;
-// "probabilities" [batch, classes] (float32) and "label" [batch] (the class name, string) for classifiers.
-inline constexpr const char * kInputName = "input";
-std::vector<std::string> output_names(const TrainedModel & model);
 
 // Every format, in the order written: "native" (dlctl.h5 + signature.json), "onnx", "keras".
 const std::vector<std::string> & export_formats();
@@ -46,12 +40,6 @@ ExportResult export_version(const TrainedModel & model, const nlohmann::json & m
 // format, those that cannot hold the model left out.
 ExportResult export_model(const std::string & model, const std::string & runs_root,
                           const std::string & out_root, const std::vector<std::string> & formats);
-
-// dlctl.h5 in an export version directory (or a path to the file itself).
-TrainedModel load_bundle(const std::string & dir_or_file);
-
-// The signature.json of a version.
-nlohmann::ordered_json make_signature(const TrainedModel & model, const nlohmann::json & meta);
 
 // The ONNX model (serialized ModelProto), checked by onnx::checker before it is returned.
 std::string onnx_model_bytes(const TrainedModel & model);

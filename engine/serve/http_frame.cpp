@@ -1,4 +1,4 @@
-#include "deploy/http_frame.h"
+#include "serve/http_frame.h"
 
 #include <algorithm>
 #include <cstdint>

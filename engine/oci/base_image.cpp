@@ -1,4 +1,4 @@
-#include "deploy/oci/base_image.h"
+#include "oci/base_image.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,6 +1,6 @@
 // model.onnx: the prediction graph translated node by node through each op's OpDef::onnx hook
 // (ops/onnx_ctx.h), with the input's rescaling and normalisation in front (as Predictor applies them) and the
-// names of io/export.h on the inputs and outputs.
+// names of model/bundle.h on the inputs and outputs.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
@@ -9,7 +9,7 @@
 #include <set>
 
 #include "core/version.h"
-#include "io/export.h"
+#include "export/export.h"
 #include "ops/onnx_ctx.h"
 
 namespace dl {

@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <map>
 
-#include "ops/op.h"
+#include "graph/op.h"
 
 namespace dl {
 

@@ -1,5 +1,5 @@
 // The HTTP/1.1 server under `dlctl serve`: one I/O thread (epoll) reads every connection and frames its
-// requests (deploy/http_frame.h); only whole requests reach the worker threads that run the handler, so a
+// requests (serve/http_frame.h); only whole requests reach the worker threads that run the handler, so a
 // client that sends slowly, or not at all, holds a file descriptor and never a worker.
 //   HttpServer server({.host = "127.0.0.1", .port = 0, .workers = 8}, [](const HttpRequest & q, HttpResponse & a) {
 //       a.body = "{}";
@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "deploy/http_frame.h"
+#include "serve/http_frame.h"
 
 namespace dl {
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "deploy/oci/registry_client.h"
+#include "oci/registry_client.h"
 
 namespace dl::oci {
 

@@ -1,4 +1,4 @@
-#include "deploy/oci/registry_client.h"
+#include "oci/registry_client.h"
 
 #include <archive.h>
 #include <archive_entry.h>

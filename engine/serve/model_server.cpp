@@ -1,4 +1,4 @@
-#include "deploy/model_server.h"
+#include "serve/model_server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,10 +24,10 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json_limits.h"
-#include "deploy/http_server.h"
+#include "serve/http_server.h"
 #include "infer/instances.h"
 #include "infer/predictor.h"
-#include "io/export.h"
+#include "model/bundle.h"
 
 namespace dl {
 

@@ -29,7 +29,7 @@ struct ServeOptions {
     std::vector<std::string> model_dirs;  // base directories DIR/<name>; the model is served as <name>
     std::string host = "127.0.0.1";
     int port = 8501;               // 0: any free port (see ModelServer::port)
-    int http_threads = 64;         // worker threads: requests handled at once (deploy/http_server.h)
+    int http_threads = 64;         // worker threads: requests handled at once (serve/http_server.h)
     int engine_lanes = 2;          // Predictors per loaded version: requests run on up to this many at once
     int engine_threads = 1;        // threads of each Predictor
     int64_t max_batch = 64;        // rows per engine call

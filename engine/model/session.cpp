@@ -1,4 +1,4 @@
-#include "train/session.h"
+#include "model/session.h"
 
 #include <cmath>
 #include <cstring>

@@ -7,9 +7,9 @@
 #include <map>
 
 #include "commands.h"
+#include "model/session.h"
 #include "optim/optimizer.h"
 #include "report.h"
-#include "model/session.h"
 
 namespace dlctl {
 
@@ -34,7 +34,7 @@ void run_bench(const BenchOptions & o) {
     const dl::Table & table = data.table;
     const dl::Splits & splits = data.splits;
     const dl::DataInfo & info = data.info;
-    const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
+    const std::string device = dl::resolve_device(o.device, spec.device);
     const std::unique_ptr<dl::Backend> backend = dl::make_backend(device);  // outlives the parameters
     if (!backend->set_precision(spec.train.precision))
         note(fmt::format("train.precision {} applies on the GPU; the {} backend computes in float32",

@@ -1,8 +1,8 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "model/session.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "passes/passes.h"
 
 namespace dlctl {
@@ -21,7 +21,8 @@ void run_graph(const GraphOptions & o) {
     const dl::DataInfo info = dl::prepare_data(spec).info;
     dl::ParamStore params;
     const dl::GraphMode mode = o.mode == "train" ? dl::GraphMode::train : dl::GraphMode::predict;
-    dl::Graph g = dl::build_model_graph(spec, info, o.batch > 0 ? o.batch : spec.train.batch_size, mode, params);
+    dl::Graph g =
+        dl::build_model_graph(spec, info, o.batch > 0 ? o.batch : spec.train.batch_size, mode, params);
     dl::run_passes(g, o.after == "memory_plan" ? std::string() : o.after);
     if (o.dot) {
         fmt::print("{}", g.dump_dot());
@@ -42,7 +43,8 @@ void setup_graph(CLI::App & app, const char * name, const char * summary) {
     sub->add_flag("--dot", o->dot, "print Graphviz dot instead of text");
     sub->add_option("--after", o->after, "show the graph after this pass (none = as built)")
         ->check(CLI::IsMember(dl::pass_names()));
-    sub->add_option("--mode", o->mode, "train (forward, loss, backward) or predict")->check(CLI::IsMember({"train", "predict"}));
+    sub->add_option("--mode", o->mode, "train (forward, loss, backward) or predict")
+        ->check(CLI::IsMember({"train", "predict"}));
     sub->add_option("--batch", o->batch, "batch size (default: the spec's)")->check(CLI::PositiveNumber);
     sub->callback([o] { run_graph(*o); });
 }

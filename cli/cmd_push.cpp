@@ -8,10 +8,10 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "oci/image_layout.h"
-#include "oci/registry_client.h"
 #include "export/export.h"
 #include "io/runs.h"
+#include "oci/image_layout.h"
+#include "oci/registry_client.h"
 #include "registry_options.h"
 #include "report.h"
 

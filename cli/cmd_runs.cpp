@@ -15,7 +15,8 @@ struct RunsOptions {
 
 void run_runs(const RunsOptions & o) {
     const std::string root = dl::runs_root(o.runs);
-    std::vector<std::string> names = o.name.empty() ? dl::list_model_names(root) : std::vector<std::string>{o.name};
+    std::vector<std::string> names =
+        o.name.empty() ? dl::list_model_names(root) : std::vector<std::string>{o.name};
     nlohmann::ordered_json all = nlohmann::ordered_json::array();
     for (const std::string & name : names) {
         for (int64_t v : dl::list_versions(root, name)) {
@@ -52,7 +53,8 @@ void run_runs(const RunsOptions & o) {
         fmt::print(stderr, "no runs under {}{}\n", root, o.name.empty() ? "" : " for " + o.name);
         return;
     }
-    fmt::print("{:<24} {:>7} {:<12} {:>6}  {:<20}  {}\n", "NAME", "VERSION", "STATUS", "EPOCHS", "CREATED", "METRICS");
+    fmt::print("{:<24} {:>7} {:<12} {:>6}  {:<20}  {}\n", "NAME", "VERSION", "STATUS", "EPOCHS", "CREATED",
+               "METRICS");
     for (auto & j : all) {
         std::string metrics;
         for (auto & [k, v] : j["metrics"].items())
@@ -67,8 +69,9 @@ void run_runs(const RunsOptions & o) {
                            ? fmt::format("error (exit {}): {}", error["exit_code"].get<int>(), message)
                            : fmt::format("error: {}", message);
         }
-        fmt::print("{:<24} {:>7} {:<12} {:>6}  {:<20}  {}\n", j["name"].get<std::string>(), j["version"].get<int64_t>(),
-                   j["status"].get<std::string>(), j["epochs"].get<int64_t>(), j["created"].get<std::string>(), metrics);
+        fmt::print("{:<24} {:>7} {:<12} {:>6}  {:<20}  {}\n", j["name"].get<std::string>(),
+                   j["version"].get<int64_t>(), j["status"].get<std::string>(), j["epochs"].get<int64_t>(),
+                   j["created"].get<std::string>(), metrics);
     }
 }
 

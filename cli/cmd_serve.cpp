@@ -106,7 +106,8 @@ void setup_serve(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("--max-body-mb", o->max_body_mb, "largest request body (413 beyond)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    sub->add_option("--timeout-s", s.timeout_s, "deadline to receive a whole request, and to deliver a response")
+    sub->add_option("--timeout-s", s.timeout_s,
+                    "deadline to receive a whole request, and to deliver a response")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
     sub->add_flag(

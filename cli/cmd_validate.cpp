@@ -1,8 +1,8 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "model/session.h"
 #include "model/model.h"
+#include "model/session.h"
 
 namespace dlctl {
 

@@ -12,16 +12,23 @@ const std::vector<Command> & commands() {
         {"validate", "check a spec and its data without training", setup_validate},
         {"render", "print a spec with every default filled in", setup_render},
         {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},
-        {"export", "write a trained version as ONNX, Keras HDF5 and dlctl's bundle in TF Serving's layout", setup_export},
+        {"export", "write a trained version as ONNX, Keras HDF5 and dlctl's bundle in TF Serving's layout",
+         setup_export},
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
 #ifndef DLCTL_NO_OCI  // built with DLCTL_OCI=OFF
-        {"package", "build a small, reproducible OCI image of an exported model version, without a Docker daemon", setup_package},
-        {"push", "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution API)", setup_push},
+        {"package",
+         "build a small, reproducible OCI image of an exported model version, without a Docker daemon",
+         setup_package},
+        {"push",
+         "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution "
+         "API)",
+         setup_push},
 #endif
 #endif
         {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},
-        {"serve", "serve exported versions over TF Serving's REST API (labels, canary, hot reload, batching)", setup_serve},
+        {"serve", "serve exported versions over TF Serving's REST API (labels, canary, hot reload, batching)",
+         setup_serve},
     };
     return table;
 }

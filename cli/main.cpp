@@ -1,5 +1,5 @@
-// dlctl: one binary from a YAML spec to a trained, evaluated model. This file builds the command line from the
-// command table and is the only place that turns errors into messages and exit codes (Note [exit codes]).
+// dlctl: one binary from a YAML spec to a trained, evaluated model. This file builds the command line from
+// the command table and is the only place that turns errors into messages and exit codes (Note [exit codes]).
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 #include <iostream>
@@ -27,7 +27,8 @@ int main(int argc, char ** argv) {
                 j["git"] = dl::git_describe();
                 j["build_type"] = DLCTL_BUILD_TYPE;
                 j["cuda"] = static_cast<bool>(DLCTL_HAVE_CUDA);
-                j["blas"] = fmt::format("Eigen {}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+                j["blas"] = fmt::format("Eigen {}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
+                                        EIGEN_MINOR_VERSION);
                 dlctl::print_json(j);
             } else {
                 fmt::print("dlctl {} ({})\n", DLCTL_VERSION, dl::git_describe());

@@ -14,9 +14,7 @@ bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
 
 void note(const std::string & message) { fmt::print(stderr, "dlctl: note: {}\n", message); }
 
-void print_json(const nlohmann::ordered_json & j) {
-    std::cout << j.dump() << std::endl;
-}
+void print_json(const nlohmann::ordered_json & j) { std::cout << j.dump() << std::endl; }
 
 std::string format_value(double v) {
     if (std::isnan(v)) return "nan";
@@ -32,8 +30,8 @@ static double now_s() {
 void ProgressPrinter::on_start(const dl::Spec & spec, const dl::RunRef & run, int64_t rows, int64_t steps) {
     epochs_ = spec.train.epochs;
     batch_size_ = spec.train.batch_size;
-    fmt::print(stderr, "training {}@{}: {} rows, {} steps per epoch, {} epochs\n", run.name, run.version, rows, steps,
-               epochs_);
+    fmt::print(stderr, "training {}@{}: {} rows, {} steps per epoch, {} epochs\n", run.name, run.version,
+               rows, steps, epochs_);
 }
 
 void ProgressPrinter::on_batch(int64_t epoch, int64_t batch, int64_t batches, double loss) {
@@ -51,8 +49,9 @@ void ProgressPrinter::on_batch(int64_t epoch, int64_t batch, int64_t batches, do
                             per_batch * static_cast<double>(batches - batch));
     }
     fmt::print(stderr, "\r\033[2KEpoch {}/{} [{}{}] {}/{} loss {}{}", epoch, epochs_,
-               std::string(static_cast<size_t>(filled), '='), std::string(static_cast<size_t>(width - filled), ' '),
-               batch, batches, format_value(loss), speed);
+               std::string(static_cast<size_t>(filled), '='),
+               std::string(static_cast<size_t>(width - filled), ' '), batch, batches, format_value(loss),
+               speed);
 }
 
 void ProgressPrinter::on_epoch(const dl::EpochReport & r) {
@@ -62,8 +61,10 @@ void ProgressPrinter::on_epoch(const dl::EpochReport & r) {
         line += fmt::format(" - {} {}", k, format_value(v.get<double>()));
     }
     line += fmt::format(" - {:.0f} ms, {:.0f} samples/s", r.seconds * 1e3, r.samples_per_s);
-    if (animated_) fmt::print(stderr, "\r\033[2K{}\n", line);
-    else fmt::print(stderr, "{}\n", line);
+    if (animated_)
+        fmt::print(stderr, "\r\033[2K{}\n", line);
+    else
+        fmt::print(stderr, "{}\n", line);
 }
 
 void ProgressPrinter::on_note(const std::string & message) {

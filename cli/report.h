@@ -28,7 +28,8 @@ private:
     bool animated_;
     int64_t epochs_ = 0, batch_size_ = 0;
     double last_draw_ = -1;
-    // Where this epoch's throughput is measured from: the first batch seen in it (a resumed epoch starts midway).
+    // Where this epoch's throughput is measured from: the first batch seen in it (a resumed epoch starts
+    // midway).
     int64_t rate_epoch_ = -1, rate_batch0_ = 0;
     double rate_t0_ = 0;
 };

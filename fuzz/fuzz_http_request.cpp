@@ -8,8 +8,8 @@
 //   - the framing of a request never changes once it is complete: the whole input frames it the same way as
 //     the prefix that first completed it (anything else is a request an intermediary could read differently:
 //     request smuggling).
-#include "serve/http_frame.h"
 #include "harness.h"
+#include "serve/http_frame.h"
 
 namespace {
 

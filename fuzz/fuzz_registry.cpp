@@ -9,10 +9,10 @@
 #include <fstream>
 
 #include "core/hash.h"
-#include "oci/registry_client.h"
-#include "oci/tar_layer.h"
 #include "fake_registry.h"
 #include "harness.h"
+#include "oci/registry_client.h"
+#include "oci/tar_layer.h"
 
 namespace {
 
@@ -24,11 +24,12 @@ oci::RegistryOptions options() {
     o.insecure = true;
     o.retries = 1;
     o.backoff_base_ms = 0;
-    // Waits the client bounds by --timeout (a Retry-After, a stalled body) are by design; 2 s keeps them under
-    // the fuzzer's -timeout, so that what it reports as a timeout is a wait nothing bounds.
+    // Waits the client bounds by --timeout (a Retry-After, a stalled body) are by design; 2 s keeps them
+    // under the fuzzer's -timeout, so that what it reports as a timeout is a wait nothing bounds.
     o.timeout_s = 2;
     if (std::getenv("FUZZ_VERBOSE"))  // replaying one input: the requests and answers, as -v prints them
-        o.log = o.warn = [](const std::string & line) { std::fprintf(stderr, "registry: %s\n", line.c_str()); };
+        o.log =
+            o.warn = [](const std::string & line) { std::fprintf(stderr, "registry: %s\n", line.c_str()); };
     return o;
 }
 

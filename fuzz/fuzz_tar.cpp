@@ -8,9 +8,9 @@
 //   it
 //     into a scratch folder: every blob it hands on must lie inside that folder.
 #include "core/hash.h"
-#include "oci/base_image.h"
 #include "fake_registry.h"
 #include "harness.h"
+#include "oci/base_image.h"
 
 namespace {
 

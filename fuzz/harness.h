@@ -10,9 +10,10 @@
 // the seed corpora and the saved regressions through the same code, so a finding stays a test without clang.
 //
 // Note [fuzz outcomes]: a typed dl::Error is the expected answer to a bad input, except ExitCode::internal
-// (70), which by ARCHITECTURE.md §5 is a bug in dlctl. Anything else that escapes (std::bad_alloc, nlohmann's
-// exceptions, std::out_of_range, std::filesystem_error) would reach the user as "internal error" too, so it
-// is a finding: the harness prints it and aborts, as it does for a sanitizer report, a timeout or an OOM.
+// (70), which by docs/ARCHITECTURE.md §5 is a bug in dlctl. Anything else that escapes (std::bad_alloc,
+// nlohmann's exceptions, std::out_of_range, std::filesystem_error) would reach the user as "internal error"
+// too, so it is a finding: the harness prints it and aborts, as it does for a sanitizer report, a timeout or
+// an OOM.
 #pragma once
 
 #include <cstddef>

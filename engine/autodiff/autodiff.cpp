@@ -17,8 +17,8 @@ std::map<int, int> append_backward(Graph & g, Value loss, const std::vector<int>
     std::vector<Value> grad(static_cast<size_t>(forward_end));
     grad[static_cast<size_t>(loss.id)] = g.constant(1.0f);
     if (loss.shape().rank() != 0) {
-        grad[static_cast<size_t>(loss.id)] = g.op("broadcast_to", {grad[static_cast<size_t>(loss.id)]},
-                                                 {{"shape", loss.shape().dims}});
+        grad[static_cast<size_t>(loss.id)] =
+            g.op("broadcast_to", {grad[static_cast<size_t>(loss.id)]}, {{"shape", loss.shape().dims}});
     }
 
     for (int id = loss.id; id >= 0; --id) {

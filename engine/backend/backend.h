@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "graph/op.h"
-#include "spec/spec.h"
 
 namespace dl {
 
@@ -41,10 +40,21 @@ struct OptimizerTensor {
     int64_t size = 0;
 };
 
+// An optimizer's update as plain data: optim/ translates the spec's names into it (update_rule), so no
+// backend, the CUDA plugin included, parses a name. Hyperparameters in double, as the spec gives them.
+enum class UpdateKind : int { sgd, adam, adamw, rmsprop, adagrad };
+struct UpdateRule {
+    UpdateKind kind = UpdateKind::adam;
+    double momentum = 0;  // sgd, rmsprop
+    bool nesterov = false;
+    double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, rho = 0.9;
+    double weight_decay = 0;                      // decoupled for adamw, added to the gradient otherwise
+    double clip_global_norm = 0, clip_value = 0;  // 0: off
+};
+
 // Every trainable parameter updated in one launch: what Optimizer::step does on the host, on the device.
 struct OptimizerUpdate {
-    const OptimizerSpec * spec = nullptr;
-    const ClipSpec * clip = nullptr;
+    UpdateRule rule;
     std::span<const OptimizerTensor> tensors;
     float * norm_out = nullptr;  // backend memory: the global gradient norm before clipping, as float
 };
@@ -148,5 +158,11 @@ DeviceInfo probe_device(const std::string & device);
 
 // The backend for a device (as probe_device names it): a CpuBackend, or the CUDA plugin's backend on GPU N.
 std::unique_ptr<Backend> make_backend(const std::string & device);
+
+// The device a verb runs on, for every verb that takes --device: the flag, else the spec's `device`, else the
+// CPU.
+inline std::string resolve_device(const std::string & flag, const std::string & spec_device) {
+    return !flag.empty() ? flag : !spec_device.empty() ? spec_device : "cpu";
+}
 
 }  // namespace dl

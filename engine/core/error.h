@@ -43,12 +43,12 @@ private:
 
 }  // namespace dl
 
-#define DL_CHECK(cond, code, ...)                                   \
-    do {                                                            \
+#define DL_CHECK(cond, code, ...)                                         \
+    do {                                                                  \
         if (!(cond)) throw ::dl::Error((code), fmt::format(__VA_ARGS__)); \
     } while (0)
 
-#define DL_ASSERT(cond)                                                  \
-    do {                                                                 \
-        if (!(cond)) ::dl::internal_error(__FILE__, __LINE__, #cond);    \
+#define DL_ASSERT(cond)                                               \
+    do {                                                              \
+        if (!(cond)) ::dl::internal_error(__FILE__, __LINE__, #cond); \
     } while (0)

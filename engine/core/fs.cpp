@@ -29,7 +29,8 @@ std::string temp_path_for(const std::string & path) {
 
 void fsync_path(const std::string & path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ExitCode::io, fmt::format("{}: cannot open for sync: {}", path, std::strerror(errno)));
+    if (fd < 0)
+        throw Error(ExitCode::io, fmt::format("{}: cannot open for sync: {}", path, std::strerror(errno)));
     const int rc = ::fsync(fd);
     const int err = errno;
     ::close(fd);

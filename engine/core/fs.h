@@ -1,5 +1,5 @@
 // Files dlctl writes never exist half-written: write to NAME.tmp-XXXXXX beside NAME, fsync, rename, fsync the
-// folder (ARCHITECTURE.md §7).
+// folder (docs/ARCHITECTURE.md §7).
 //   write_file_atomic("runs/housing/1/meta.json", text);
 //   std::string tmp = temp_path_for(path); ... write tmp ...; commit_temp_file(tmp, path);
 #pragma once
@@ -10,10 +10,10 @@
 namespace dl {
 
 void write_file_atomic(const std::string & path, std::string_view content);
-std::string temp_path_for(const std::string & path);             // unique name in the same folder
+std::string temp_path_for(const std::string & path);                       // unique name in the same folder
 void commit_temp_file(const std::string & tmp, const std::string & path);  // fsync + rename + fsync folder
 void fsync_path(const std::string & path);
-std::string read_file(const std::string & path);                 // exit 66 when missing/unreadable
+std::string read_file(const std::string & path);  // exit 66 when missing/unreadable
 bool file_exists(const std::string & path);
 
 }  // namespace dl

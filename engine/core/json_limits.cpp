@@ -40,8 +40,8 @@ std::string json_error_text(const nlohmann::json::exception & e) {
 
 template <class Json>
 Json parse_json_bounded(std::string_view text, const std::string & what, JsonLimits limits, ExitCode code) {
-    DL_CHECK(text.size() <= limits.max_bytes, code, "{}: JSON of {} bytes is over the limit of {} bytes", what,
-             text.size(), limits.max_bytes);
+    DL_CHECK(text.size() <= limits.max_bytes, code, "{}: JSON of {} bytes is over the limit of {} bytes",
+             what, text.size(), limits.max_bytes);
     DL_CHECK(json_nesting_depth(text, limits.max_depth) <= limits.max_depth, code,
              "{}: JSON nested deeper than {} levels", what, limits.max_depth);
     try {
@@ -53,7 +53,8 @@ Json parse_json_bounded(std::string_view text, const std::string & what, JsonLim
 
 template nlohmann::json parse_json_bounded<nlohmann::json>(std::string_view, const std::string &, JsonLimits,
                                                            ExitCode);
-template nlohmann::ordered_json parse_json_bounded<nlohmann::ordered_json>(std::string_view, const std::string &,
-                                                                           JsonLimits, ExitCode);
+template nlohmann::ordered_json parse_json_bounded<nlohmann::ordered_json>(std::string_view,
+                                                                           const std::string &, JsonLimits,
+                                                                           ExitCode);
 
 }  // namespace dl

@@ -1,13 +1,12 @@
 // Bounded JSON: every JSON text dlctl reads (request bodies, labels and signature files, registry answers,
-// checkpoint attributes, run metadata) is checked for size and nesting before it is parsed, so no recursive code
-// (ours or nlohmann's dump) ever sees a document deep enough to overflow the stack.
-//   const nlohmann::json j = parse_json_bounded(text, "labels.json");              // Error(bad_input) on failure
+// checkpoint attributes, run metadata) is checked for size and nesting before it is parsed, so no recursive
+// code (ours or nlohmann's dump) ever sees a document deep enough to overflow the stack.
+//   const nlohmann::json j = parse_json_bounded(text, "labels.json");  // Error(bad_input) on failure
 //   const auto o = parse_json_bounded<nlohmann::ordered_json>(text, path, {.max_bytes = 1 << 20});
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

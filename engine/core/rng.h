@@ -1,5 +1,5 @@
 // Counter-based random numbers: every draw is a pure function of (seed, stream, counter), so results do not
-// depend on which thread draws them or in which order (Note [determinism] in ARCHITECTURE.md).
+// depend on which thread draws them or in which order (Note [determinism], docs/ARCHITECTURE.md §9).
 //   Rng rng(seed, Rng::stream("init", "dense_1/kernel"));
 //   float u = rng.uniform(i);          // [0, 1)
 //   float n = rng.normal(i);           // standard normal

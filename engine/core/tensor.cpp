@@ -10,18 +10,24 @@ namespace dl {
 
 size_t dtype_size(DType t) {
     switch (t) {
-        case DType::f32: return 4;
-        case DType::i32: return 4;
-        case DType::i64: return 8;
+        case DType::f32:
+            return 4;
+        case DType::i32:
+            return 4;
+        case DType::i64:
+            return 8;
     }
     return 4;
 }
 
 const char * dtype_name(DType t) {
     switch (t) {
-        case DType::f32: return "f32";
-        case DType::i32: return "i32";
-        case DType::i64: return "i64";
+        case DType::f32:
+            return "f32";
+        case DType::i32:
+            return "i32";
+        case DType::i64:
+            return "i64";
     }
     return "?";
 }

@@ -15,9 +15,9 @@ namespace dl {
 namespace {
 thread_local int t_worker_index = 0;
 
-// Kernels come one after another with a few microseconds of serial work between them; a thread that went to sleep
-// on a condition variable takes tens of microseconds to wake up, which cost the MLP's step a tenth of its time.
-// So a waiting thread first spins this long, then sleeps.
+// Kernels come one after another with a few microseconds of serial work between them; a thread that went to
+// sleep on a condition variable takes tens of microseconds to wake up, which cost the MLP's step a tenth of
+// its time. So a waiting thread first spins this long, then sleeps.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 
 template <typename Ready>
@@ -56,7 +56,10 @@ void ThreadPool::worker_loop(int index) {
     t_worker_index = index;
     uint64_t seen = 0;
     for (;;) {
-        auto fresh = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+        auto fresh = [&] {
+            return stop_.load(std::memory_order_acquire) ||
+                   generation_.load(std::memory_order_acquire) != seen;
+        };
         if (!spin_until(fresh)) {
             std::unique_lock lock(mutex_);
             ++sleeping_;

@@ -1,6 +1,7 @@
 // Image augmentation for training batches, as image users know it from Keras' RandomFlip, RandomCrop (with
-// padding) and RandomTranslation: each becomes a flip and a whole-pixel shift with zeros shifted in, drawn per
-// sample from the run's seed, the step and the sample's place in the batch, so a resumed run draws the same.
+// padding) and RandomTranslation: each becomes a flip and a whole-pixel shift with zeros shifted in, drawn
+// per sample from the run's seed, the step and the sample's place in the batch, so a resumed run draws the
+// same.
 //   Augmenter a(spec.data.augment, {28, 28}, seed);
 //   a.apply(src, dst, step, index_in_batch);        // one sample [h, w] or [h, w, c]
 #pragma once

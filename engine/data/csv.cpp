@@ -15,7 +15,8 @@ namespace dl {
 // The data file as the user can open it from where they are.
 std::string display_path(const std::string & absolute) {
     std::error_code ec;
-    const std::filesystem::path rel = std::filesystem::path(absolute).lexically_relative(std::filesystem::current_path(ec));
+    const std::filesystem::path rel =
+        std::filesystem::path(absolute).lexically_relative(std::filesystem::current_path(ec));
     return rel.empty() ? absolute : rel.string();
 }
 
@@ -33,7 +34,8 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
                     const std::string & note = {}) {
         const int col = field.data() ? static_cast<int>(field.data() - line.data()) + 1 : 1;
         const std::string what = column.empty() ? msg : fmt::format("column '{}': {}", column, msg);
-        throw Error(ExitCode::bad_input, format_at({.file = file, .line = static_cast<int>(row), .col = col}, what, note));
+        throw Error(ExitCode::bad_input,
+                    format_at({.file = file, .line = static_cast<int>(row), .col = col}, what, note));
     };
 
     std::string_view all(text);
@@ -86,10 +88,12 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     std::vector<size_t> target_cols, feature_cols;
     for (const std::string & name : data.targets) target_cols.push_back(column_index(name, "target"));
     if (class_labels && target_cols.size() != 1)
-        throw Error(ExitCode::bad_input, format_at(data.target_loc, "a classification loss needs exactly one target column"));
+        throw Error(ExitCode::bad_input,
+                    format_at(data.target_loc, "a classification loss needs exactly one target column"));
     if (data.features.empty()) {
         for (size_t c = 0; c < columns.size(); ++c)
-            if (std::find(target_cols.begin(), target_cols.end(), c) == target_cols.end()) feature_cols.push_back(c);
+            if (std::find(target_cols.begin(), target_cols.end(), c) == target_cols.end())
+                feature_cols.push_back(c);
     } else {
         for (const std::string & name : data.features) feature_cols.push_back(column_index(name, "feature"));
     }
@@ -108,12 +112,14 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
     while (next_line(line)) {
         const auto fields = split_fields(line, delim);
         if (fields.size() != columns.size())
-            fail(line_no, line, "", fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
+            fail(line_no, line, "",
+                 fmt::format("expected {} fields as in the header, found {}", columns.size(), fields.size()));
         for (size_t c : feature_cols) {
             const std::string_view f = trim_field(fields[c]);
             double v;
             if (f.empty()) fail(line_no, fields[c], columns[c], "missing value");
-            if (!parse_number(f, v)) fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
+            if (!parse_number(f, v))
+                fail(line_no, fields[c], columns[c], fmt::format("'{}' is not a number", f));
             t.features.push_back(static_cast<float>(v));
         }
         for (size_t c : target_cols) {
@@ -142,7 +148,8 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
             if (it == class_index.end()) {
                 if (!known_classes.empty())
                     fail(line_no, fields[c], columns[c],
-                         fmt::format("class '{}' was not seen in training (classes: {})", name, fmt::join(known_classes, ", ")));
+                         fmt::format("class '{}' was not seen in training (classes: {})", name,
+                                     fmt::join(known_classes, ", ")));
                 if (const size_t bad = invalid_utf8_at(name); bad != std::string::npos)
                     fail(line_no, f.substr(bad), columns[c],
                          fmt::format("class name is not UTF-8 (byte 0x{:02x})",
@@ -163,12 +170,16 @@ Table read_csv(const DataSpec & data, bool class_labels, const std::vector<std::
         t.class_names.clear();
         for (int32_t i = 0; i <= max_label; ++i) t.class_names.push_back(std::to_string(i));
     } else if (class_labels && string_labels && known_classes.empty()) {
-        // Mixed numbers and names: numbers were pushed as indices above; redo as names for a consistent mapping.
+        // Mixed numbers and names: numbers were pushed as indices above; redo as names for a consistent
+        // mapping.
         bool mixed = false;
-        for (size_t i = 0; i < t.labels.size(); ++i) mixed = mixed || t.labels[i] >= static_cast<int32_t>(t.class_names.size());
-        if (mixed) throw Error(ExitCode::bad_input, fmt::format("{}: class labels mix numbers and names", file));
+        for (size_t i = 0; i < t.labels.size(); ++i)
+            mixed = mixed || t.labels[i] >= static_cast<int32_t>(t.class_names.size());
+        if (mixed)
+            throw Error(ExitCode::bad_input, fmt::format("{}: class labels mix numbers and names", file));
     }
-    if (t.rows() == 0) throw Error(ExitCode::bad_input, fmt::format("{}: no data rows after the header", file));
+    if (t.rows() == 0)
+        throw Error(ExitCode::bad_input, fmt::format("{}: no data rows after the header", file));
     check_storable_names(t.class_names, file, "class names", "use shorter class names, or fewer classes");
     return t;
 }

@@ -1,5 +1,5 @@
-// The IDX format of MNIST and Fashion-MNIST: magic 0x00 0x00 TYPE RANK, RANK big-endian uint32 extents, then the
-// values row-major. gzip is read through zlib (gzread passes plain files through unchanged).
+// The IDX format of MNIST and Fashion-MNIST: magic 0x00 0x00 TYPE RANK, RANK big-endian uint32 extents, then
+// the values row-major. gzip is read through zlib (gzread passes plain files through unchanged).
 #include <sys/mman.h>
 #include <zlib.h>
 
@@ -16,14 +16,15 @@ namespace dl {
 
 namespace {
 
-// Maps a large buffer's pages in one call before its first touch: filling 200 MB page fault by page fault cost
-// half of the load time in the kernel. (Huge pages would be cheaper still, but with the kernel's default
+// Maps a large buffer's pages in one call before its first touch: filling 200 MB page fault by page fault
+// cost half of the load time in the kernel. (Huge pages would be cheaper still, but with the kernel's default
 // "defrag" setting a fragmented machine stalls in compaction for longer than they save.)
 void prefault(void * data, size_t bytes) {
 #ifdef MADV_POPULATE_WRITE
     const uintptr_t page = 4096, begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
     const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
-    if (end > begin) madvise(reinterpret_cast<void *>(begin), end - begin, MADV_POPULATE_WRITE);  // a hint: errors ignored
+    if (end > begin)
+        madvise(reinterpret_cast<void *>(begin), end - begin, MADV_POPULATE_WRITE);  // a hint: errors ignored
 #else
     (void)data, (void)bytes;
 #endif
@@ -91,12 +92,15 @@ IdxFile read_idx_file(const DataFile & f) {
         throw Error(ExitCode::bad_input, fmt::format("{}: not an IDX file (bad magic number)", f.as_written));
     const uint8_t type = head[2], rank = head[3];
     size_t width = 0;
-    if (type == 0x08) width = 1;        // unsigned byte
-    else if (type == 0x0D) width = 4;   // float32
+    if (type == 0x08)
+        width = 1;  // unsigned byte
+    else if (type == 0x0D)
+        width = 4;  // float32
     else
-        throw Error(ExitCode::bad_input,
-                    fmt::format("{}: IDX value type 0x{:02x} is not supported (unsigned bytes 0x08 or float32 0x0d)",
-                                f.as_written, type));
+        throw Error(
+            ExitCode::bad_input,
+            fmt::format("{}: IDX value type 0x{:02x} is not supported (unsigned bytes 0x08 or float32 0x0d)",
+                        f.as_written, type));
     a.floats = width == 4;
     a.header = 4 + 4 * static_cast<size_t>(rank);
     std::string extents(4 * static_cast<size_t>(rank), '\0');
@@ -148,7 +152,8 @@ void decode(const IdxFile & a, float scale, std::vector<float> & out) {
     }
     for (size_t i = 0; i < a.count; ++i) {
         const unsigned char * at = src + 4 * i;
-        const uint32_t bits = (uint32_t{at[0]} << 24) | (uint32_t{at[1]} << 16) | (uint32_t{at[2]} << 8) | at[3];
+        const uint32_t bits =
+            (uint32_t{at[0]} << 24) | (uint32_t{at[1]} << 16) | (uint32_t{at[2]} << 8) | at[3];
         std::memcpy(dst + i, &bits, 4);
         dst[i] *= scale;
     }
@@ -164,15 +169,17 @@ IdxPair read_pair(const DataFile & images, const DataFile & labels) {
         throw Error(ExitCode::bad_input, fmt::format("{}: expected images [count, height, ...], got {}",
                                                      images.as_written, to_string(Shape(p.images.dims))));
     if (p.labels.dims.size() != 1)
-        throw Error(ExitCode::bad_input, fmt::format("{}: labels must be one value per image, got {} dimensions",
-                                                     labels.as_written, p.labels.dims.size()));
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: labels must be one value per image, got {} dimensions",
+                                labels.as_written, p.labels.dims.size()));
     if (p.labels.floats)  // class labels: a float would be cast to an index, NaN and 1e30 included
         throw Error(
             ExitCode::bad_input,
             fmt::format("{}: labels must be unsigned bytes (IDX type 0x08), got float32", labels.as_written));
     if (p.images.dims[0] != p.labels.dims[0])
-        throw Error(ExitCode::bad_input, fmt::format("{} has {} images but {} has {} labels", images.as_written,
-                                                     p.images.dims[0], labels.as_written, p.labels.dims[0]));
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{} has {} images but {} has {} labels", images.as_written, p.images.dims[0],
+                                labels.as_written, p.labels.dims[0]));
     return p;
 }
 
@@ -182,8 +189,9 @@ void append_pair(Table & t, const IdxPair & p, const DataFile & images, float sc
     const std::vector<int64_t> shape(p.images.dims.begin() + 1, p.images.dims.end());
     if (t.sample_shape.empty()) t.sample_shape = shape;
     if (shape != t.sample_shape)
-        throw Error(ExitCode::bad_input, fmt::format("{}: images are {}, the training images are {}", images.as_written,
-                                                     to_string(Shape(shape)), to_string(Shape(t.sample_shape))));
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: images are {}, the training images are {}", images.as_written,
+                                to_string(Shape(shape)), to_string(Shape(t.sample_shape))));
     decode(p.images, scale, t.features);
     std::vector<float> labels;
     decode(p.labels, 1.0f, labels);
@@ -224,10 +232,12 @@ Table read_idx(const DataSpec & data) {
 Table read_dataset(const DataSpec & data, bool class_labels, const std::vector<std::string> & known_classes) {
     Table t;
     if (data.format == "idx") {
-        DL_CHECK(class_labels, ExitCode::bad_input,
-                 "IDX data holds class labels: use sparse_categorical_crossentropy or categorical_crossentropy");
+        DL_CHECK(
+            class_labels, ExitCode::bad_input,
+            "IDX data holds class labels: use sparse_categorical_crossentropy or categorical_crossentropy");
         t = read_idx(data);
-        if (!known_classes.empty() && known_classes.size() > t.class_names.size()) t.class_names = known_classes;
+        if (!known_classes.empty() && known_classes.size() > t.class_names.size())
+            t.class_names = known_classes;
     } else {
         t = read_csv(data, class_labels, known_classes);
     }

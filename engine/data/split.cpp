@@ -10,7 +10,8 @@ Splits make_splits(int64_t rows, const DataSpec & data, uint64_t seed, int64_t t
     std::vector<int64_t> order;
     if (test_start >= 0) {
         for (int64_t i = test_start; i < rows; ++i) s.test.push_back(i);
-        const auto split_at = static_cast<int64_t>(static_cast<double>(test_start) * (1.0 - data.validation_split));
+        const auto split_at =
+            static_cast<int64_t>(static_cast<double>(test_start) * (1.0 - data.validation_split));
         for (int64_t i = 0; i < test_start; ++i) (i < split_at ? s.train : s.validation).push_back(i);
         return s;
     }
@@ -23,7 +24,8 @@ Splits make_splits(int64_t rows, const DataSpec & data, uint64_t seed, int64_t t
     const auto n_test = static_cast<int64_t>(std::ceil(data.test_split * static_cast<double>(rows) - 1e-9));
     s.test.assign(order.begin(), order.begin() + n_test);
     std::vector<int64_t> rest(order.begin() + n_test, order.end());
-    const auto split_at = static_cast<int64_t>(static_cast<double>(rest.size()) * (1.0 - data.validation_split));
+    const auto split_at =
+        static_cast<int64_t>(static_cast<double>(rest.size()) * (1.0 - data.validation_split));
     s.train.assign(rest.begin(), rest.begin() + split_at);
     s.validation.assign(rest.begin() + split_at, rest.end());
     return s;
@@ -50,7 +52,8 @@ Normalizer Normalizer::fit(const Table & t, const std::vector<int64_t> & rows, c
             const double d = t.features[static_cast<size_t>(r * f + c)] - mean;
             var += d * d;
         }
-        const double std = std::sqrt(var / static_cast<double>(rows.size()));  // population std, as StandardScaler
+        const double std =
+            std::sqrt(var / static_cast<double>(rows.size()));  // population std, as StandardScaler
         if (method == "standard") {
             n.offset[static_cast<size_t>(c)] = static_cast<float>(mean);
             n.scale[static_cast<size_t>(c)] = std > 0 ? static_cast<float>(std) : 1.0f;
@@ -65,7 +68,8 @@ Normalizer Normalizer::fit(const Table & t, const std::vector<int64_t> & rows, c
 void Normalizer::apply(Table & t) const {
     if (method == "none") return;
     const size_t f = static_cast<size_t>(t.num_features());
-    for (size_t i = 0; i < t.features.size(); ++i) t.features[i] = (t.features[i] - offset[i % f]) / scale[i % f];
+    for (size_t i = 0; i < t.features.size(); ++i)
+        t.features[i] = (t.features[i] - offset[i % f]) / scale[i % f];
 }
 
 }  // namespace dl

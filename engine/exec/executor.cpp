@@ -120,8 +120,8 @@ Executor::Executor(Graph graph, ParamStore & params, ThreadPool & pool, Backend 
             if (host_) {
                 v.data = inputs_.emplace(n.name, Tensor(n.shape, n.dtype)).first->second.view().data;
             } else {
-                // Note [double buffers]: two sets, so that the next batch can go up while a step reads this
-                // one.
+                // Per Note [double buffers], two sets, so that the next batch can go up while a step reads
+                // this one.
                 v.data = own(v.bytes());
                 TensorView other = v;
                 other.data = own(v.bytes());

@@ -109,8 +109,8 @@ const std::vector<std::string> & export_formats() {
 ExportResult export_version(const TrainedModel & trained, const nlohmann::json & meta,
                             const std::string & out_root, const std::vector<std::string> & formats,
                             bool skip_unsupported) {
-    // The spec's source locations (in the bundle's graph, in ONNX doc strings) named the checkpoint it was read
-    // from on this machine: what is exported names "spec.yaml" instead (Note [portable spec]).
+    // The spec's source locations (in the bundle's graph, in ONNX doc strings) named the checkpoint it was
+    // read from on this machine: what is exported names "spec.yaml" instead (Note [portable spec]).
     TrainedModel m = trained;
     m.spec = parse_spec(portable_spec_yaml(trained.spec), "spec.yaml", /*base_dir=*/"");
     const fs::path base = fs::absolute(out_root).lexically_normal() / m.run.name;

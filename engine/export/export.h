@@ -1,6 +1,6 @@
 // `dlctl export`: a trained version as TF Serving's layout, DIR/<name>/<version>/, holding
 //   dlctl.h5        the inference bundle (what serve and predict load: model/bundle.h)
-//   signature.json  inputs/outputs with names, dtypes and shapes, column and label names, metrics, spec sha256
+//   signature.json  inputs/outputs (names, dtypes, shapes), column and label names, metrics, spec sha256
 //   model.onnx      the inference graph in ONNX (opset 17), normalisation included (export/onnx_export.cpp)
 //   model.h5        Keras' legacy HDF5 model (export/keras_export.cpp)
 // The version directory is built under a temporary name beside it and renamed into place (an existing one is

@@ -105,7 +105,8 @@ private:
         return m_.params.at(name);
     }
 
-    // Raw rows in the sample's shape, rescaled and normalised as the Predictor does, then shaped as model.input says.
+    // Raw rows in the sample's shape, rescaled and normalised as the Predictor does, then shaped as
+    // model.input says.
     void add_input() {
         const std::vector<int64_t> & sample = m_.info.sample_shape;
         std::vector<int64_t> shape = sample;
@@ -114,9 +115,11 @@ private:
         add("InputLayer", fresh_name(kInputName),
             {{"batch_input_shape", batch_shape}, {"dtype", "float32"}, {"sparse", false}, {"ragged", false}},
             {});
-        // data.rescale (1/255 for 8-bit images) is applied before the statistics, as when training read the data.
+        // data.rescale (1/255 for 8-bit images) is applied before the statistics, as when training read the
+        // data.
         if (m_.spec.data.rescale != 1.0)
-            add("Rescaling", fresh_name("rescaling"), {{"scale", m_.spec.data.rescale}, {"offset", 0.0}}, {current_});
+            add("Rescaling", fresh_name("rescaling"), {{"scale", m_.spec.data.rescale}, {"offset", 0.0}},
+                {current_});
         const Normalizer & norm = m_.normalizer;
         if (norm.method != "none") {
             const int64_t features = m_.info.features;
@@ -386,7 +389,8 @@ public:
         size_t width = 1;
         for (const std::string & v : values) width = std::max(width, v.size());
         if (width > kHeaderLimit)
-            throw Error(ExitCode::io, fmt::format("{}: a name in {} is over {} bytes", path_, name, kHeaderLimit));
+            throw Error(ExitCode::io,
+                        fmt::format("{}: a name in {} is over {} bytes", path_, name, kHeaderLimit));
         const size_t n = values.size();
         size_t chunks = 1;
         while ((n + chunks - 1) / chunks * width > kHeaderLimit) ++chunks;

@@ -29,7 +29,8 @@ std::string Graph::dump() const {
 }
 
 std::string Graph::dump_dot() const {
-    std::string out = "digraph dlctl {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n";
+    std::string out =
+        "digraph dlctl {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n";
     for (const Node & n : nodes_) {
         if (n.dead) continue;
         const char * style = n.op == "param"   ? ", style=filled, fillcolor=\"#dbe9ff\""
@@ -38,12 +39,13 @@ std::string Graph::dump_dot() const {
                                                : "";
         std::string label = n.op;
         if (!n.name.empty()) label += "\\n" + n.name;
-        out += fmt::format("  n{} [label=\"{}\\n{}{}\"{}];\n", n.id, label, dtype_name(n.dtype), to_string(n.shape),
-                           style);
+        out += fmt::format("  n{} [label=\"{}\\n{}{}\"{}];\n", n.id, label, dtype_name(n.dtype),
+                           to_string(n.shape), style);
         for (int in : n.inputs) out += fmt::format("  n{} -> n{};\n", in, n.id);
     }
     for (auto & [name, id] : outputs_)
-        out += fmt::format("  \"out:{0}\" [label=\"{0}\", shape=ellipse];\n  n{1} -> \"out:{0}\";\n", name, id);
+        out +=
+            fmt::format("  \"out:{0}\" [label=\"{0}\", shape=ellipse];\n  n{1} -> \"out:{0}\";\n", name, id);
     return out + "}\n";
 }
 

@@ -48,13 +48,13 @@ private:
 
 struct Node {
     int id = -1;
-    std::string op;                 // registry key, e.g. "matmul"
+    std::string op;  // registry key, e.g. "matmul"
     const OpDef * def = nullptr;
     std::vector<int> inputs;
     Attrs attrs;
     Shape shape;
     DType dtype = DType::f32;
-    std::string name;               // for input/param nodes: the feed or parameter name
+    std::string name;  // for input/param nodes: the feed or parameter name
     SourceLoc loc;
     std::shared_ptr<Tensor> value;  // const nodes only
     bool dead = false;

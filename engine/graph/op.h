@@ -1,5 +1,5 @@
-// An op lives in one file: engine/ops/<name>.cpp holds its shape inference, CPU kernel and gradient (written as
-// graph ops), and registers itself under the name of its file:
+// An op lives in one file: engine/ops/<name>.cpp holds its shape inference, CPU kernel and gradient (written
+// as graph ops), and registers itself under the name of its file:
 //
 //   // engine/ops/tanh.cpp — y = tanh(x); dy/dx = 1 - y^2
 //   OutInfo infer(ShapeCtx & c) { return {c.in(0)}; }
@@ -40,8 +40,9 @@ struct ShapeCtx {
     // A shape error in the user's model: reported at the YAML location of the layer that made this node.
     template <typename... Args>
     [[noreturn]] void fail(fmt::format_string<Args...> f, Args &&... args) const {
-        throw Error(ExitCode::bad_input,
-                    format_at(node.loc, fmt::format("{}: {}", node.op, fmt::format(f, std::forward<Args>(args)...))));
+        throw Error(
+            ExitCode::bad_input,
+            format_at(node.loc, fmt::format("{}: {}", node.op, fmt::format(f, std::forward<Args>(args)...))));
     }
 };
 
@@ -52,8 +53,9 @@ struct KernelCtx {
     ThreadPool & pool;
     uint64_t seed = 0;  // the run's seed, for random ops
     uint64_t step = 0;  // the optimizer step, for random ops
-    // Scratch memory the op asked for through OpDef::workspace, shared by all kernels of the executor (they run
-    // one at a time). Threads of the pool index it by ThreadPool::worker_index() when each needs its own part.
+    // Scratch memory the op asked for through OpDef::workspace, shared by all kernels of the executor (they
+    // run one at a time). Threads of the pool index it by ThreadPool::worker_index() when each needs its own
+    // part.
     std::byte * workspace = nullptr;
     size_t workspace_bytes = 0;
 
@@ -81,12 +83,12 @@ struct GradCtx {
 struct OpTest {
     std::vector<std::vector<Shape>> cases;  // one shape per input, per case
     Attrs attrs;
-    float low = -1.0f, high = 1.0f;         // range of random f32 inputs
-    std::vector<int> class_inputs;           // input indices that hold int32 class labels in [0, classes)
+    float low = -1.0f, high = 1.0f;  // range of random f32 inputs
+    std::vector<int> class_inputs;   // input indices that hold int32 class labels in [0, classes)
     int64_t classes = 0;
-    float kink = 0.0f;                        // finite differences skip points within 1e-3 of this (relu at 0)
+    float kink = 0.0f;  // finite differences skip points within 1e-3 of this (relu at 0)
     bool has_kink = false;
-    bool skip = false;                        // op needs hand-written tests (placeholders, consts)
+    bool skip = false;  // op needs hand-written tests (placeholders, consts)
 };
 
 class OnnxCtx;  // ops/onnx_ctx.h
@@ -102,8 +104,8 @@ struct OpDef {
     // per-chunk partial sums): allocated once with the executor, so the kernel never allocates.
     size_t (*workspace)(ShapeCtx &, int threads) = nullptr;
     OpTest test;
-    bool random = false;     // output depends on (seed, step): never constant-folded
-    bool leaf = false;       // input/param/const: no kernel, storage comes from outside the arena
+    bool random = false;  // output depends on (seed, step): never constant-folded
+    bool leaf = false;    // input/param/const: no kernel, storage comes from outside the arena
     // The op in ONNX (`dlctl export`): adds ONNX nodes through the context and returns the name of the value
     // standing for the output. Without it, exporting a model that uses the op fails naming the layer.
     // See ops/onnx_ctx.h.
@@ -119,5 +121,6 @@ std::vector<const OpDef *> all_ops();
 
 #define DL_CONCAT_INNER(a, b) a##b
 #define DL_CONCAT(a, b) DL_CONCAT_INNER(a, b)
-#define DL_REGISTER_OP(...) \
-    static const bool DL_CONCAT(dl_registered_op_, __LINE__) = ::dl::register_op(::dl::OpDef __VA_ARGS__, __FILE__)
+#define DL_REGISTER_OP(...)                                    \
+    static const bool DL_CONCAT(dl_registered_op_, __LINE__) = \
+        ::dl::register_op(::dl::OpDef __VA_ARGS__, __FILE__)

@@ -19,7 +19,8 @@ namespace {
 
 constexpr std::string_view kNonFinitePrefix{"\0dlctl:", 7};
 
-// The shape of a nested list as far as its first elements go ("[14, 56]"); bounded by the parser's depth limit.
+// The shape of a nested list as far as its first elements go ("[14, 56]"); bounded by the parser's depth
+// limit.
 std::vector<int64_t> outer_shape(const nlohmann::json & v) {
     std::vector<int64_t> shape;
     for (const nlohmann::json * x = &v; x->is_array(); x = &(*x)[0]) {
@@ -34,7 +35,8 @@ std::vector<int64_t> outer_shape(const nlohmann::json & v) {
 bool has_shape(const nlohmann::json & v, std::span<const int64_t> shape) {
     if (shape.empty()) return !v.is_array() && !v.is_object();
     if (!v.is_array() || static_cast<int64_t>(v.size()) != shape[0]) return false;
-    return std::all_of(v.begin(), v.end(), [&](const nlohmann::json & e) { return has_shape(e, shape.subspan(1)); });
+    return std::all_of(v.begin(), v.end(),
+                       [&](const nlohmann::json & e) { return has_shape(e, shape.subspan(1)); });
 }
 
 // The first leaf that json_to_float refuses, looking no deeper than `depth` levels.
@@ -166,7 +168,8 @@ InputRows read_jsonl_rows(const std::string & path, const std::string & text, co
             SourceLoc at = loc;
             if (const auto * pe = dynamic_cast<const nlohmann::json::parse_error *>(&e))
                 at.col = static_cast<int>(std::min<size_t>(pe->byte, line.size()));
-            throw Error(ExitCode::bad_input, format_at(at, fmt::format("not valid JSON: {}", json_error_text(e))));
+            throw Error(ExitCode::bad_input,
+                        format_at(at, fmt::format("not valid JSON: {}", json_error_text(e))));
         }
         out.values.resize(static_cast<size_t>((out.rows + 1) * f));
         std::string why;
@@ -216,15 +219,19 @@ void rewrite_nonfinite_literals(std::string & text) {
         const char c = text[i];
         if (in_string) {
             out += c;
-            if (c == '\\' && i + 1 < text.size()) out += text[++i];
-            else if (c == '"') in_string = false;
+            if (c == '\\' && i + 1 < text.size())
+                out += text[++i];
+            else if (c == '"')
+                in_string = false;
             continue;
         }
         if (c == '"') in_string = true;
         std::string_view rest = std::string_view(text).substr(i);
         const bool negative = rest.starts_with("-Infinity");
         if (rest.starts_with("NaN") || rest.starts_with("Infinity") || negative) {
-            const std::string_view name = negative ? "-Infinity" : rest.starts_with("NaN") ? "NaN" : "Infinity";
+            const std::string_view name = negative                  ? "-Infinity"
+                                          : rest.starts_with("NaN") ? "NaN"
+                                                                    : "Infinity";
             out += "\"\\u0000dlctl:";
             out += name;
             out += '"';
@@ -281,7 +288,8 @@ bool instance_to_row(const nlohmann::json & instance, const TrainedModel & m, fl
         const std::vector<int64_t> got = outer_shape(values);
         why = got.size() <= 1
                   ? fmt::format("{} values, but the model takes {}", got.empty() ? 0 : got[0], sample_text(m))
-                  : fmt::format("a list of shape {}, but the model takes {}", to_string(Shape(got)), sample_text(m));
+                  : fmt::format("a list of shape {}, but the model takes {}", to_string(Shape(got)),
+                                sample_text(m));
         return false;
     }
     float * out = row;

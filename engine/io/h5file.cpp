@@ -86,7 +86,8 @@ void write_dataset(hid_t file, const std::string & name, hid_t type, const std::
                    const void * data, const std::string & path) {
     H5Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
     H5Pset_create_intermediate_group(lcpl, 1);
-    H5Id space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+    H5Id space(dims.empty() ? H5Screate(H5S_SCALAR)
+                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                H5Sclose);
     H5Id dcpl(dataset_props(), H5Pclose);
     H5Id ds(H5Dcreate2(file, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose);
@@ -102,7 +103,8 @@ void write_dataset(hid_t file, const std::string & name, hid_t type, const std::
 // fit stay fixed-length, so those files are byte for byte what earlier releases wrote and read.
 constexpr size_t kMaxFixedStringAttr = 60000;
 
-void write_string_attr(hid_t obj, const std::string & name, const std::string & value, const std::string & path) {
+void write_string_attr(hid_t obj, const std::string & name, const std::string & value,
+                       const std::string & path) {
     const bool variable = value.size() > kMaxFixedStringAttr;
     H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(type, variable ? H5T_VARIABLE : std::max<size_t>(1, value.size()));
@@ -144,7 +146,7 @@ bool read_at(int fd, void * buffer, size_t n, uint64_t offset) {
     return true;
 }
 
-// Note [h5 integrity]: the header is checked byte for byte (it is rebuilt from the values it states and
+// Per Note [h5 integrity], the header is checked byte for byte (it is rebuilt from the values it states and
 // compared whole), then the stated length against the file's, then the sha256 of the rest against the stated
 // one.
 void verify_integrity_header(int fd, const char * head, uint64_t file_size, const std::string & path) {
@@ -404,15 +406,16 @@ H5Content read_h5(const std::string & path) {
         corrupt(path, file_size < kH5HeaderBytes ? "truncated: too short to be a checkpoint"
                                                  : "not a dlctl checkpoint (no dlctl-h5 header; corrupt?)");
     }
-    // Note [legacy files]: without the header nothing vouches for the bytes, and libhdf5 itself reads past its
-    // buffers on some damaged metadata (found by fuzzing under ASan). Such files are read only when the user
-    // says they trust them; `dlctl export` then writes the model in the checked format.
+    // Note [legacy files]: without the header nothing vouches for the bytes, and libhdf5 itself reads past
+    // its buffers on some damaged metadata (found by fuzzing under ASan). Such files are read only when the
+    // user says they trust them; `dlctl export` then writes the model in the checked format.
     if (!verified) {
         const char * allow = std::getenv("DLCTL_READ_LEGACY_H5");
         if (!allow || std::string_view(allow) != "1")
-            corrupt(path,
-                    "no dlctl integrity header: written by a dlctl older than format 2 (or not by dlctl), and "
-                    "not read unverified; if you trust this file, read it with DLCTL_READ_LEGACY_H5=1");
+            corrupt(
+                path,
+                "no dlctl integrity header: written by a dlctl older than format 2 (or not by dlctl), and "
+                "not read unverified; if you trust this file, read it with DLCTL_READ_LEGACY_H5=1");
     }
 
     // HDF5 opens the very file just verified (the descriptor's), not whatever the name points at by now.

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 
 std::string runs_root(const std::string & flag) {
     if (!flag.empty()) return fs::absolute(flag).lexically_normal().string();
-    if (const char * env = std::getenv("DLCTL_RUNS"); env && *env) return fs::absolute(env).lexically_normal().string();
+    if (const char * env = std::getenv("DLCTL_RUNS"); env && *env)
+        return fs::absolute(env).lexically_normal().string();
     return fs::absolute("runs").lexically_normal().string();
 }
 
@@ -35,7 +36,8 @@ std::vector<int64_t> list_versions(const std::string & root, const std::string &
     std::error_code ec;
     for (auto & entry : fs::directory_iterator(fs::path(root) / name, ec)) {
         const std::string s = entry.path().filename().string();
-        if (!entry.is_directory() || s.empty() || !std::all_of(s.begin(), s.end(), ::isdigit) || s[0] == '0') continue;
+        if (!entry.is_directory() || s.empty() || !std::all_of(s.begin(), s.end(), ::isdigit) || s[0] == '0')
+            continue;
         out.push_back(std::stoll(s));
     }
     std::sort(out.begin(), out.end());
@@ -54,7 +56,8 @@ std::vector<std::string> list_model_names(const std::string & root) {
 RunRef claim_version(const std::string & root, const std::string & name) {
     std::error_code ec;
     fs::create_directories(fs::path(root) / name, ec);
-    if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create the runs folder: {}", root, ec.message()));
+    if (ec)
+        throw Error(ExitCode::io, fmt::format("{}: cannot create the runs folder: {}", root, ec.message()));
     const std::vector<int64_t> existing = list_versions(root, name);
     int64_t v = existing.empty() ? 1 : existing.back() + 1;
     // mkdir is atomic: two trains started at once get distinct versions.
@@ -64,7 +67,8 @@ RunRef claim_version(const std::string & root, const std::string & name) {
             fsync_path((fs::path(root) / name).string());
             return {name, v, dir};
         }
-        if (errno != EEXIST) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", dir, std::strerror(errno)));
+        if (errno != EEXIST)
+            throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", dir, std::strerror(errno)));
     }
 }
 
@@ -96,8 +100,10 @@ RunRef resolve_model(const std::string & ref, const std::string & root) {
     }
     const size_t at = ref.find('@');
     if (at == std::string::npos) {
-        throw Error(ExitCode::usage,
-                    fmt::format("'{}' is neither a run directory nor NAME@VERSION (e.g. housing@3, housing@latest)", ref));
+        throw Error(
+            ExitCode::usage,
+            fmt::format("'{}' is neither a run directory nor NAME@VERSION (e.g. housing@3, housing@latest)",
+                        ref));
     }
     RunRef r{.name = ref.substr(0, at)};
     const std::string which = ref.substr(at + 1);
@@ -106,7 +112,9 @@ RunRef resolve_model(const std::string & ref, const std::string & root) {
         const std::string close = [&] {
             std::vector<std::string> names = list_model_names(root);
             for (auto & n : names)
-                if (n.size() > 0 && (n.find(r.name) != std::string::npos || r.name.find(n) != std::string::npos)) return n;
+                if (n.size() > 0 &&
+                    (n.find(r.name) != std::string::npos || r.name.find(n) != std::string::npos))
+                    return n;
             return std::string();
         }();
         throw Error(ExitCode::missing_input,
@@ -122,7 +130,8 @@ RunRef resolve_model(const std::string & ref, const std::string & root) {
                 return r;
             }
         }
-        throw Error(ExitCode::missing_input, fmt::format("'{}' has no finished version under {}", r.name, root));
+        throw Error(ExitCode::missing_input,
+                    fmt::format("'{}' has no finished version under {}", r.name, root));
     }
     try {
         size_t used = 0;
@@ -133,15 +142,16 @@ RunRef resolve_model(const std::string & ref, const std::string & root) {
     }
     r.dir = version_dir(root, r.name, r.version);
     if (!fs::is_directory(r.dir, ec))
-        throw Error(ExitCode::missing_input, fmt::format("{}: no version {} of '{}' (versions: {})", ref, r.version,
-                                                         r.name, fmt::join(versions, ", ")));
+        throw Error(ExitCode::missing_input, fmt::format("{}: no version {} of '{}' (versions: {})", ref,
+                                                         r.version, r.name, fmt::join(versions, ", ")));
     return r;
 }
 
 RunLock::RunLock(const std::string & run_dir) {
     const std::string path = run_dir + "/.lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(ExitCode::io, fmt::format("{}: cannot create lock: {}", path, std::strerror(errno)));
+    if (fd_ < 0)
+        throw Error(ExitCode::io, fmt::format("{}: cannot create lock: {}", path, std::strerror(errno)));
     for (int attempt = 0; ::flock(fd_, LOCK_EX | LOCK_NB) != 0; ++attempt) {
         if (attempt == 100) {
             ::close(fd_);

@@ -22,7 +22,8 @@ void initialize(Tensor & t, const std::string & how, const std::string & name, u
     } else if (how == "ones") {
         std::fill(p, p + n, 1.0f);
     } else if (how == "uniform_0.05") {  // Keras' embeddings: RandomUniform(-0.05, 0.05)
-        for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((2.0 * rng.uniform_double(static_cast<uint64_t>(i)) - 1.0) * 0.05);
+        for (int64_t i = 0; i < n; ++i)
+            p[i] = static_cast<float>((2.0 * rng.uniform_double(static_cast<uint64_t>(i)) - 1.0) * 0.05);
     } else if (how == "glorot_uniform" || how == "he_uniform") {
         const double limit = how == "glorot_uniform" ? std::sqrt(6.0 / (fi + fo)) : std::sqrt(6.0 / fi);
         for (int64_t i = 0; i < n; ++i)
@@ -61,8 +62,10 @@ std::string gigabytes(int64_t values) {
     return fmt::format("{:.1f} GB", static_cast<double>(values) * 4 / 1e9);
 }
 
-[[noreturn]] void layer_error(const LayerSpec & l, const std::string & message, const std::string & note = {}) {
-    const std::string who = l.name == l.type ? fmt::format("layer '{}'", l.name) : fmt::format("layer '{}' ({})", l.name, l.type);
+[[noreturn]] void layer_error(const LayerSpec & l, const std::string & message,
+                              const std::string & note = {}) {
+    const std::string who =
+        l.name == l.type ? fmt::format("layer '{}'", l.name) : fmt::format("layer '{}' ({})", l.name, l.type);
     throw Error(ExitCode::bad_input, format_at(l.loc, fmt::format("{}: {}", who, message), note));
 }
 
@@ -138,7 +141,8 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
 
 }  // namespace
 
-DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets, int64_t classes) {
+DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets,
+                       int64_t classes) {
     DataInfo info{.sample_shape = std::move(sample_shape), .targets = targets, .classes = classes};
     info.features = Shape(info.sample_shape).numel();
     info.classification = is_classification_loss(spec.train.loss.name);
@@ -149,7 +153,8 @@ DataInfo data_info_for(const Spec & spec, const Table & table) {
     return data_info_for(spec, table.sample_shape, table.num_targets(), table.num_classes());
 }
 
-Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params) {
+Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode,
+                        ParamStore & params) {
     ParamSink sink{.store = &params};
     return build(spec, info, batch, mode, sink);
 }
@@ -168,10 +173,11 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
         const std::string has = info.sample_shape.size() == 1
                                     ? fmt::format("{} feature columns", info.features)
                                     : fmt::format("samples of shape {}", to_string(Shape(info.sample_shape)));
-        throw Error(ExitCode::bad_input,
-                    format_at(spec.model.input_loc,
-                              fmt::format("model.input is {} but the data has {}", to_string(Shape(in_shape)), has),
-                              fmt::format("use input: {}", to_string(Shape(info.sample_shape)))));
+        throw Error(
+            ExitCode::bad_input,
+            format_at(spec.model.input_loc,
+                      fmt::format("model.input is {} but the data has {}", to_string(Shape(in_shape)), has),
+                      fmt::format("use input: {}", to_string(Shape(info.sample_shape)))));
     }
     Shape x_shape{batch};
     for (int64_t d : in_shape) x_shape.dims.push_back(d);
@@ -179,10 +185,12 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
 
     std::map<std::string, Value> values = {{"input", x}};
     Value current = x;
-    Value logits;  // the pre-activation output of the last layer, when its activation can be fused into the loss
+    Value logits;  // the last layer's pre-activation output, when its activation can be fused into the loss
     std::string last_activation = "linear";
     Value regularization;
-    auto add_reg = [&](Value term) { regularization = regularization.valid() ? regularization + term : term; };
+    auto add_reg = [&](Value term) {
+        regularization = regularization.valid() ? regularization + term : term;
+    };
 
     for (const LayerSpec & l : spec.model.layers) {
         g.set_location(l.loc);
@@ -206,23 +214,27 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
                                     l.units);
                 pre = g.op("bias_add", {pre, b});
             }
-            if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
-            if (mode == GraphMode::train && l.l1 > 0) add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
+            if (mode == GraphMode::train && l.l2 > 0)
+                add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
+            if (mode == GraphMode::train && l.l1 > 0)
+                add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
             act = l.activation;
             out = activate(g, pre, act);
         } else if (l.type == "conv2d" || l.type == "depthwise_conv2d") {
             const Shape s = in.shape();
             if (s.rank() != 4)
-                layer_error(l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)),
-                            s.rank() == 3 ? fmt::format("give the input a channel axis: input: [{}, {}, 1]", s[1], s[2])
-                                          : std::string("reshape the input to [height, width, channels]"));
+                layer_error(
+                    l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)),
+                    s.rank() == 3
+                        ? fmt::format("give the input a channel axis: input: [{}, {}, 1]", s[1], s[2])
+                        : std::string("reshape the input to [height, width, channels]"));
             const int64_t channels = s[3];
             const bool depthwise = l.type == "depthwise_conv2d";
             const int64_t groups = depthwise ? channels : l.groups;
             const int64_t filters = depthwise ? channels * l.depth_multiplier : l.filters;
             if (channels % groups != 0 || filters % groups != 0)
-                layer_error(l, fmt::format("groups {} must divide the {} input channels and the {} filters", groups,
-                                           channels, filters));
+                layer_error(l, fmt::format("groups {} must divide the {} input channels and the {} filters",
+                                           groups, channels, filters));
             const int64_t field = l.kernel_size[0] * l.kernel_size[1];
             // Keras' fans: receptive field times input channels (per group) and times output channels.
             const int64_t fan_in = field * (depthwise ? channels : channels / groups);
@@ -231,32 +243,39 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
                                 Shape{l.kernel_size[0], l.kernel_size[1], channels / groups, filters},
                                 l.kernel_initializer, spec.seed, fan_in, fan_out);
             pre = g.op("conv2d", {in, w},
-                       {{"strides", l.strides}, {"dilation", l.dilation_rate}, {"padding", l.padding},
+                       {{"strides", l.strides},
+                        {"dilation", l.dilation_rate},
+                        {"padding", l.padding},
                         {"groups", groups}});
             if (l.use_bias) {
                 Value b = sink.make(g, l.name + "/bias", Shape{filters}, l.bias_initializer, spec.seed,
                                     fan_in, fan_out);
                 pre = g.op("bias_add", {pre, b});
             }
-            if (mode == GraphMode::train && l.l2 > 0) add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
-            if (mode == GraphMode::train && l.l1 > 0) add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
+            if (mode == GraphMode::train && l.l2 > 0)
+                add_reg(g.op("sum", {w * w}) * static_cast<float>(l.l2));
+            if (mode == GraphMode::train && l.l1 > 0)
+                add_reg(g.op("sum", {g.op("abs", {w})}) * static_cast<float>(l.l1));
             act = l.activation;
             out = activate(g, pre, act);
         } else if (l.type == "max_pool2d" || l.type == "avg_pool2d" || l.type == "global_avg_pool2d" ||
                    l.type == "zero_padding2d") {
             const Shape s = in.shape();
             if (s.rank() != 4)
-                layer_error(l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)));
+                layer_error(
+                    l, fmt::format("expects [batch, height, width, channels] input, got {}", shape_text(s)));
             if (l.type == "global_avg_pool2d") {
                 out = g.op("global_avg_pool2d", {in});
             } else if (l.type == "zero_padding2d") {
                 const auto & z = l.zero_padding;
                 // Checked here: the padded shape is computed (and could wrap around) before any later check.
                 check_output(l, Shape{s[0], s[1] + z[0] + z[1], s[2] + z[2] + z[3], s[3]});
-                out = g.op("pad", {in}, {{"before", std::vector<int64_t>{0, z[0], z[2], 0}},
-                                         {"after", std::vector<int64_t>{0, z[1], z[3], 0}}});
+                out = g.op("pad", {in},
+                           {{"before", std::vector<int64_t>{0, z[0], z[2], 0}},
+                            {"after", std::vector<int64_t>{0, z[1], z[3], 0}}});
             } else {
-                out = g.op(l.type, {in}, {{"pool", l.pool_size}, {"strides", l.strides}, {"padding", l.padding}});
+                out = g.op(l.type, {in},
+                           {{"pool", l.pool_size}, {"strides", l.strides}, {"padding", l.padding}});
             }
         } else if (l.type == "batch_norm" || l.type == "layer_norm") {
             const Shape s = in.shape();
@@ -273,12 +292,14 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
                 Value var =
                     sink.make(g, l.name + "/moving_variance", Shape{c}, "ones", spec.seed, c, c, false);
                 if (mode == GraphMode::train) {
-                    // Training normalises with the batch's statistics and moves the averages towards them, as Keras.
+                    // Training normalises with the batch's statistics and moves the averages towards them, as
+                    // Keras.
                     out = g.op("batch_norm_train", {in, gamma, beta}, eps);
                     Value stats = g.op("moments", {in});
                     auto row = [&](int64_t r) {
-                        Value v = g.op("slice", {stats}, {{"begin", std::vector<int64_t>{r, 0}},
-                                                         {"size", std::vector<int64_t>{1, c}}});
+                        Value v = g.op(
+                            "slice", {stats},
+                            {{"begin", std::vector<int64_t>{r, 0}}, {"size", std::vector<int64_t>{1, c}}});
                         return g.op("reshape", {v}, {{"shape", std::vector<int64_t>{c}}});
                     };
                     const float m = static_cast<float>(l.momentum);
@@ -299,7 +320,8 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
             out = activate(g, in, act);
         } else if (l.type == "dropout") {
             out = (mode == GraphMode::train && l.rate > 0)
-                      ? g.op("dropout", {in}, {{"rate", l.rate}, {"key", static_cast<int64_t>(Rng::stream(l.name) >> 1)}})
+                      ? g.op("dropout", {in},
+                             {{"rate", l.rate}, {"key", static_cast<int64_t>(Rng::stream(l.name) >> 1)}})
                       : in;
         } else if (l.type == "flatten") {
             out = g.op("reshape", {in}, {{"shape", std::vector<int64_t>{batch, -1}}});
@@ -319,15 +341,17 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
             out = inputs[0];
             for (size_t i = 1; i < inputs.size(); ++i) {
                 if (inputs[i].shape() != inputs[0].shape())
-                    layer_error(l, fmt::format("inputs '{}' {} and '{}' {} have different shapes", l.inputs[0],
-                                               shape_text(inputs[0].shape()), l.inputs[i], shape_text(inputs[i].shape())));
+                    layer_error(l, fmt::format("inputs '{}' {} and '{}' {} have different shapes",
+                                               l.inputs[0], shape_text(inputs[0].shape()), l.inputs[i],
+                                               shape_text(inputs[i].shape())));
                 out = out + inputs[i];
             }
         } else if (l.type == "concat") {
             if (inputs.size() < 2) layer_error(l, "needs at least two inputs (inputs: [a, b])");
             const Shape first = inputs[0].shape();
             const int axis = normalize_axis(l.axis, first.rank());
-            if (axis <= 0) layer_error(l, fmt::format("axis {} is not a feature axis of {}", l.axis, shape_text(first)));
+            if (axis <= 0)
+                layer_error(l, fmt::format("axis {} is not a feature axis of {}", l.axis, shape_text(first)));
             for (size_t i = 1; i < inputs.size(); ++i) {
                 Shape other = inputs[i].shape(), a = first;
                 bool fits = other.rank() == a.rank();
@@ -336,9 +360,11 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
                     fits = other == a;
                 }
                 if (!fits)
-                    layer_error(l, fmt::format("inputs '{}' {} and '{}' {} cannot be joined along axis {}", l.inputs[0],
-                                               shape_text(first), l.inputs[i], shape_text(inputs[i].shape()), l.axis),
-                                "concat needs the same rank and equal sizes on every other axis");
+                    layer_error(
+                        l,
+                        fmt::format("inputs '{}' {} and '{}' {} cannot be joined along axis {}", l.inputs[0],
+                                    shape_text(first), l.inputs[i], shape_text(inputs[i].shape()), l.axis),
+                        "concat needs the same rank and equal sizes on every other axis");
             }
             out = g.op("concat", inputs, {{"axis", l.axis}});
         }
@@ -363,16 +389,18 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
     if (info.classification) {
         Value y = g.input("y", Shape{batch}, DType::i32);
         if (ps[1] != info.classes)
-            layer_error(last, fmt::format("the output has {} units but the data has {} classes", ps[1], info.classes),
-                        fmt::format("use units: {}", info.classes));
+            layer_error(
+                last, fmt::format("the output has {} units but the data has {} classes", ps[1], info.classes),
+                fmt::format("use units: {}", info.classes));
         Value z;
         if (loss_spec.from_logits) {
             z = prediction;
         } else if (last_activation == "softmax" && logits.valid()) {
             z = logits;  // softmax + crossentropy fused for stability, as Keras does
         } else {
-            layer_error(last, fmt::format("{} expects probabilities from a softmax output, got activation '{}'",
-                                          loss_name, last_activation),
+            layer_error(last,
+                        fmt::format("{} expects probabilities from a softmax output, got activation '{}'",
+                                    loss_name, last_activation),
                         "use activation: softmax on the last layer, or loss: {name: ..., from_logits: true}");
         }
         if (loss_name == "sparse_categorical_crossentropy") {
@@ -384,8 +412,9 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
     } else {
         Value y = g.input("y", Shape{batch, info.targets});
         if (ps[1] != info.targets)
-            layer_error(last, fmt::format("the output has {} units but the data has {} target column(s)", ps[1],
-                                          info.targets),
+            layer_error(last,
+                        fmt::format("the output has {} units but the data has {} target column(s)", ps[1],
+                                    info.targets),
                         fmt::format("use units: {}", info.targets));
         if (loss_name == "mse") {
             loss = g.op("mse", {prediction, y});
@@ -397,7 +426,8 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
             if (!loss_spec.from_logits && last_activation == "sigmoid" && logits.valid())
                 loss = g.op("binary_crossentropy", {logits, y}, {{"from_logits", int64_t{1}}});
             else
-                loss = g.op("binary_crossentropy", {prediction, y}, {{"from_logits", int64_t{loss_spec.from_logits}}});
+                loss = g.op("binary_crossentropy", {prediction, y},
+                            {{"from_logits", int64_t{loss_spec.from_logits}}});
         }
     }
     if (regularization.valid()) loss = loss + regularization;

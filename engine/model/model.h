@@ -1,10 +1,11 @@
-// Spec -> graph: the layers of model.layers become graph nodes, parameters are named <layer>/<param> and live in
-// a ParamStore shared by every graph of the model (training, evaluation, prediction; each batch size).
+// Spec -> graph: the layers of model.layers become graph nodes, parameters are named <layer>/<param> and live
+// in a ParamStore shared by every graph of the model (training, evaluation, prediction; each batch size).
 //   ParamStore params;
-//   Graph g = build_model_graph(spec, info, /*batch=*/32, GraphMode::train, params);   // creates + initialises params
+//   // creates and initialises the parameters:
+//   Graph g = build_model_graph(spec, info, /*batch=*/32, GraphMode::train, params);
 //   run_passes(g);  Executor ex(std::move(g), params, pool, cpu);
-// Training graphs end in the loss, the backward pass ("grad/<param>") and "prediction"; evaluation graphs in the
-// loss and "prediction"; prediction graphs in "prediction" only. Inputs: "x" [batch, features] and "y"
+// Training graphs end in the loss, the backward pass ("grad/<param>") and "prediction"; evaluation graphs in
+// the loss and "prediction"; prediction graphs in "prediction" only. Inputs: "x" [batch, features] and "y"
 // ([batch, targets] f32, or [batch] int32 class labels).
 #pragma once
 
@@ -18,18 +19,20 @@ enum class GraphMode { train, evaluate, predict };
 
 struct DataInfo {
     std::vector<int64_t> sample_shape;  // one sample's shape, e.g. [13] or [28, 28]
-    int64_t features = 0;     // its number of values
-    int64_t targets = 0;      // regression target columns
-    int64_t classes = 0;      // classification: number of classes
+    int64_t features = 0;               // its number of values
+    int64_t targets = 0;                // regression target columns
+    int64_t classes = 0;                // classification: number of classes
     bool classification = false;
 };
 
-DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets, int64_t classes);
+DataInfo data_info_for(const Spec & spec, std::vector<int64_t> sample_shape, int64_t targets,
+                       int64_t classes);
 DataInfo data_info_for(const Spec & spec, const Table & table);
 
 // Throws Error(bad_input) at the layer's YAML line when a tensor or the parameters would pass the limits
 // below, before anything of that size is allocated.
-Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode, ParamStore & params);
+Graph build_model_graph(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode mode,
+                        ParamStore & params);
 
 // What a model may allocate (README "The spec"), decided from the shapes before training starts. The
 // per-tensor limit also keeps every size computation far from int64_t overflow (sizes are multiplied with

@@ -30,7 +30,7 @@ namespace dl::oci {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // References
 
 std::string RegistryReference::str() const {
@@ -86,7 +86,7 @@ RegistryReference parse_registry_reference(std::string_view text) {
     return ref;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Reading the image to push
 
 namespace {
@@ -360,7 +360,7 @@ LocalImage read_local_image(const fs::path & path, const std::string & tag) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // HTTP
 
 namespace {
@@ -620,7 +620,7 @@ public:
         }
     }
 
-    // Sleeps before retry `attempt`+1, or returns false when the retries are spent. Note [bounded time]:
+    // Sleeps before retry `attempt`+1, or returns false when the retries are spent. Per Note [bounded time],
     // the retries of one request also stop once it has been failing for timeout_s (attempt 0 starts the
     // clock), and no wait reaches past that (a Retry-After that asks for more gives up at once), so a
     // registry that accepts connections and never answers is given up on after about 2 x timeout_s (60 s
@@ -641,10 +641,11 @@ public:
             const long long seconds = std::strtoll(after.c_str(), &end, 10);
             if (end != after.c_str() && seconds >= 0) {
                 if (seconds > budget_ms / 1000) {
-                    warn(fmt::format("{} {}: the registry asks to retry after {} s, beyond --timeout {} s: "
-                                     "giving up",
-                                     r.method, loggable_url(r.url), std::min<long long>(seconds, 999'999'999),
-                                     o_.timeout_s));
+                    warn(
+                        fmt::format("{} {}: the registry asks to retry after {} s, beyond --timeout {} s: "
+                                    "giving up",
+                                    r.method, loggable_url(r.url), std::min<long long>(seconds, 999'999'999),
+                                    o_.timeout_s));
                     return false;
                 }
                 ms = seconds * 1000;
@@ -929,8 +930,8 @@ private:
         res.sink_limit = r.sink_limit;
         res.on_download = on_download;
         if (r.follow_redirects) {
-            // Note [credentials stay home]: libcurl sends no Authorization header (ours is a custom one) to
-            // another scheme, host or port when it follows a redirect (a storage backend's signed URL) as
+            // Per Note [credentials stay home], libcurl sends no Authorization header (ours is a custom one)
+            // to another scheme, host or port when it follows a redirect (a storage backend's signed URL) as
             // long as CURLOPT_UNRESTRICTED_AUTH is off, which it is, explicitly.
             curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
             curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 5L);
@@ -1044,7 +1045,7 @@ private:
     int attempts_ = 0;                                     // retries of the current request so far
 };
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Pushing
 
 class Pusher {
@@ -1279,7 +1280,7 @@ private:
             session_.fail_misbehaving(
                 fmt::format("it stored the manifest as {:.80}, but its bytes hash to {}", reported,
                             image_.manifest_digest));
-        // Note [confirmed pushes]: the spec's answer is 201 with the digest. Anything short of that is
+        // Per Note [confirmed pushes], the spec's answer is 201 with the digest. Anything short of that is
         // believed only when a HEAD of the manifest names our digest.
         if (res.status == 201 && reported == image_.manifest_digest) return image_.manifest_digest;
         Request head{.method = "HEAD",
@@ -1354,8 +1355,8 @@ public:
         DL_CHECK(image.config.value("os", "") == os && image.config.value("architecture", "") == arch,
                  ExitCode::bad_input, "{} is a {}/{} image, not {}", ref_.str(),
                  image.config.value("os", "?"), image.config.value("architecture", "?"), platform);
-        // Note [bounded answers]: the layers' sizes, as the manifest gives them, bound what is downloaded;
-        // their sum is bounded before anything is (a CUDA devel image is ~10 GB).
+        // Per Note [bounded answers], the layers' sizes, as the manifest gives them, bound what is
+        // downloaded; their sum is bounded before anything is (a CUDA devel image is ~10 GB).
         int64_t total = 0;
         for (size_t i = 1; i < blobs.size(); ++i) total += std::min(blobs[i].second, kMaxImageBytes + 1);
         DL_CHECK(total <= kMaxImageBytes, ExitCode::bad_input,

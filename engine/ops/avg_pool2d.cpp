@@ -1,5 +1,6 @@
-// y[n, i, j, c] = mean of x[n, i*sh - top + a, j*sw - left + b, c] over the real (unpadded) positions of the window
-// a < ph, b < pw (Keras AveragePooling2D, channels last; attrs as max_pool2d); dx = avg_pool2d_grad(dy).
+// y[n, i, j, c] = mean of x[n, i*sh - top + a, j*sw - left + b, c] over the real (unpadded) positions of the
+// window a < ph, b < pw (Keras AveragePooling2D, channels last; attrs as max_pool2d); dx =
+// avg_pool2d_grad(dy).
 #include <algorithm>
 
 #include "ops/onnx_ctx.h"
@@ -19,7 +20,8 @@ void cpu(KernelCtx & k) {
         for (int64_t i = 0; i < p.oh; ++i) {
             const int64_t r = i * p.sh - p.top, r0 = std::max<int64_t>(r, 0), r1 = std::min(r + p.ph, p.h);
             for (int64_t j = 0; j < p.ow; ++j) {
-                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
+                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0),
+                              q1 = std::min(q + p.pw, p.w);
                 float * __restrict y = py + ((n * p.oh + i) * p.ow + j) * p.c;
                 std::fill(y, y + p.c, 0.0f);
                 for (int64_t a = r0; a < r1; ++a)
@@ -51,7 +53,10 @@ std::string onnx(OnnxCtx & c) {
     return c.channels_first("AveragePool", {c.in(0)}, a);
 }
 }  // namespace
-DL_REGISTER_OP({.name = "avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "avg_pool2d",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{1, 4, 5, 2}}, {{2, 3, 3, 1}}},
                          .attrs = {{"pool", std::vector<int64_t>{2, 2}},
                                    {"strides", std::vector<int64_t>{2, 2}},

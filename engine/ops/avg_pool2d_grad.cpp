@@ -1,6 +1,6 @@
 // dx = avg_pool2d's gradient for an input of `input_shape`: each dy[n, i, j, c] spread evenly over the real
-// positions of its window, summed where windows overlap; attrs as max_pool2d. Linear, and avg_pool2d is its adjoint:
-// d(dy) = avg_pool2d(ddx).
+// positions of its window, summed where windows overlap; attrs as max_pool2d. Linear, and avg_pool2d is its
+// adjoint: d(dy) = avg_pool2d(ddx).
 #include <algorithm>
 
 #include "ops/pool_util.h"
@@ -8,8 +8,8 @@
 namespace dl {
 namespace {
 
-// max_pool2d's inference holds the rules; it reads its input's shape from a graph, so a scratch graph holding an
-// input of `input_shape` stands in for x (errors still name this node and its YAML line).
+// max_pool2d's inference holds the rules; it reads its input's shape from a graph, so a scratch graph holding
+// an input of `input_shape` stands in for x (errors still name this node and its YAML line).
 OutInfo infer(ShapeCtx & c) {
     const std::vector<int64_t> dims = c.attrs().get_ints("input_shape");
     if (dims.size() != 4) c.fail("needs `input_shape` = [N, H, W, C], got [{}]", fmt::join(dims, ", "));
@@ -36,7 +36,8 @@ void cpu(KernelCtx & k) {
         for (int64_t i = 0; i < p.oh; ++i) {
             const int64_t r = i * p.sh - p.top, r0 = std::max<int64_t>(r, 0), r1 = std::min(r + p.ph, p.h);
             for (int64_t j = 0; j < p.ow; ++j) {
-                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
+                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0),
+                              q1 = std::min(q + p.pw, p.w);
                 const float * __restrict dy = pdy + ((n * p.oh + i) * p.ow + j) * p.c;
                 const float scale = 1.0f / static_cast<float>((r1 - r0) * (q1 - q0));
                 for (int64_t a = r0; a < r1; ++a)
@@ -59,7 +60,10 @@ std::vector<Value> grad(GradCtx & g) {
     return {g.op("avg_pool2d", {g.dout()}, std::move(a))};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "avg_pool2d_grad", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "avg_pool2d_grad",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{1, 4, 5, 2}}},  // one case: `input_shape` must match it
                          .attrs = {{"pool", std::vector<int64_t>{3, 2}},
                                    {"strides", std::vector<int64_t>{1, 1}},

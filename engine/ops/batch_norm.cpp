@@ -12,8 +12,8 @@ OutInfo infer(ShapeCtx & c) {
     return {c.in(0)};
 }
 
-// Per-channel scales are computed once per block of channels and row block, on the stack: no workspace, and no
-// division or square root per element.
+// Per-channel scales are computed once per block of channels and row block, on the stack: no workspace, and
+// no division or square root per element.
 constexpr int64_t kGroup = 256;
 
 void cpu(KernelCtx & k) {
@@ -49,7 +49,8 @@ void cpu(KernelCtx & k) {
 
 std::vector<Value> grad(GradCtx & g) {
     const Value x = g.in(0), gamma = g.in(1), dy = g.dout();
-    const Value s = 1.0f / g.op("sqrt", {g.in(4) + static_cast<float>(g.attrs().get_float("epsilon", kNormEpsilon))});
+    const Value s =
+        1.0f / g.op("sqrt", {g.in(4) + static_cast<float>(g.attrs().get_float("epsilon", kNormEpsilon))});
     const Value dx = dy * (gamma * s);
     const Value dy_xc = dy * (x - g.in(3));
     return {dx, dy_xc * s, dy, -dx, dy_xc * (gamma * s * s * s * -0.5f)};
@@ -76,8 +77,14 @@ std::string onnx(OnnxCtx & c) {
     return c.add("Add", {c.add("Mul", {centered, scale}), c.in(2)});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "batch_norm", .arity = 5, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "batch_norm",
+                .arity = 5,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{6, 3}, {3}, {3}, {3}, {3}}, {{2, 2, 2, 4}, {4}, {4}, {4}, {4}}},
-                         .attrs = {{"epsilon", 1e-3}}, .low = 0.1f, .high = 1.0f},
+                         .attrs = {{"epsilon", 1e-3}},
+                         .low = 0.1f,
+                         .high = 1.0f},
                 .onnx = onnx});
 }  // namespace dl

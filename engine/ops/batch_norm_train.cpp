@@ -1,6 +1,7 @@
-// y = (x - mean) / sqrt(var + epsilon) * gamma + beta, mean and biased var per channel (last axis) over all other
-// axes: Keras BatchNormalization in training.   x [..., C], gamma [C], beta [C] -> [..., C];  attr epsilon (1e-3)
-// dx = batch_norm_train_grad(x, gamma, dy);  dgamma = batch_norm_train_grad_gamma(x, dy);  dbeta = sum of dy over rows
+// y = (x - mean) / sqrt(var + epsilon) * gamma + beta, mean and biased var per channel (last axis) over all
+// other axes: Keras BatchNormalization in training.   x [..., C], gamma [C], beta [C] -> [..., C];  attr
+// epsilon (1e-3) dx = batch_norm_train_grad(x, gamma, dy);  dgamma = batch_norm_train_grad_gamma(x, dy);
+// dbeta = sum of dy over rows
 #include "ops/norm_stats.h"
 
 namespace dl {
@@ -20,18 +21,20 @@ size_t workspace(ShapeCtx & c, int) {
     return workspace_bytes(C == 0 ? 0 : c.in(0).numel() / C, C);
 }
 
-// From mean and variance (stats, 2w doubles) to the float mean and scale gamma / sqrt(var + eps) of each channel.
-[[gnu::noinline]] void coefficients(const double * stats, const float * gamma, double eps, int64_t w, float * mean,
-                                    float * scale) {
+// From mean and variance (stats, 2w doubles) to the float mean and scale gamma / sqrt(var + eps) of each
+// channel.
+[[gnu::noinline]] void coefficients(const double * stats, const float * gamma, double eps, int64_t w,
+                                    float * mean, float * scale) {
     for (int64_t j = 0; j < w; ++j) {
         mean[j] = static_cast<float>(stats[j]);
         scale[j] = static_cast<float>(static_cast<double>(gamma[j]) / std::sqrt(stats[w + j] + eps));
     }
 }
 
-// Rows [r0, r1) of channels [c0, c0 + w). Subtracting the mean before scaling keeps y accurate when the mean is large.
-[[gnu::noinline]] void normalise(const float * x, const float * beta, float * y, int64_t C, int64_t r0, int64_t r1,
-                                 int64_t c0, int64_t w, const float * mean, const float * scale) {
+// Rows [r0, r1) of channels [c0, c0 + w). Subtracting the mean before scaling keeps y accurate when the mean
+// is large.
+[[gnu::noinline]] void normalise(const float * x, const float * beta, float * y, int64_t C, int64_t r0,
+                                 int64_t r1, int64_t c0, int64_t w, const float * mean, const float * scale) {
     for (int64_t r = r0; r < r1; ++r) {
         const float * __restrict xr = x + r * C + c0;
         float * __restrict yr = y + r * C + c0;
@@ -79,11 +82,16 @@ void cpu(KernelCtx & k) {
 std::vector<Value> grad(GradCtx & g) {
     const Attrs eps{{"epsilon", g.attrs().get_float("epsilon", kNormEpsilon)}};
     const Value x = g.in(0), dy = g.dout();
-    return {g.op("batch_norm_train_grad", {x, g.in(1), dy}, eps), g.op("batch_norm_train_grad_gamma", {x, dy}, eps),
-            dy};
+    return {g.op("batch_norm_train_grad", {x, g.in(1), dy}, eps),
+            g.op("batch_norm_train_grad_gamma", {x, dy}, eps), dy};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "batch_norm_train", .arity = 3, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "batch_norm_train",
+                .arity = 3,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .workspace = workspace,
-                .test = {.cases = {{{6, 3}, {3}, {3}}, {{2, 3, 2, 4}, {4}, {4}}}, .attrs = {{"epsilon", 1e-3}}}});
+                .test = {.cases = {{{6, 3}, {3}, {3}}, {{2, 3, 2, 4}, {4}, {4}}},
+                         .attrs = {{"epsilon", 1e-3}}}});
 }  // namespace dl

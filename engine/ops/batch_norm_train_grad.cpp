@@ -1,6 +1,6 @@
 // dx of batch_norm_train: dx = gamma * rstd / n * (n dy - Σdy - xhat Σ(dy xhat)), xhat = (x - mean) * rstd,
-// rstd = 1 / sqrt(var + epsilon), sums over the n rows.   x [..., C], gamma [C], dy [..., C] -> [..., C]
-// A backward op only: no gradient rule (second derivatives of batch norm are not needed); tests/unit checks it.
+// rstd = 1 / sqrt(var + epsilon), sums over the n rows.   x [..., C], gamma [C], dy [..., C] -> [..., C] A
+// backward op only: no gradient rule (second derivatives of batch norm are not needed); tests/unit checks it.
 #include "ops/norm_stats.h"
 
 namespace dl {
@@ -21,12 +21,13 @@ size_t workspace(ShapeCtx & c, int) {
     return workspace_bytes(C == 0 ? 0 : c.in(0).numel() / C, C);
 }
 
-// Per channel: dx = g (dy - mdy) - (x - mean) h with g = gamma rstd, mdy = Σdy / n, h = g rstd² Σdy(x - mean) / n.
+// Per channel: dx = g (dy - mdy) - (x - mean) h with g = gamma rstd, mdy = Σdy / n, h = g rstd² Σdy(x - mean)
+// / n.
 struct Coef {
     float *mean, *g, *mdy, *h;
 };
-[[gnu::noinline]] void coefficients(const double * stats, const float * gamma, double eps, int64_t rows, int64_t w,
-                                    Coef c) {
+[[gnu::noinline]] void coefficients(const double * stats, const float * gamma, double eps, int64_t rows,
+                                    int64_t w, Coef c) {
     const double n = static_cast<double>(rows);
     for (int64_t j = 0; j < w; ++j) {
         const double rstd = 1.0 / std::sqrt(stats[w + j] + eps), g = static_cast<double>(gamma[j]) * rstd;
@@ -82,6 +83,10 @@ void cpu(KernelCtx & k) {
     }
 }
 }  // namespace
-DL_REGISTER_OP({.name = "batch_norm_train_grad", .arity = 3, .infer = infer, .cpu = cpu, .workspace = workspace,
+DL_REGISTER_OP({.name = "batch_norm_train_grad",
+                .arity = 3,
+                .infer = infer,
+                .cpu = cpu,
+                .workspace = workspace,
                 .test = {.skip = true}});
 }  // namespace dl

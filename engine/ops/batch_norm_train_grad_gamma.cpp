@@ -1,6 +1,8 @@
-// dgamma of batch_norm_train: Σ over rows of dy * (x - mean) / sqrt(var + epsilon), with the batch statistics of x.
+// dgamma of batch_norm_train: Σ over rows of dy * (x - mean) / sqrt(var + epsilon), with the batch statistics
+// of x.
 //   x [..., C], dy [..., C] -> [C];  one pass over x and dy.
-// A backward op only: no gradient rule (second derivatives of batch norm are not needed); tests/unit checks it.
+// A backward op only: no gradient rule (second derivatives of batch norm are not needed); tests/unit checks
+// it.
 #include "ops/norm_stats.h"
 
 namespace dl {
@@ -21,7 +23,8 @@ size_t workspace(ShapeCtx & c, int) {
 }
 
 void finish(const double * stats, double eps, int64_t w, float * out) {
-    for (int64_t j = 0; j < w; ++j) out[j] = static_cast<float>(stats[3 * w + j] / std::sqrt(stats[w + j] + eps));
+    for (int64_t j = 0; j < w; ++j)
+        out[j] = static_cast<float>(stats[3 * w + j] / std::sqrt(stats[w + j] + eps));
 }
 
 void cpu(KernelCtx & k) {
@@ -46,6 +49,10 @@ void cpu(KernelCtx & k) {
     }
 }
 }  // namespace
-DL_REGISTER_OP({.name = "batch_norm_train_grad_gamma", .arity = 2, .infer = infer, .cpu = cpu,
-                .workspace = workspace, .test = {.skip = true}});
+DL_REGISTER_OP({.name = "batch_norm_train_grad_gamma",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .workspace = workspace,
+                .test = {.skip = true}});
 }  // namespace dl

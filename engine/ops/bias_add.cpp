@@ -1,4 +1,5 @@
-// y = x + b with b a vector over the last axis.   [..., n] + [n] -> [..., n];  dx = dy, db = sum of dy over rows
+// y = x + b with b a vector over the last axis.   [..., n] + [n] -> [..., n];  dx = dy, db = sum of dy over
+// rows
 #include "ops/kernel_util.h"
 #include "ops/onnx_ctx.h"
 
@@ -10,11 +11,17 @@ OutInfo infer(ShapeCtx & c) {
         c.fail("bias {} does not match the last axis of {}", to_string(b), to_string(x));
     return {x};
 }
-void cpu(KernelCtx & k) { binary_map(k, [](float a, float b) { return a + b; }); }
+void cpu(KernelCtx & k) {
+    binary_map(k, [](float a, float b) { return a + b; });
+}
 std::vector<Value> grad(GradCtx & g) { return {g.dout(), g.dout()}; }
 std::string onnx(OnnxCtx & c) { return c.add("Add", {c.in(0), c.in(1)}); }
 }  // namespace
-DL_REGISTER_OP({.name = "bias_add", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "bias_add",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{3, 4}, {4}}, {{2, 3, 5}, {5}}}},
                 .onnx = onnx});
 }  // namespace dl

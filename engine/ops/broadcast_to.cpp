@@ -32,8 +32,13 @@ void cpu(KernelCtx & k) {
         }
     });
 }
-std::vector<Value> grad(GradCtx & g) { return {g.op("sum_to", {g.dout()}, {{"shape", g.in(0).shape().dims}})}; }
+std::vector<Value> grad(GradCtx & g) {
+    return {g.op("sum_to", {g.dout()}, {{"shape", g.in(0).shape().dims}})};
+}
 }  // namespace
-DL_REGISTER_OP({.name = "broadcast_to", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "broadcast_to",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{3, 1}}}, .attrs = {{"shape", std::vector<int64_t>{2, 3, 4}}}}});
 }  // namespace dl

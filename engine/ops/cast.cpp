@@ -40,13 +40,17 @@ std::string onnx(OnnxCtx & c) {
     if (to != DType::f32) {
         Tensor half(Shape{});
         half.f32()[0] = 0.5f;
-        const std::string magnitude = c.add("Floor", {c.add("Add", {c.add("Abs", {x}), c.initializer(half)})});
+        const std::string magnitude =
+            c.add("Floor", {c.add("Add", {c.add("Abs", {x}), c.initializer(half)})});
         x = c.add("Mul", {c.add("Sign", {x}), magnitude});
     }
     return c.add("Cast", {x}, {{"to", static_cast<int64_t>(onnx_type(to))}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "cast", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "cast",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{3, 4}}}, .attrs = {{"dtype", std::string("f32")}}},
                 .onnx = onnx});
 }  // namespace dl

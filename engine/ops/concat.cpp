@@ -12,13 +12,16 @@ OutInfo infer(ShapeCtx & c) {
     if (c.num_inputs() < 1) c.fail("needs at least one input");
     const Shape & first = c.in(0);
     const int axis = axis_of(c.attrs(), first.rank());
-    if (axis < 0) c.fail("axis {} is out of range for shape {}", c.attrs().get_int("axis", -1), to_string(first));
+    if (axis < 0)
+        c.fail("axis {} is out of range for shape {}", c.attrs().get_int("axis", -1), to_string(first));
     Shape out = first;
     for (int i = 1; i < c.num_inputs(); ++i) {
         const Shape & s = c.in(i);
         bool ok = s.rank() == first.rank() && c.in_dtype(i) == c.in_dtype(0);
         for (int d = 0; ok && d < s.rank(); ++d) ok = d == axis || s[d] == first[d];
-        if (!ok) c.fail("input {} has shape {}, which does not fit {} along axis {}", i, to_string(s), to_string(first), axis);
+        if (!ok)
+            c.fail("input {} has shape {}, which does not fit {} along axis {}", i, to_string(s),
+                   to_string(first), axis);
         out[axis] += s[axis];
     }
     return {out, c.in_dtype(0)};
@@ -36,7 +39,8 @@ void cpu(KernelCtx & k) {
     for (const TensorView & x : k.inputs) {
         const size_t row = static_cast<size_t>(x.shape[axis] * inner) * width;
         const auto * px = static_cast<const std::byte *>(x.data);
-        for (int64_t o = 0; o < outer; ++o) std::memcpy(py + static_cast<size_t>(o) * out_row + at, px + static_cast<size_t>(o) * row, row);
+        for (int64_t o = 0; o < outer; ++o)
+            std::memcpy(py + static_cast<size_t>(o) * out_row + at, px + static_cast<size_t>(o) * row, row);
         at += row;
     }
 }
@@ -62,7 +66,11 @@ std::string onnx(OnnxCtx & c) {
     return c.add("Concat", inputs, {{"axis", c.attrs().get_int("axis", -1)}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "concat", .arity = -1, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "concat",
+                .arity = -1,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{2, 3}, {2, 4}}, {{3, 2}, {3, 1}, {3, 3}}, {{5}}}},
                 .onnx = onnx});
 }  // namespace dl

@@ -1,9 +1,8 @@
-// y = act(conv(x, w) + b), channels last:  x [n, h, w, c], w [kh, kw, c / groups, f], b [f] -> [n, oh, ow, f].
-// The bias and activation (linear | relu) are optional: the fusion pass folds conv2d -> bias_add -> relu into one.
-// Computed as im2col + GEMM per group over fixed tiles of output pixels (a 1x1 convolution needs no patches, a
-// layer on 1 to 4 channels sums its taps directly).
-// dz = dy * act'(y), dx = conv2d_backprop_input(dz, w), dw = conv2d_backprop_filter(x, dz), db = dz (un-broadcast
-// centrally).
+// y = act(conv(x, w) + b), channels last:  x [n, h, w, c], w [kh, kw, c / groups, f], b [f] -> [n, oh, ow,
+// f]. The bias and activation (linear | relu) are optional: the fusion pass folds conv2d -> bias_add -> relu
+// into one. Computed as im2col + GEMM per group over fixed tiles of output pixels (a 1x1 convolution needs no
+// patches, a layer on 1 to 4 channels sums its taps directly). dz = dy * act'(y), dx =
+// conv2d_grad(dz, w), dw = conv2d_grad_filter(x, dz), db = dz (un-broadcast centrally).
 #include "ops/conv_util.h"
 #include "ops/onnx_ctx.h"
 
@@ -22,7 +21,8 @@ ConvGeometry geometry(const Node & n, const Shape & x, const Shape & w) {
 OutInfo infer(ShapeCtx & c) {
     if (c.num_inputs() != 2 && c.num_inputs() != 3) c.fail("expects (x, filter) or (x, filter, bias)");
     ConvGeometry g;
-    if (const std::string err = conv_geometry(c.in(0).dims, c.in(1).dims, c.attrs(), g); !err.empty()) c.fail("{}", err);
+    if (const std::string err = conv_geometry(c.in(0).dims, c.in(1).dims, c.attrs(), g); !err.empty())
+        c.fail("{}", err);
     if (c.num_inputs() == 3 && (c.in(2).rank() != 1 || c.in(2)[0] != g.f))
         c.fail("bias {} does not match {} filters", to_string(c.in(2)), g.f);
     const std::string act = c.attrs().get_str("activation", "linear");
@@ -38,19 +38,22 @@ size_t workspace(ShapeCtx & c, int threads) {
 }
 
 // A first layer on 1 to 4 channels has patches of a few values, too short an inner dimension for a GEMM (it
-// spends its time packing): each output pixel sums its taps (in order ky, kx, c) into its filters, 16 at a time
-// in vector registers, the taps' offsets computed once. Twice as fast as im2col + GEMM on the Fashion-MNIST
-// CNN's first layer.
+// spends its time packing): each output pixel sums its taps (in order ky, kx, c) into its filters, 16 at a
+// time in vector registers, the taps' offsets computed once. Twice as fast as im2col + GEMM on the
+// Fashion-MNIST CNN's first layer.
 constexpr int64_t kDirectTaps = 64;
 bool direct_fits(const ConvGeometry & g) {
-    return g.groups == 1 && g.c <= 4 && g.f % 16 == 0 && g.f <= 64 && g.patch() <= kDirectTaps && !g.pointwise();
+    return g.groups == 1 && g.c <= 4 && g.f % 16 == 0 && g.f <= 64 && g.patch() <= kDirectTaps &&
+           !g.pointwise();
 }
 
 template <int Blocks>
-void direct_rows(const ConvGeometry & g, const float * x, const float * w, int64_t r0, int64_t count, float * out) {
+void direct_rows(const ConvGeometry & g, const float * x, const float * w, int64_t r0, int64_t count,
+                 float * out) {
     using Lanes = Eigen::Array<float, 16, 1>;
     const int64_t pixels = g.oh * g.ow, f = g.f, taps = g.patch();
-    int64_t offset[kDirectTaps];  // of each tap from the window's first pixel, when the window is inside the image
+    int64_t offset
+        [kDirectTaps];  // of each tap from the window's first pixel, when the window is inside the image
     for (int64_t ky = 0, t = 0; ky < g.kh; ++ky)
         for (int64_t kx = 0; kx < g.kw; ++kx)
             for (int64_t c = 0; c < g.c; ++c) offset[t++] = (ky * g.dh * g.w + kx * g.dw) * g.c + c;
@@ -85,12 +88,17 @@ void direct_rows(const ConvGeometry & g, const float * x, const float * w, int64
     }
 }
 
-void direct(const ConvGeometry & g, const float * x, const float * w, int64_t r0, int64_t count, float * out) {
+void direct(const ConvGeometry & g, const float * x, const float * w, int64_t r0, int64_t count,
+            float * out) {
     switch (g.f / 16) {
-        case 1: return direct_rows<1>(g, x, w, r0, count, out);
-        case 2: return direct_rows<2>(g, x, w, r0, count, out);
-        case 3: return direct_rows<3>(g, x, w, r0, count, out);
-        default: return direct_rows<4>(g, x, w, r0, count, out);
+        case 1:
+            return direct_rows<1>(g, x, w, r0, count, out);
+        case 2:
+            return direct_rows<2>(g, x, w, r0, count, out);
+        case 3:
+            return direct_rows<3>(g, x, w, r0, count, out);
+        default:
+            return direct_rows<4>(g, x, w, r0, count, out);
     }
 }
 
@@ -110,11 +118,13 @@ void cpu(KernelCtx & k) {
         } else if (direct_fits(g)) {
             direct(g, x, w, r0, count, y + r0 * g.f);
         } else {
-            float * col = reinterpret_cast<float *>(k.workspace) + ThreadPool::worker_index() * kConvTileRows * patch;
+            float * col =
+                reinterpret_cast<float *>(k.workspace) + ThreadPool::worker_index() * kConvTileRows * patch;
             for (int64_t grp = 0; grp < g.groups; ++grp) {
                 im2col(g, x, grp, r0, count, col);
                 StridedMap(y + r0 * g.f + grp * fg, count, fg, Eigen::OuterStride<>(g.f)).noalias() =
-                    ConstMatrixMap(col, count, patch) * ConstStridedMap(w + grp * fg, patch, fg, Eigen::OuterStride<>(g.f));
+                    ConstMatrixMap(col, count, patch) *
+                    ConstStridedMap(w + grp * fg, patch, fg, Eigen::OuterStride<>(g.f));
             }
         }
         // Same two roundings as bias_add followed by relu, so fusing changes no bit.
@@ -134,8 +144,8 @@ std::vector<Value> grad(GradCtx & g) {
     Attrs in_attrs = conv_attrs(g.attrs()), w_attrs = conv_attrs(g.attrs());
     in_attrs.set("input_shape", g.in(0).shape().dims);
     w_attrs.set("filter_shape", g.in(1).shape().dims);
-    std::vector<Value> grads = {g.op("conv2d_backprop_input", {dz, g.in(1)}, in_attrs),
-                                g.op("conv2d_backprop_filter", {g.in(0), dz}, w_attrs)};
+    std::vector<Value> grads = {g.op("conv2d_grad", {dz, g.in(1)}, in_attrs),
+                                g.op("conv2d_grad_filter", {g.in(0), dz}, w_attrs)};
     if (g.node().inputs.size() == 3) grads.push_back(dz);
     return grads;
 }
@@ -169,7 +179,11 @@ std::string onnx(OnnxCtx & c) {
     return c.channels_first("Conv", inputs, attrs, relu ? "Relu" : "");
 }
 }  // namespace
-DL_REGISTER_OP({.name = "conv2d", .arity = -1, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "conv2d",
+                .arity = -1,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .workspace = workspace,
                 .test = {.cases = {{{2, 5, 6, 3}, {3, 2, 3, 4}}, {{1, 4, 4, 2}, {1, 1, 2, 3}}},
                          .attrs = {{"padding", std::string("same")}}},

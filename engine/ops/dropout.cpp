@@ -1,5 +1,5 @@
-// Training-mode dropout: y = x * keep_i / (1 - rate), keep_i = uniform(seed, key, step, i) >= rate.
-// The mask is a pure function of (seed, key, step, i), so the gradient is the same op on dy: dx = dropout(dy).
+// Training-mode dropout: y = x * keep_i / (1 - rate), keep_i = uniform(seed, key, step, i) >= rate. The mask
+// is a pure function of (seed, key, step, i), so the gradient is the same op on dy: dx = dropout(dy).
 #include "core/rng.h"
 #include "ops/kernel_util.h"
 
@@ -13,15 +13,21 @@ OutInfo infer(ShapeCtx & c) {
 void cpu(KernelCtx & k) {
     const float rate = static_cast<float>(k.attrs().get_float("rate"));
     const float scale = 1.0f / (1.0f - rate);
-    const Rng rng(k.seed, Rng::stream("dropout", static_cast<uint64_t>(k.attrs().get_int("key"))) ^ Rng::mix(k.step));
+    const Rng rng(k.seed,
+                  Rng::stream("dropout", static_cast<uint64_t>(k.attrs().get_int("key"))) ^ Rng::mix(k.step));
     const float * x = k.in(0).f32();
     float * y = k.out().f32();
     parallel_chunks(k.pool, k.out().numel(), [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) y[i] = rng.uniform(static_cast<uint64_t>(i)) >= rate ? x[i] * scale : 0.0f;
+        for (int64_t i = b; i < e; ++i)
+            y[i] = rng.uniform(static_cast<uint64_t>(i)) >= rate ? x[i] * scale : 0.0f;
     });
 }
 std::vector<Value> grad(GradCtx & g) { return {g.op("dropout", {g.dout()}, g.attrs())}; }
 }  // namespace
-DL_REGISTER_OP({.name = "dropout", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{4, 6}}}, .attrs = {{"rate", 0.25}, {"key", int64_t{7}}}}, .random = true});
+DL_REGISTER_OP({.name = "dropout",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{4, 6}}}, .attrs = {{"rate", 0.25}, {"key", int64_t{7}}}},
+                .random = true});
 }  // namespace dl

@@ -20,8 +20,15 @@ std::string onnx(OnnxCtx & c) {
 }
 }  // namespace
 // alpha != 1 puts a kink at 0; the test's alpha keeps it, so the check must step around it.
-DL_REGISTER_OP({.name = "elu", .infer = infer_same, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{7}}, {{3, 5}}}, .attrs = {{"alpha", 0.7}}, .low = -2.0f, .high = 2.0f,
-                         .kink = 0.0f, .has_kink = true},
+DL_REGISTER_OP({.name = "elu",
+                .infer = infer_same,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{7}}, {{3, 5}}},
+                         .attrs = {{"alpha", 0.7}},
+                         .low = -2.0f,
+                         .high = 2.0f,
+                         .kink = 0.0f,
+                         .has_kink = true},
                 .onnx = onnx});
 }  // namespace dl

@@ -1,6 +1,6 @@
-// y[i] = table[ids[i]]: rows gathered.   table [V, D] f32, ids int [...] -> [..., D]
-// An id outside [0, V) gives a row of zeros (Keras raises an error, but a kernel cannot fail safely mid-step).
-// dtable = embedding_grad(ids, dy) with vocab V (dy scatter-added by id);  ids are data, so no gradient.
+// y[i] = table[ids[i]]: rows gathered.   table [V, D] f32, ids int [...] -> [..., D] An id outside [0, V)
+// gives a row of zeros (Keras raises an error, but a kernel cannot fail safely mid-step). dtable =
+// embedding_grad(ids, dy) with vocab V (dy scatter-added by id);  ids are data, so no gradient.
 #include <cstring>
 
 #include "ops/kernel_util.h"
@@ -47,7 +47,11 @@ std::vector<Value> grad(GradCtx & g) {
 // Gather of rows. An id outside [0, V) is an error in ONNX Runtime where the kernel gives a row of zeros.
 std::string onnx(OnnxCtx & c) { return c.add("Gather", {c.in(0), c.in(1)}, {{"axis", int64_t{0}}}); }
 }  // namespace
-DL_REGISTER_OP({.name = "embedding", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "embedding",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{4, 3}, {5}}, {{4, 3}, {2, 3}}}, .class_inputs = {1}, .classes = 4},
                 .onnx = onnx});
 }  // namespace dl

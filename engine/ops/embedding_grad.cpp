@@ -1,6 +1,6 @@
-// dtable of embedding: y[v] = Σ over i with ids[i] = v of dy[i], added in index order; ids outside [0, vocab) add
-// nothing.   ids int [...], dy [..., D] -> [vocab, D];  attr vocab
-// Linear in dy: ddy = embedding(dout, ids);  ids get no gradient.
+// dtable of embedding: y[v] = Σ over i with ids[i] = v of dy[i], added in index order; ids outside [0, vocab)
+// add nothing.   ids int [...], dy [..., D] -> [vocab, D];  attr vocab Linear in dy: ddy = embedding(dout,
+// ids);  ids get no gradient.
 #include <cstring>
 
 #include "ops/kernel_util.h"
@@ -19,8 +19,8 @@ OutInfo infer(ShapeCtx & c) {
     return {Shape{vocab, dy[dy.rank() - 1]}};
 }
 
-// Tasks own fixed blocks of table rows and each walks all ids in order: every row sums its contributions in index
-// order whatever the thread count, and no two tasks write the same row.
+// Tasks own fixed blocks of table rows and each walks all ids in order: every row sums its contributions in
+// index order whatever the thread count, and no two tasks write the same row.
 void cpu(KernelCtx & k) {
     const TensorView & ids = k.in(0);
     const int64_t V = k.out().shape[0], D = k.out().shape[1], n = ids.numel();
@@ -46,7 +46,13 @@ void cpu(KernelCtx & k) {
 
 std::vector<Value> grad(GradCtx & g) { return {Value{}, g.op("embedding", {g.dout(), g.in(0)})}; }
 }  // namespace
-DL_REGISTER_OP({.name = "embedding_grad", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{5}, {5, 3}}, {{2, 3}, {2, 3, 3}}}, .attrs = {{"vocab", int64_t{4}}},
-                         .class_inputs = {0}, .classes = 4}});
+DL_REGISTER_OP({.name = "embedding_grad",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{5}, {5, 3}}, {{2, 3}, {2, 3, 3}}},
+                         .attrs = {{"vocab", int64_t{4}}},
+                         .class_inputs = {0},
+                         .classes = 4}});
 }  // namespace dl

@@ -8,8 +8,13 @@ OutInfo infer(ShapeCtx & c) {
         c.fail("compares f32 tensors, got {} and {}", dtype_name(c.in_dtype(0)), dtype_name(c.in_dtype(1)));
     return infer_broadcast(c);
 }
-void cpu(KernelCtx & k) { binary_map(k, [](float a, float b) { return a == b ? 1.0f : 0.0f; }); }
+void cpu(KernelCtx & k) {
+    binary_map(k, [](float a, float b) { return a == b ? 1.0f : 0.0f; });
+}
 }  // namespace
-DL_REGISTER_OP({.name = "equal", .arity = 2, .infer = infer, .cpu = cpu,
+DL_REGISTER_OP({.name = "equal",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
                 .test = {.cases = {{{3, 4}, {3, 4}}, {{3, 4}, {4}}}}});
 }  // namespace dl

@@ -13,7 +13,8 @@ OutInfo infer(ShapeCtx & c) {
     if (x.rank() != 2 || w.rank() != 2 || x[1] != w[0] || b.rank() != 1 || b[0] != w[1])
         c.fail("shapes {} x {} + {} do not fit", to_string(x), to_string(w), to_string(b));
     const std::string act = c.attrs().get_str("activation", "none");
-    if (act != "none" && act != "relu" && act != "sigmoid" && act != "tanh") c.fail("unknown activation '{}'", act);
+    if (act != "none" && act != "relu" && act != "sigmoid" && act != "tanh")
+        c.fail("unknown activation '{}'", act);
     return {Shape{x[0], w[1]}};
 }
 
@@ -27,9 +28,12 @@ void cpu(KernelCtx & k) {
     auto finish = [&](auto out, auto bias) {
         out.rowwise() += bias;
         auto a = out.array();
-        if (act == "relu") a = a.max(0.0f);
-        else if (act == "sigmoid") a = 1.0f / (1.0f + (-a).exp());
-        else if (act == "tanh") a = a.tanh();
+        if (act == "relu")
+            a = a.max(0.0f);
+        else if (act == "sigmoid")
+            a = 1.0f / (1.0f + (-a).exp());
+        else if (act == "tanh")
+            a = a.tanh();
     };
     auto tile = [&](int64_t t) {
         const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, m - r0);
@@ -55,14 +59,21 @@ void cpu(KernelCtx & k) {
 std::vector<Value> grad(GradCtx & g) {
     const std::string act = g.attrs().get_str("activation", "none");
     Value y = g.out(), dz = g.dout();
-    if (act == "relu") dz = dz * g.op("step", {y});
-    else if (act == "sigmoid") dz = dz * (y * (1.0f - y));
-    else if (act == "tanh") dz = dz * (1.0f - y * y);
+    if (act == "relu")
+        dz = dz * g.op("step", {y});
+    else if (act == "sigmoid")
+        dz = dz * (y * (1.0f - y));
+    else if (act == "tanh")
+        dz = dz * (1.0f - y * y);
     Value dx = g.op("matmul", {dz, g.in(1)}, {{"transpose_b", int64_t{1}}});
     Value dw = g.op("matmul", {g.in(0), dz}, {{"transpose_a", int64_t{1}}});
     return {dx, dw, dz};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "fused_dense", .arity = 3, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "fused_dense",
+                .arity = 3,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{5, 4}, {4, 3}, {3}}}, .attrs = {{"activation", std::string("tanh")}}}});
 }  // namespace dl

@@ -15,7 +15,8 @@ OutInfo infer(ShapeCtx & c) {
     return {Shape{x[0], x[3]}};
 }
 
-// Channels are summed in blocks of this many double accumulators (as `mean` sums in double), kept on the stack.
+// Channels are summed in blocks of this many double accumulators (as `mean` sums in double), kept on the
+// stack.
 constexpr int64_t kBlock = 256;
 
 void cpu(KernelCtx & k) {
@@ -52,7 +53,10 @@ std::string onnx(OnnxCtx & c) {
     return c.add("ReduceMean", {c.in(0)}, {{"axes", std::vector<int64_t>{1, 2}}, {"keepdims", int64_t{0}}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "global_avg_pool2d", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "global_avg_pool2d",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{2, 3, 4, 5}}, {{1, 1, 1, 3}}}},
                 .onnx = onnx});
 }  // namespace dl

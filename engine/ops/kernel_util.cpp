@@ -41,7 +41,8 @@ AxisList reduction_axes(const Shape & in, const Attrs & attrs) {
 
 AxisList reduction_axes(ShapeCtx & c) {
     for (int64_t a : c.attrs().get_ints("axes"))
-        if (normalize_axis(a, c.in(0).rank()) < 0) c.fail("axis {} is out of range for shape {}", a, to_string(c.in(0)));
+        if (normalize_axis(a, c.in(0).rank()) < 0)
+            c.fail("axis {} is out of range for shape {}", a, to_string(c.in(0)));
     return reduction_axes(c.in(0), c.attrs());
 }
 
@@ -53,8 +54,10 @@ Shape reduced_shape(const Shape & in, std::span<const int> axes, bool keepdims) 
     Shape out;
     for (int d = 0; d < in.rank(); ++d) {
         const bool r = std::find(axes.begin(), axes.end(), d) != axes.end();
-        if (!r) out.dims.push_back(in[d]);
-        else if (keepdims) out.dims.push_back(1);
+        if (!r)
+            out.dims.push_back(in[d]);
+        else if (keepdims)
+            out.dims.push_back(1);
     }
     return out;
 }

@@ -1,6 +1,6 @@
-// y = (x - mean) / sqrt(var + epsilon) * gamma + beta, mean and biased var of each row over the last axis: Keras
-// LayerNormalization.   x [..., D], gamma [D], beta [D] -> [..., D];  attr epsilon (1e-3)
-// dx = layer_norm_grad(x, gamma, dy);  dgamma = dy * xhat with xhat = layer_norm(x, 1, 0);  dbeta = dy
+// y = (x - mean) / sqrt(var + epsilon) * gamma + beta, mean and biased var of each row over the last axis:
+// Keras LayerNormalization.   x [..., D], gamma [D], beta [D] -> [..., D];  attr epsilon (1e-3) dx =
+// layer_norm_grad(x, gamma, dy);  dgamma = dy * xhat with xhat = layer_norm(x, 1, 0);  dbeta = dy
 #include "ops/norm_stats.h"
 #include "ops/onnx_ctx.h"
 
@@ -53,7 +53,11 @@ std::string onnx(OnnxCtx & c) {
                  {{"axis", int64_t{-1}}, {"epsilon", c.attrs().get_float("epsilon", kNormEpsilon)}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "layer_norm", .arity = 3, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "layer_norm",
+                .arity = 3,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{4, 5}, {5}, {5}}, {{2, 3, 4}, {4}, {4}}}, .attrs = {{"epsilon", 1e-3}}},
                 .onnx = onnx});
 }  // namespace dl

@@ -34,7 +34,8 @@ void cpu(KernelCtx & k) {
             });
             // dx = rstd g - rstd mean(g) - (x - mean) rstd³ mean(g (x - mean))
             const float m = static_cast<float>(mean), s = static_cast<float>(rstd);
-            const float a = static_cast<float>(rstd * sg / n), h = static_cast<float>(rstd * rstd * rstd * sgx / n);
+            const float a = static_cast<float>(rstd * sg / n),
+                        h = static_cast<float>(rstd * rstd * rstd * sgx / n);
             for (int64_t j = 0; j < D; ++j) out[j] = s * gamma[j] * gr[j] - a - (xr[j] - m) * h;
         }
     };

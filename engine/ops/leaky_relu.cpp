@@ -19,7 +19,10 @@ std::string onnx(OnnxCtx & c) {
     return c.add("LeakyRelu", {c.in(0)}, {{"alpha", static_cast<double>(alpha_of(c.attrs()))}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "leaky_relu", .infer = infer_same, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "leaky_relu",
+                .infer = infer_same,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .kink = 0.0f, .has_kink = true},
                 .onnx = onnx});
 }  // namespace dl

@@ -1,5 +1,5 @@
-// y = x - max - log(sum(exp(x - max))) over the last axis: shifting by the row max keeps exp from overflowing,
-// so inputs like 1000 stay finite. The row sum is taken in double, in element order.
+// y = x - max - log(sum(exp(x - max))) over the last axis: shifting by the row max keeps exp from
+// overflowing, so inputs like 1000 stay finite. The row sum is taken in double, in element order.
 #include "ops/kernel_util.h"
 #include "ops/onnx_ctx.h"
 
@@ -17,8 +17,10 @@ void cpu(KernelCtx & k) {
         const float m = x.row(r).maxCoeff();
         double s = 0;
         for (int64_t c = 0; c < x.cols(); ++c) s += std::exp(static_cast<double>(x(r, c) - m));
-        const double log_s = std::log(s);  // subtracted after the max, not added to it: m = 1000 keeps its digits
-        for (int64_t c = 0; c < x.cols(); ++c) y(r, c) = static_cast<float>(static_cast<double>(x(r, c) - m) - log_s);
+        const double log_s =
+            std::log(s);  // subtracted after the max, not added to it: m = 1000 keeps its digits
+        for (int64_t c = 0; c < x.cols(); ++c)
+            y(r, c) = static_cast<float>(static_cast<double>(x(r, c) - m) - log_s);
     }
 }
 // dx = dy - exp(y) * sum(dy, last, keepdims)
@@ -29,7 +31,10 @@ std::vector<Value> grad(GradCtx & g) {
 }
 std::string onnx(OnnxCtx & c) { return c.add("LogSoftmax", {c.in(0)}, {{"axis", int64_t{-1}}}); }
 }  // namespace
-DL_REGISTER_OP({.name = "log_softmax", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "log_softmax",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f},
                 .onnx = onnx});
 }  // namespace dl

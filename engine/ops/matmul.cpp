@@ -1,7 +1,7 @@
-// C = op(A) op(B), op = transpose when the attribute says so.   [m, k] x [k, n] -> [m, n]
-// dA = dC op(B)^T, dB = op(A)^T dC, each written as another matmul with the right transposes.
-// Note [determinism]: the output is always computed in fixed tiles of kTileRows rows with single-threaded Eigen,
-// tiles spread over the pool, so the result is the same at any thread count.
+// C = op(A) op(B), op = transpose when the attribute says so.   [m, k] x [k, n] -> [m, n] dA = dC op(B)^T, dB
+// = op(A)^T dC, each written as another matmul with the right transposes. Per Note [determinism], the output
+// is always computed in fixed tiles of kTileRows rows with single-threaded Eigen, tiles spread over the pool,
+// so the result is the same at any thread count.
 #include "ops/kernel_util.h"
 #include "ops/onnx_ctx.h"
 
@@ -14,11 +14,14 @@ constexpr int64_t kFewRows = 4, kColumnBlock = 64;
 
 OutInfo infer(ShapeCtx & c) {
     const Shape &a = c.in(0), &b = c.in(1);
-    if (a.rank() != 2 || b.rank() != 2) c.fail("expects two matrices, got {} and {}", to_string(a), to_string(b));
+    if (a.rank() != 2 || b.rank() != 2)
+        c.fail("expects two matrices, got {} and {}", to_string(a), to_string(b));
     const bool ta = c.attrs().get_int("transpose_a"), tb = c.attrs().get_int("transpose_b");
     const int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
     const int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
-    if (k != kb) c.fail("inner dimensions differ: {} x {} (contracting {} with {})", to_string(a), to_string(b), k, kb);
+    if (k != kb)
+        c.fail("inner dimensions differ: {} x {} (contracting {} with {})", to_string(a), to_string(b), k,
+               kb);
     return {Shape{m, n}};
 }
 
@@ -27,19 +30,23 @@ void cpu(KernelCtx & k) {
     const MatrixMap a = k.in(0).matrix(), b = k.in(1).matrix();
     MatrixMap c = k.out().matrix();
     const int64_t m = c.rows(), inner = ta ? a.rows() : a.cols();
-    // A weight gradient (x^T dy) sums over the batch: a short inner dimension, where each tile's GEMM costs as
-    // much in packing dy as in multiplying; bigger tiles pack it fewer times. (Forward products keep fused_dense's
-    // tiles, so fusing changes no bit.) Either way the tiles depend on the shapes alone.
+    // A weight gradient (x^T dy) sums over the batch: a short inner dimension, where each tile's GEMM costs
+    // as much in packing dy as in multiplying; bigger tiles pack it fewer times. (Forward products keep
+    // fused_dense's tiles, so fusing changes no bit.) Either way the tiles depend on the shapes alone.
     const int64_t tile_rows = ta && inner <= 4 * kTileRows ? 4 * kTileRows : kTileRows;
     const int64_t tiles = (m + tile_rows - 1) / tile_rows;
     const int64_t flops = m * c.cols() * inner;
     auto tile = [&](int64_t t) {
         const int64_t r0 = t * tile_rows, rows = std::min(tile_rows, m - r0);
         auto out = c.middleRows(r0, rows);
-        if (!ta && !tb) out.noalias() = a.middleRows(r0, rows) * b;
-        else if (!ta && tb) out.noalias() = a.middleRows(r0, rows) * b.transpose();
-        else if (ta && !tb) out.noalias() = a.transpose().middleRows(r0, rows) * b;
-        else out.noalias() = a.transpose().middleRows(r0, rows) * b.transpose();
+        if (!ta && !tb)
+            out.noalias() = a.middleRows(r0, rows) * b;
+        else if (!ta && tb)
+            out.noalias() = a.middleRows(r0, rows) * b.transpose();
+        else if (ta && !tb)
+            out.noalias() = a.transpose().middleRows(r0, rows) * b;
+        else
+            out.noalias() = a.transpose().middleRows(r0, rows) * b.transpose();
     };
     if (flops < (1 << 17)) {
         for (int64_t t = 0; t < tiles; ++t) tile(t);
@@ -75,7 +82,11 @@ std::string onnx(OnnxCtx & c) {
     return c.add("MatMul", {a, b});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "matmul", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "matmul",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{3, 4}, {4, 5}}, {{70, 6}, {6, 2}}}},
                 .onnx = onnx});
 }  // namespace dl

@@ -50,11 +50,16 @@ std::vector<Value> grad(GradCtx & g) {
     const int64_t C = y.shape()[1];
     const float n = static_cast<float>(x.shape().numel() / std::max<int64_t>(1, C));
     auto row = [&](Value v, int64_t r) {  // [1, C]: broadcasts against x's rows
-        return g.op("slice", {v}, {{"begin", std::vector<int64_t>{r, 0}}, {"size", std::vector<int64_t>{1, -1}}});
+        return g.op("slice", {v},
+                    {{"begin", std::vector<int64_t>{r, 0}}, {"size", std::vector<int64_t>{1, -1}}});
     };
     return {(row(dy, 0) + row(dy, 1) * (x - row(y, 0)) * 2.0f) * (1.0f / n)};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "moments", .infer = infer, .cpu = cpu, .grad = grad, .workspace = workspace,
+DL_REGISTER_OP({.name = "moments",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .workspace = workspace,
                 .test = {.cases = {{{5, 3}}, {{2, 2, 3}}, {{4}}}}});
 }  // namespace dl

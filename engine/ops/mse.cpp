@@ -8,5 +8,6 @@ Value expand(Graph & g, const std::vector<Value> & in, const Attrs &) {
     return g.op("mean", {d * d});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "mse", .arity = 2, .expand = expand, .test = {.cases = {{{4, 1}, {4, 1}}, {{3, 2}, {3, 2}}}}});
+DL_REGISTER_OP(
+    {.name = "mse", .arity = 2, .expand = expand, .test = {.cases = {{{4, 1}, {4, 1}}, {{3, 2}, {3, 2}}}}});
 }  // namespace dl

@@ -1,7 +1,7 @@
 // y[i, c] = 1 where labels[i] == c.   int [n] -> f32 [n, depth]; labels are data, so no gradient.
-#include "ops/kernel_util.h"
-
 #include <cstring>
+
+#include "ops/kernel_util.h"
 
 namespace dl {
 namespace {
@@ -21,6 +21,9 @@ void cpu(KernelCtx & k) {
     }
 }
 }  // namespace
-DL_REGISTER_OP({.name = "one_hot", .infer = infer, .cpu = cpu,
-                .test = {.cases = {{{6}}}, .attrs = {{"depth", int64_t{4}}}, .class_inputs = {0}, .classes = 4}});
+DL_REGISTER_OP({.name = "one_hot",
+                .infer = infer,
+                .cpu = cpu,
+                .test = {
+                    .cases = {{{6}}}, .attrs = {{"depth", int64_t{4}}}, .class_inputs = {0}, .classes = 4}});
 }  // namespace dl

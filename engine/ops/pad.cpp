@@ -1,4 +1,5 @@
-// y = x with zeros added: `before[d]` values ahead of and `after[d]` values behind axis d (the gradient of slice).
+// y = x with zeros added: `before[d]` values ahead of and `after[d]` values behind axis d (the gradient of
+// slice).
 //   [2, 3] before [1, 0] after [0, 2] -> [3, 5]
 #include <cstring>
 
@@ -28,7 +29,8 @@ void cpu(KernelCtx & k) {
     const TensorView & x = k.in(0);
     TensorView & y = k.out();
     const int rank = x.shape.rank();
-    const std::span<const int64_t> before = k.attrs().ints("before");  // a view: the training step must not allocate
+    const std::span<const int64_t> before =
+        k.attrs().ints("before");  // a view: the training step must not allocate
     const size_t width = dtype_size(y.dtype);
     std::memset(y.data, 0, y.bytes());
     if (x.numel() == 0) return;
@@ -59,7 +61,8 @@ void cpu(KernelCtx & k) {
 }
 // dx = slice(dy, begin = before, size = x.shape)
 std::vector<Value> grad(GradCtx & g) {
-    return {g.op("slice", {g.dout()}, {{"begin", g.attrs().get_ints("before")}, {"size", g.in(0).shape().dims}})};
+    return {
+        g.op("slice", {g.dout()}, {{"begin", g.attrs().get_ints("before")}, {"size", g.in(0).shape().dims}})};
 }
 // Pad (constant zeros), `pads` as ONNX orders them: every axis' before, then every axis' after.
 std::string onnx(OnnxCtx & c) {
@@ -70,8 +73,12 @@ std::string onnx(OnnxCtx & c) {
     return c.add("Pad", {c.in(0), c.ints(pads)});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "pad", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "pad",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{2, 3}}, {{1, 1}}},
-                         .attrs = {{"before", std::vector<int64_t>{1, 0}}, {"after", std::vector<int64_t>{0, 2}}}},
+                         .attrs = {{"before", std::vector<int64_t>{1, 0}},
+                                   {"after", std::vector<int64_t>{0, 2}}}},
                 .onnx = onnx});
 }  // namespace dl

@@ -1,6 +1,6 @@
 // The window geometry the pooling ops share (channels-last [n, h, w, c]), from the input and output shapes:
-// max_pool2d's shape inference holds the rules for `pool`, `strides` and `padding`; this recovers the padding in
-// front (0 for "valid"; for "same" the smaller half, as TensorFlow).
+// max_pool2d's shape inference holds the rules for `pool`, `strides` and `padding`; this recovers the padding
+// in front (0 for "valid"; for "same" the smaller half, as TensorFlow).
 #pragma once
 
 #include <algorithm>
@@ -25,9 +25,9 @@ inline Pool2d pool2d(const Shape & in, const Shape & out, const Attrs & a) {
 // Channels are taken in blocks of this many so that the running maxima live on the stack.
 inline constexpr int64_t kPoolBlock = 128;
 
-// The first maximum (row-major in the window) of channels [c0, c0 + m) over the window rows [r0, r1) and columns
-// [q0, q1) of image `xn`: its value in best[], its spatial index (a * w + b) in at[]. Ties keep the first, as
-// max_pool2d_grad routes and max_pool2d_gather reads.
+// The first maximum (row-major in the window) of channels [c0, c0 + m) over the window rows [r0, r1) and
+// columns [q0, q1) of image `xn`: its value in best[], its spatial index (a * w + b) in at[]. Ties keep the
+// first, as max_pool2d_grad routes and max_pool2d_grad_grad reads.
 inline void window_argmax(const Pool2d & p, const float * xn, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
                           int64_t c0, int64_t m, float * best, int32_t * at) {
     const int32_t start = static_cast<int32_t>(r0 * p.w + q0);

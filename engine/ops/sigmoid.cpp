@@ -1,5 +1,5 @@
-// y = 1 / (1 + exp(-x)). This form cannot produce NaN: for x < -88 exp(-x) overflows to inf and y is 0, its limit.
-// It is the formula fused_dense uses (Eigen's vectorised exp on the same fixed chunks), so fusing
+// y = 1 / (1 + exp(-x)). This form cannot produce NaN: for x < -88 exp(-x) overflows to inf and y is 0, its
+// limit. It is the formula fused_dense uses (Eigen's vectorised exp on the same fixed chunks), so fusing
 // matmul -> bias_add -> sigmoid changes no bit of the result.
 #include "ops/kernel_util.h"
 #include "ops/onnx_ctx.h"
@@ -20,7 +20,10 @@ std::vector<Value> grad(GradCtx & g) {
 }
 std::string onnx(OnnxCtx & c) { return c.add("Sigmoid", {c.in(0)}); }
 }  // namespace
-DL_REGISTER_OP({.name = "sigmoid", .infer = infer_same, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "sigmoid",
+                .infer = infer_same,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f},
                 .onnx = onnx});
 }  // namespace dl

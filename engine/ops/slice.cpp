@@ -1,5 +1,6 @@
-// y = x[begin[d] : begin[d] + size[d]] on every axis d (TensorFlow's tf.slice form: one `begin` and one `size`
-// per axis, size -1 = to the end). One form for all axes, so concat's gradient is a single slice per input.
+// y = x[begin[d] : begin[d] + size[d]] on every axis d (TensorFlow's tf.slice form: one `begin` and one
+// `size` per axis, size -1 = to the end). One form for all axes, so concat's gradient is a single slice per
+// input.
 //   [4, 6] begin [1, 2] size [2, -1] -> [2, 4]
 #include <cstring>
 #include <limits>
@@ -31,7 +32,8 @@ void cpu(KernelCtx & k) {
     const TensorView & x = k.in(0);
     TensorView & y = k.out();
     const int rank = y.shape.rank();
-    const std::span<const int64_t> begin = k.attrs().ints("begin");  // a view: the training step must not allocate
+    const std::span<const int64_t> begin =
+        k.attrs().ints("begin");  // a view: the training step must not allocate
     const size_t width = dtype_size(y.dtype);
     if (y.numel() == 0) return;
     if (rank == 0) {
@@ -84,8 +86,12 @@ std::string onnx(OnnxCtx & c) {
     return c.add("Slice", {c.in(0), c.ints(starts), c.ints(ends), c.ints(axes)});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "slice", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "slice",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{4, 6}}, {{3, 5}}},
-                         .attrs = {{"begin", std::vector<int64_t>{1, 2}}, {"size", std::vector<int64_t>{2, -1}}}},
+                         .attrs = {{"begin", std::vector<int64_t>{1, 2}},
+                                   {"size", std::vector<int64_t>{2, -1}}}},
                 .onnx = onnx});
 }  // namespace dl

@@ -24,7 +24,10 @@ std::vector<Value> grad(GradCtx & g) {
 }
 std::string onnx(OnnxCtx & c) { return c.add("Softmax", {c.in(0)}, {{"axis", int64_t{-1}}}); }
 }  // namespace
-DL_REGISTER_OP({.name = "softmax", .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "softmax",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f},
                 .onnx = onnx});
 }  // namespace dl

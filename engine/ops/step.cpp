@@ -4,7 +4,9 @@
 
 namespace dl {
 namespace {
-void cpu(KernelCtx & k) { unary_map(k, [](float x) { return x > 0.0f ? 1.0f : 0.0f; }); }
+void cpu(KernelCtx & k) {
+    unary_map(k, [](float x) { return x > 0.0f ? 1.0f : 0.0f; });
+}
 }  // namespace
 DL_REGISTER_OP({.name = "step", .infer = infer_same, .cpu = cpu, .test = {.cases = {{{7}}}}});
 }  // namespace dl

@@ -18,7 +18,10 @@ std::vector<Value> grad(GradCtx & g) {
 }
 std::string onnx(OnnxCtx & c) { return c.add("Tanh", {c.in(0)}); }
 }  // namespace
-DL_REGISTER_OP({.name = "tanh", .infer = infer_same, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "tanh",
+                .infer = infer_same,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .low = -2.0f, .high = 2.0f},
                 .onnx = onnx});
 }  // namespace dl

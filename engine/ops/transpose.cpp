@@ -22,7 +22,9 @@ OutInfo infer(ShapeCtx & c) {
         ok = ok && d >= 0 && d < x.rank() && !seen[static_cast<size_t>(d)];
         if (ok) seen[static_cast<size_t>(d)] = true;
     }
-    if (!ok) c.fail("perm [{}] is not a permutation of the {} axes of {}", fmt::join(p, ", "), x.rank(), to_string(x));
+    if (!ok)
+        c.fail("perm [{}] is not a permutation of the {} axes of {}", fmt::join(p, ", "), x.rank(),
+               to_string(x));
     Shape out;
     for (int64_t d : p) out.dims.push_back(x[static_cast<int>(d)]);
     return {out, c.in_dtype(0)};
@@ -31,7 +33,8 @@ void cpu(KernelCtx & k) {
     const TensorView & x = k.in(0);
     TensorView & y = k.out();
     const int rank = y.shape.rank();
-    const std::span<const int64_t> given = k.attrs().ints("perm");  // a view: the training step must not allocate
+    const std::span<const int64_t> given =
+        k.attrs().ints("perm");  // a view: the training step must not allocate
     int64_t p[kMaxRank] = {};
     for (int i = 0; i < rank; ++i) p[i] = given.empty() ? rank - 1 - i : given[static_cast<size_t>(i)];
     if (rank == 2 && p[0] == 1 && y.dtype == DType::f32) {
@@ -79,7 +82,11 @@ std::string onnx(OnnxCtx & c) {
     return c.add("Transpose", {c.in(0)}, {{"perm", p}});
 }
 }  // namespace
-DL_REGISTER_OP({.name = "transpose", .infer = infer, .cpu = cpu, .grad = grad,
-                .test = {.cases = {{{2, 3, 4}}, {{4, 1, 3}}}, .attrs = {{"perm", std::vector<int64_t>{2, 0, 1}}}},
+DL_REGISTER_OP({.name = "transpose",
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
+                .test = {.cases = {{{2, 3, 4}}, {{4, 1, 3}}},
+                         .attrs = {{"perm", std::vector<int64_t>{2, 0, 1}}}},
                 .onnx = onnx});
 }  // namespace dl

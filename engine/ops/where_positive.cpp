@@ -1,5 +1,6 @@
 // y = a where b > 0, else 0: relu's backward step (dy masked by the forward output) in one pass instead of
-// step(b) then a multiply; the fusion pass makes it from mul(a, step(b)). The mask has no gradient: da = where_positive(dy, b).
+// step(b) then a multiply; the fusion pass makes it from mul(a, step(b)). The mask has no gradient: da =
+// where_positive(dy, b).
 #include "ops/kernel_util.h"
 
 namespace dl {
@@ -17,6 +18,10 @@ void cpu(KernelCtx & k) {
 }
 std::vector<Value> grad(GradCtx & g) { return {g.op("where_positive", {g.dout(), g.in(1)}), Value{}}; }
 }  // namespace
-DL_REGISTER_OP({.name = "where_positive", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "where_positive",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{3, 5}, {3, 5}}}, .kink = 0.0f, .has_kink = true}});
 }  // namespace dl

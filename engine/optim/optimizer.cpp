@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <map>
 
 namespace dl {
 
@@ -13,6 +14,7 @@ Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamSto
                      ThreadPool * pool, Backend * device)
     : spec_(spec),
       clip_(clip),
+      rule_(update_rule(spec, clip)),
       params_(params),
       pool_(pool),
       device_(device && !device->host_memory() ? device : nullptr) {
@@ -79,8 +81,7 @@ Optimizer::~Optimizer() {
 void Optimizer::issue(const std::vector<TensorView> & grads) {
     DL_ASSERT(device_ && grads.size() == device_tensors_.size());
     for (size_t i = 0; i < grads.size(); ++i) device_tensors_[i].grad = grads[i].f32();
-    device_->optimizer_update(
-        {.spec = &spec_, .clip = &clip_, .tensors = device_tensors_, .norm_out = device_norm_});
+    device_->optimizer_update({.rule = rule_, .tensors = device_tensors_, .norm_out = device_norm_});
 }
 
 double Optimizer::finish_step() {
@@ -107,43 +108,63 @@ void Optimizer::upload_slots() {
 
 void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, double lr, double t) {
     const ParamSlots & ps = slot_ptrs_[c.param];
-    update_range(spec_, clip_, {.param = ps.p, .grad = graw, .slot0 = ps.s0, .slot1 = ps.s1}, c.begin, c.end,
+    update_range(rule_, {.param = ps.p, .grad = graw, .slot0 = ps.s0, .slot1 = ps.s1}, c.begin, c.end,
                  clip_scale, lr, t);
 }
 
-void update_range(const OptimizerSpec & spec, const ClipSpec & clip, const OptimizerTensor & x, int64_t begin,
-                  int64_t end, float clip_scale, double lr, double t) {
+UpdateRule update_rule(const OptimizerSpec & spec, const ClipSpec & clip) {
+    static const std::map<std::string, UpdateKind> kinds = {{"sgd", UpdateKind::sgd},
+                                                            {"adam", UpdateKind::adam},
+                                                            {"adamw", UpdateKind::adamw},
+                                                            {"rmsprop", UpdateKind::rmsprop},
+                                                            {"adagrad", UpdateKind::adagrad}};
+    const auto kind = kinds.find(spec.type);
+    DL_CHECK(kind != kinds.end(), ExitCode::internal, "optimizer '{}' has no update rule", spec.type);
+    return {.kind = kind->second,
+            .momentum = spec.momentum,
+            .nesterov = spec.nesterov,
+            .beta_1 = spec.beta_1,
+            .beta_2 = spec.beta_2,
+            .epsilon = spec.epsilon,
+            .rho = spec.rho,
+            .weight_decay = spec.weight_decay,
+            .clip_global_norm = clip.global_norm,
+            .clip_value = clip.value};
+}
+
+void update_range(const UpdateRule & rule, const OptimizerTensor & x, int64_t begin, int64_t end,
+                  float clip_scale, double lr, double t) {
     const float * graw = x.grad;
     float * p = x.param;
     const float lr_f = static_cast<float>(lr);
-    const float wd = static_cast<float>(spec.weight_decay);
-    const float clip_value = static_cast<float>(clip.value);
+    const float wd = static_cast<float>(rule.weight_decay);
+    const float clip_value = static_cast<float>(rule.clip_value);
     auto grad_at = [&](int64_t i) {
         float g = graw[i] * clip_scale;
         if (clip_value > 0) g = std::clamp(g, -clip_value, clip_value);
-        if (wd > 0 && spec.type != "adamw")
+        if (wd > 0 && rule.kind != UpdateKind::adamw)
             g += wd * p[i];  // L2 through the gradient; decoupled only for AdamW
         return g;
     };
-    if (spec.type == "sgd") {
-        const float mu = static_cast<float>(spec.momentum);
+    if (rule.kind == UpdateKind::sgd) {
+        const float mu = static_cast<float>(rule.momentum);
         if (float * v = x.slot0) {
             for (int64_t i = begin; i < end; ++i) {
                 const float g = grad_at(i);
                 v[i] = mu * v[i] - lr_f * g;  // Keras: velocity = momentum * velocity - lr * g
-                p[i] += spec.nesterov ? mu * v[i] - lr_f * g : v[i];
+                p[i] += rule.nesterov ? mu * v[i] - lr_f * g : v[i];
             }
         } else {
             for (int64_t i = begin; i < end; ++i) p[i] -= lr_f * grad_at(i);
         }
-    } else if (spec.type == "adam" || spec.type == "adamw") {
+    } else if (rule.kind == UpdateKind::adam || rule.kind == UpdateKind::adamw) {
         // Keras' Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) + eps)
         float *m = x.slot0, *v = x.slot1;
-        const float b1 = static_cast<float>(spec.beta_1), b2 = static_cast<float>(spec.beta_2);
-        const float lr_t = static_cast<float>(lr * std::sqrt(1.0 - std::pow(spec.beta_2, t)) /
-                                              (1.0 - std::pow(spec.beta_1, t)));
-        const float eps = static_cast<float>(spec.epsilon);
-        const bool decoupled = spec.type == "adamw" && wd > 0;
+        const float b1 = static_cast<float>(rule.beta_1), b2 = static_cast<float>(rule.beta_2);
+        const float lr_t = static_cast<float>(lr * std::sqrt(1.0 - std::pow(rule.beta_2, t)) /
+                                              (1.0 - std::pow(rule.beta_1, t)));
+        const float eps = static_cast<float>(rule.epsilon);
+        const bool decoupled = rule.kind == UpdateKind::adamw && wd > 0;
         if (clip_value == 0 && (wd == 0 || decoupled)) {
             // The common case as whole-array expressions, which the compiler vectorises (same formulas as
             // below).
@@ -164,10 +185,10 @@ void update_range(const OptimizerSpec & spec, const ClipSpec & clip, const Optim
             v[i] += (g * g - v[i]) * (1.0f - b2);
             p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
         }
-    } else if (spec.type == "rmsprop") {
+    } else if (rule.kind == UpdateKind::rmsprop) {
         float *r = x.slot0, *v = x.slot1;
-        const float rho = static_cast<float>(spec.rho), eps = static_cast<float>(spec.epsilon);
-        const float mu = static_cast<float>(spec.momentum);
+        const float rho = static_cast<float>(rule.rho), eps = static_cast<float>(rule.epsilon);
+        const float mu = static_cast<float>(rule.momentum);
         for (int64_t i = begin; i < end; ++i) {
             const float g = grad_at(i);
             r[i] = rho * r[i] + (1.0f - rho) * g * g;
@@ -179,9 +200,9 @@ void update_range(const OptimizerSpec & spec, const ClipSpec & clip, const Optim
                 p[i] -= step;
             }
         }
-    } else if (spec.type == "adagrad") {
+    } else if (rule.kind == UpdateKind::adagrad) {
         float * acc = x.slot0;
-        const float eps = static_cast<float>(spec.epsilon);
+        const float eps = static_cast<float>(rule.epsilon);
         for (int64_t i = begin; i < end; ++i) {
             const float g = grad_at(i);
             acc[i] += g * g;
@@ -248,8 +269,12 @@ double LrSchedule::at(int64_t step, double plateau_factor) const {
     else if (s.type == "cosine")
         lr = s.min_lr + 0.5 * (base - s.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t / span)));
     else if (s.type == "reduce_on_plateau")
-        lr = std::max(s.min_lr, base * plateau_factor);
+        lr = plateau_lr(plateau_factor);
     return lr;
+}
+
+double LrSchedule::plateau_lr(double plateau_factor) const {
+    return std::max(train_.schedule.min_lr, train_.optimizer.lr * plateau_factor);
 }
 
 }  // namespace dl

@@ -59,6 +59,7 @@ private:
 
     OptimizerSpec spec_;
     ClipSpec clip_;
+    UpdateRule rule_;
     ParamStore & params_;
     ThreadPool * pool_;
     std::map<std::string, Tensor> slots_;
@@ -72,11 +73,14 @@ private:
     float * device_norm_ = nullptr;
 };
 
+// The spec's optimizer and clipping as the backends take them (backend/backend.h).
+UpdateRule update_rule(const OptimizerSpec & spec, const ClipSpec & clip);
+
 // Optimizer::step's arithmetic on elements [begin, end) of one parameter held as host pointers (grad and
 // slots as the optimizer's type needs them), after the global norm gave `clip_scale`; `t` is the iteration
 // counted from 1. A host backend's fused update (Backend::optimizer_update) uses it too.
-void update_range(const OptimizerSpec & spec, const ClipSpec & clip, const OptimizerTensor & x, int64_t begin,
-                  int64_t end, float clip_scale, double lr, double t);
+void update_range(const UpdateRule & rule, const OptimizerTensor & x, int64_t begin, int64_t end,
+                  float clip_scale, double lr, double t);
 
 class LrSchedule {
 public:
@@ -84,6 +88,8 @@ public:
         : train_(train), steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)) {}
     // The learning rate for optimizer step `step` (0-based); `plateau_factor` is reduce_on_plateau's product.
     double at(int64_t step, double plateau_factor) const;
+    // reduce_on_plateau's learning rate after its reductions multiplied it by `plateau_factor`.
+    double plateau_lr(double plateau_factor) const;
 
 private:
     const TrainSpec & train_;

@@ -1,7 +1,7 @@
-// Fuses matmul -> bias_add [-> relu|sigmoid|tanh] into one fused_dense node, and conv2d -> bias_add [-> relu] into
-// one conv2d with bias and activation, when the intermediates have no other consumer. The last node of the chain
-// is rewritten in place, so its id (which gradient rules refer to, e.g. relu's step(y)) and the execution order
-// stay valid; the matmul (or conv2d) and bias_add become dead.
+// Fuses matmul -> bias_add [-> relu|sigmoid|tanh] into one fused_dense node, and conv2d -> bias_add [-> relu]
+// into one conv2d with bias and activation, when the intermediates have no other consumer. The last node of
+// the chain is rewritten in place, so its id (which gradient rules refer to, e.g. relu's step(y)) and the
+// execution order stay valid; the matmul (or conv2d) and bias_add become dead.
 #include "graph/op.h"
 #include "passes/passes.h"
 
@@ -16,7 +16,8 @@ void fuse_dense(Graph & g) {
         return false;
     };
     auto sole_user = [&](int id, int user) {
-        return users[static_cast<size_t>(id)].size() == 1 && users[static_cast<size_t>(id)][0] == user && !is_output(id);
+        return users[static_cast<size_t>(id)].size() == 1 && users[static_cast<size_t>(id)][0] == user &&
+               !is_output(id);
     };
     for (Node & n : g.nodes()) {
         if (n.dead) continue;
@@ -27,10 +28,12 @@ void fuse_dense(Graph & g) {
         if (bias.op != "bias_add" || (is_act && !sole_user(bias_id, n.id))) continue;
         if (!is_act && users[static_cast<size_t>(bias_id)].size() == 1) {
             const std::string & next = g.node(users[static_cast<size_t>(bias_id)][0]).op;
-            if (next == "relu" || next == "sigmoid" || next == "tanh") continue;  // fused with its activation later
+            if (next == "relu" || next == "sigmoid" || next == "tanh")
+                continue;  // fused with its activation later
         }
         const Node & mm = g.node(bias.inputs[0]);
-        const bool dense = mm.op == "matmul" && !mm.attrs.get_int("transpose_a") && !mm.attrs.get_int("transpose_b");
+        const bool dense =
+            mm.op == "matmul" && !mm.attrs.get_int("transpose_a") && !mm.attrs.get_int("transpose_b");
         const bool conv = mm.op == "conv2d" && mm.inputs.size() == 2 &&
                           mm.attrs.get_str("activation", "linear") == "linear" && (!is_act || n.op == "relu");
         if (!(dense || conv) || !sole_user(mm.id, bias_id)) continue;
@@ -54,7 +57,8 @@ void fuse_dense(Graph & g) {
     }
 }
 
-// mul(a, step(b)) -> where_positive(a, b): every relu-style backward step, one pass over memory instead of two.
+// mul(a, step(b)) -> where_positive(a, b): every relu-style backward step, one pass over memory instead of
+// two.
 void fuse_masks(Graph & g) {
     const auto users = consumers(g);
     for (Node & n : g.nodes()) {
@@ -78,14 +82,16 @@ void fuse_masks(Graph & g) {
     }
 }
 
-// where_positive(max_pool2d_grad(x, dy), x) -> max_pool2d_grad(x, dy) {relu_input = 1}: the relu's backward step
-// decided by the window's maximum, inside the pooling gradient (conv -> relu -> max-pool, the classic CNN).
+// where_positive(max_pool2d_grad(x, dy), x) -> max_pool2d_grad(x, dy) {relu_input = 1}: the relu's backward
+// step decided by the window's maximum, inside the pooling gradient (conv -> relu -> max-pool, the classic
+// CNN).
 void fuse_pool_masks(Graph & g) {
     const auto users = consumers(g);
     for (Node & n : g.nodes()) {
         if (n.dead || n.op != "where_positive") continue;
         const Node & pool = g.node(n.inputs[0]);
-        if (pool.op != "max_pool2d_grad" || pool.inputs[0] != n.inputs[1] || pool.attrs.get_int("relu_input")) continue;
+        if (pool.op != "max_pool2d_grad" || pool.inputs[0] != n.inputs[1] || pool.attrs.get_int("relu_input"))
+            continue;
         if (users[static_cast<size_t>(pool.id)].size() != 1) continue;
         bool is_output = false;
         for (auto & [name, out] : g.outputs()) is_output |= out == pool.id;

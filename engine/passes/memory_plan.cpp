@@ -1,7 +1,7 @@
-// Note [memory plan]: every intermediate gets a byte range in one arena, chosen by liveness: a node's range is
-// taken just before it runs and given back after its last consumer ran; graph outputs live to the end. Free
-// ranges are reused first-fit, so the training step needs one allocation, made once, and none in steady state.
-// A node's output never shares memory with its own inputs (taken before the inputs are released).
+// Note [memory plan]: every intermediate gets a byte range in one arena, chosen by liveness: a node's range
+// is taken just before it runs and given back after its last consumer ran; graph outputs live to the end.
+// Free ranges are reused first-fit, so the training step needs one allocation, made once, and none in steady
+// state. A node's output never shares memory with its own inputs (taken before the inputs are released).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -21,8 +21,10 @@ MemoryPlan plan_memory(const Graph & g) {
     std::vector<int> last_use(count, -1);
     for (const Node & n : g.nodes()) {
         if (n.dead) continue;
-        for (int in : n.inputs) last_use[static_cast<size_t>(in)] = std::max(last_use[static_cast<size_t>(in)], n.id);
-        if (n.op == "param") plan.param_bytes += align64(static_cast<size_t>(n.shape.numel()) * dtype_size(n.dtype));
+        for (int in : n.inputs)
+            last_use[static_cast<size_t>(in)] = std::max(last_use[static_cast<size_t>(in)], n.id);
+        if (n.op == "param")
+            plan.param_bytes += align64(static_cast<size_t>(n.shape.numel()) * dtype_size(n.dtype));
     }
     for (auto & [name, id] : g.outputs()) last_use[static_cast<size_t>(id)] = static_cast<int>(count);
 
@@ -48,7 +50,8 @@ MemoryPlan plan_memory(const Graph & g) {
         plan.schedule.push_back(n.id);
         plan.unplanned_bytes += size;
         size_t off = plan.arena_bytes;
-        auto fit = std::find_if(free_ranges.begin(), free_ranges.end(), [&](auto & r) { return r.second >= size; });
+        auto fit =
+            std::find_if(free_ranges.begin(), free_ranges.end(), [&](auto & r) { return r.second >= size; });
         if (fit != free_ranges.end()) {
             off = fit->first;
             const size_t rest = fit->second - size;
@@ -81,10 +84,12 @@ MemoryPlan plan_memory(const Graph & g) {
 std::string describe(const MemoryPlan & plan) {
     auto kib = [](size_t b) { return static_cast<double>(b) / 1024.0; };
     return fmt::format(
-        "memory plan: {} kernels, arena {:.1f} KiB (one buffer per intermediate would need {:.1f} KiB, {:.1f}x), "
+        "memory plan: {} kernels, arena {:.1f} KiB (one buffer per intermediate would need {:.1f} KiB, "
+        "{:.1f}x), "
         "parameters {:.1f} KiB\n",
         plan.schedule.size(), kib(plan.arena_bytes), kib(plan.unplanned_bytes),
-        plan.arena_bytes ? static_cast<double>(plan.unplanned_bytes) / static_cast<double>(plan.arena_bytes) : 1.0,
+        plan.arena_bytes ? static_cast<double>(plan.unplanned_bytes) / static_cast<double>(plan.arena_bytes)
+                         : 1.0,
         kib(plan.param_bytes));
 }
 

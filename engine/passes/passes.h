@@ -1,6 +1,6 @@
 // Graph passes, each in its own file, run in order by the pass manager:
-//   shape_inference -> constant_folding -> common_subexpression_elimination -> dead_node_elimination -> fusion
-//   -> dead_node_elimination
+//   shape_inference -> constant_folding -> common_subexpression_elimination -> dead_node_elimination
+//   -> fusion -> dead_node_elimination
 //   run_passes(g);                          // all of them
 //   run_passes(g, "fusion");                // stop after one (dlctl graph --after fusion)
 //   MemoryPlan plan = plan_memory(g);       // every intermediate gets an offset in one arena, by liveness
@@ -36,11 +36,11 @@ std::vector<std::vector<int>> consumers(const Graph & g);
 
 struct MemoryPlan {
     static constexpr size_t kExternal = static_cast<size_t>(-1);
-    std::vector<int> schedule;     // live non-leaf node ids in execution order
-    std::vector<size_t> offset;    // per node id: byte offset in the arena, or kExternal
-    size_t arena_bytes = 0;        // what the plan needs
-    size_t unplanned_bytes = 0;    // what one buffer per intermediate would need
-    size_t param_bytes = 0;        // parameters (outside the arena)
+    std::vector<int> schedule;   // live non-leaf node ids in execution order
+    std::vector<size_t> offset;  // per node id: byte offset in the arena, or kExternal
+    size_t arena_bytes = 0;      // what the plan needs
+    size_t unplanned_bytes = 0;  // what one buffer per intermediate would need
+    size_t param_bytes = 0;      // parameters (outside the arena)
 };
 
 MemoryPlan plan_memory(const Graph & g);

@@ -131,19 +131,22 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
     const size_t header_end = find_header_end(buffer, start);
     if (header_end == std::string_view::npos) {
         if (buffer.size() - start > limits.max_header_bytes)
-            return error(431, "request headers longer than " + std::to_string(limits.max_header_bytes) + " bytes");
+            return error(431,
+                         "request headers longer than " + std::to_string(limits.max_header_bytes) + " bytes");
         // A request line that cannot become valid is refused now, not when the headers end.
         if (const size_t eol = buffer.find('\n', start); eol != std::string_view::npos) {
             std::string_view line = buffer.substr(start, eol - start);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             HttpRequest scratch;
-            if (RequestFrame bad = parse_request_line(line, limits, scratch); bad.state == RequestFrame::State::error)
+            if (RequestFrame bad = parse_request_line(line, limits, scratch);
+                bad.state == RequestFrame::State::error)
                 return bad;
         }
         return {};
     }
     if (header_end - start > limits.max_header_bytes)
-        return error(431, "request headers longer than " + std::to_string(limits.max_header_bytes) + " bytes");
+        return error(431,
+                     "request headers longer than " + std::to_string(limits.max_header_bytes) + " bytes");
 
     RequestFrame f;
     HttpRequest & r = f.request;
@@ -160,7 +163,8 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
             return error(400, "stray control character in the request headers");
         if (first) {
             first = false;
-            if (RequestFrame bad = parse_request_line(line, limits, r); bad.state == RequestFrame::State::error)
+            if (RequestFrame bad = parse_request_line(line, limits, r);
+                bad.state == RequestFrame::State::error)
                 return bad;
             continue;
         }
@@ -168,8 +172,7 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
         if (line.front() == ' ' || line.front() == '\t')
             return error(400, "folded header lines are not accepted (RFC 9112 §5.2)");
         const size_t colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0)
-            return error(400, "malformed header line");
+        if (colon == std::string_view::npos || colon == 0) return error(400, "malformed header line");
         const std::string_view raw_name = line.substr(0, colon);
         if (!std::all_of(raw_name.begin(), raw_name.end(), is_token_char))
             return error(400, "malformed header name");
@@ -179,7 +182,8 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
         std::transform(name.begin(), name.end(), name.begin(), lower);
         const std::string_view value = trim(line.substr(colon + 1));
         if (name == "content-length") {
-            // "5, 5" (a list of equal values) is one length; anything else that differs is two requests' worth
+            // "5, 5" (a list of equal values) is one length; anything else that differs is two requests'
+            // worth
             std::string_view rest = value;
             while (true) {
                 const size_t comma = rest.find(',');
@@ -202,7 +206,8 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
         } else if (name == "expect") {
             std::string v(value);
             std::transform(v.begin(), v.end(), v.begin(), lower);
-            if (v != "100-continue") return error(417, "unsupported Expect: '" + std::string(value.substr(0, 40)) + "'");
+            if (v != "100-continue")
+                return error(417, "unsupported Expect: '" + std::string(value.substr(0, 40)) + "'");
             f.expect_continue = true;
         }
         r.headers.emplace_back(std::move(name), std::string(value));
@@ -248,15 +253,16 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
             size = size * 16 + static_cast<uint64_t>(h);
         }
         if (body.size() + size > limits.max_body_bytes)
-            return error(413, "chunked request body over the limit of " + std::to_string(limits.max_body_bytes) +
-                                  " bytes");
+            return error(413, "chunked request body over the limit of " +
+                                  std::to_string(limits.max_body_bytes) + " bytes");
         pos = eol + 1;
         if (size == 0) {
             // Trailers (ignored) up to the blank line.
             while (true) {
                 const size_t end = buffer.find('\n', pos);
                 if (end == std::string_view::npos) {
-                    if (buffer.size() - pos > limits.max_header_bytes) return error(431, "chunked trailers too long");
+                    if (buffer.size() - pos > limits.max_header_bytes)
+                        return error(431, "chunked trailers too long");
                     return f;
                 }
                 const bool blank = end == pos || (end == pos + 1 && buffer[pos] == '\r');
@@ -284,22 +290,38 @@ RequestFrame frame_request(std::string_view buffer, const FrameLimits & limits) 
 
 std::string_view http_reason(int status) {
     switch (status) {
-        case 100: return "Continue";
-        case 200: return "OK";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 408: return "Request Timeout";
-        case 411: return "Length Required";
-        case 413: return "Payload Too Large";
-        case 414: return "URI Too Long";
-        case 417: return "Expectation Failed";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 503: return "Service Unavailable";
-        case 505: return "HTTP Version Not Supported";
-        default: return "Unknown";
+        case 100:
+            return "Continue";
+        case 200:
+            return "OK";
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 408:
+            return "Request Timeout";
+        case 411:
+            return "Length Required";
+        case 413:
+            return "Payload Too Large";
+        case 414:
+            return "URI Too Long";
+        case 417:
+            return "Expectation Failed";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 503:
+            return "Service Unavailable";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Unknown";
     }
 }
 

@@ -1,14 +1,14 @@
-// HTTP/1.1 request framing for `dlctl serve`: decides from the bytes a connection has sent so far whether they
-// hold a whole request, which request, or why they never will. Pure (no sockets), so the server's I/O loop, the
-// tests and the fuzzer (fuzz/fuzz_http_request.cpp) all run the same code.
+// HTTP/1.1 request framing for `dlctl serve`: decides from the bytes a connection has sent so far whether
+// they hold a whole request, which request, or why they never will. Pure (no sockets), so the server's I/O
+// loop, the tests and the fuzzer (fuzz/fuzz_http_request.cpp) all run the same code.
 //   RequestFrame f = frame_request(buffer, {.max_body_bytes = 16 << 20});
 //   if (f.state == RequestFrame::State::complete) { handle(f.request); buffer.erase(0, f.consumed); }
 //   else if (f.state == RequestFrame::State::error) answer(f.status, f.message);   // then close
 // Note [request framing]: what is refused here is what lets one request be read as two by something in
 // between (request smuggling) or hold a connection open forever: two different Content-Lengths, a negative or
-// non-decimal one, Transfer-Encoding beside Content-Length, an unknown transfer coding, a body-carrying method
-// without a length (411), and headers or bodies over their limits (431, 413) — refused from the headers alone,
-// before the body is waited for.
+// non-decimal one, Transfer-Encoding beside Content-Length, an unknown transfer coding, a body-carrying
+// method without a length (411), and headers or bodies over their limits (431, 413) — refused from the
+// headers alone, before the body is waited for.
 #pragma once
 
 #include <cstddef>
@@ -40,7 +40,7 @@ struct FrameLimits {
 
 struct RequestFrame {
     enum class State { incomplete, complete, error } state = State::incomplete;
-    size_t consumed = 0;           // complete: the request's bytes at the buffer's start
+    size_t consumed = 0;            // complete: the request's bytes at the buffer's start
     bool headers_complete = false;  // incomplete: the headers are in, the body is not (yet)
     bool expect_continue = false;   // the client waits for "100 Continue" before sending its body
     size_t bytes_needed = 0;        // incomplete with a Content-Length: the whole request's size

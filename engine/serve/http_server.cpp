@@ -30,8 +30,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kListenerId = 0, kWakeId = 1;
 constexpr size_t kReadChunk = 64 << 10;
-// How long a connection closed after an error answer is read (and discarded) from, so that closing it does not
-// reset the connection before the client has read the answer (RFC 9112 §9.6).
+// How long a connection closed after an error answer is read (and discarded) from, so that closing it does
+// not reset the connection before the client has read the answer (RFC 9112 §9.6).
 constexpr std::chrono::milliseconds kLingerTime{2000};
 
 void close_fd(int & fd) {
@@ -127,7 +127,8 @@ struct HttpServer::Impl {
         epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
         wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (epoll_fd < 0 || wake_fd < 0)
-            throw Error(ExitCode::unavailable, fmt::format("cannot start the HTTP server: {}", std::strerror(errno)));
+            throw Error(ExitCode::unavailable,
+                        fmt::format("cannot start the HTTP server: {}", std::strerror(errno)));
         watch(listen_fd, kListenerId, EPOLLIN, EPOLL_CTL_ADD);
         watch(wake_fd, kWakeId, EPOLLIN, EPOLL_CTL_ADD);
     }
@@ -147,13 +148,15 @@ struct HttpServer::Impl {
         addrinfo * found = nullptr;
         const std::string port_text = std::to_string(options.port);
         const std::string where = fmt::format("{}:{}", options.host, options.port);
-        if (const int rc = ::getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(), port_text.c_str(),
-                                         &hints, &found);
+        if (const int rc = ::getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
+                                         port_text.c_str(), &hints, &found);
             rc != 0)
-            throw Error(ExitCode::unavailable, fmt::format("cannot listen on {}: {}", where, ::gai_strerror(rc)));
+            throw Error(ExitCode::unavailable,
+                        fmt::format("cannot listen on {}: {}", where, ::gai_strerror(rc)));
         int err = 0;
         for (addrinfo * a = found; a; a = a->ai_next) {
-            const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+            const int fd =
+                ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
             if (fd < 0) {
                 err = errno;
                 continue;
@@ -247,7 +250,8 @@ struct HttpServer::Impl {
             const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                    // Out of descriptors: stop listening for a moment rather than spin on a readable listener.
+                    // Out of descriptors: stop listening for a moment rather than spin on a readable
+                    // listener.
                     accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
                     watch(listen_fd, kListenerId, 0, EPOLL_CTL_MOD);
                 }
@@ -278,7 +282,8 @@ struct HttpServer::Impl {
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                if (c.state != Connection::State::writing) c.deadline = Clock::now() + options.request_timeout;
+                if (c.state != Connection::State::writing)
+                    c.deadline = Clock::now() + options.request_timeout;
                 c.state = Connection::State::writing;
                 set_events(c, EPOLLOUT);
                 return true;
@@ -355,7 +360,8 @@ struct HttpServer::Impl {
                 if (f.expect_continue && !c.continue_sent) {
                     c.continue_sent = true;
                     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                    [[maybe_unused]] const ssize_t n = ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+                    [[maybe_unused]] const ssize_t n =
+                        ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
                 }
                 return true;
             case RequestFrame::State::error:
@@ -416,7 +422,8 @@ struct HttpServer::Impl {
         }
         const uint64_t id = c.id;
         if (!advance(c)) return;
-        if (c.peer_closed && c.state == Connection::State::reading && connections.contains(id)) close_connection(id);
+        if (c.peer_closed && c.state == Connection::State::reading && connections.contains(id))
+            close_connection(id);
     }
 
     void take_done() {

@@ -1,17 +1,17 @@
 // The HTTP/1.1 server under `dlctl serve`: one I/O thread (epoll) reads every connection and frames its
 // requests (serve/http_frame.h); only whole requests reach the worker threads that run the handler, so a
 // client that sends slowly, or not at all, holds a file descriptor and never a worker.
-//   HttpServer server({.host = "127.0.0.1", .port = 0, .workers = 8}, [](const HttpRequest & q, HttpResponse & a) {
-//       a.body = "{}";
-//   });                        // binds now: Error(unavailable) when the port is taken
+//   HttpServer server({.host = "127.0.0.1", .port = 0, .workers = 8},
+//                     [](const HttpRequest & q, HttpResponse & a) { a.body = "{}"; });
+//                              // binds now: Error(unavailable) when the port is taken
 //   std::thread t([&] { server.run(); });  // serves until stop()
 //   server.stop();             // from any thread: stop accepting, answer the requests already read, return
-// Note [connection deadlines]: a request must arrive whole within `request_timeout` of its first byte (else 408
-// and the connection is closed), an idle kept-alive connection is closed after `idle_timeout`, and a response
-// must be taken by the client within `request_timeout` of being ready. Pipelined requests are answered in
-// order, one at a time per connection. (Debian 12's cpp-httplib 0.11 serves a connection per worker thread
-// with per-read timeouts only, and its form-body cap is compiled into the shared library: the reasons this
-// loop exists.)
+// Note [connection deadlines]: a request must arrive whole within `request_timeout` of its first byte (else
+// 408 and the connection is closed), an idle kept-alive connection is closed after `idle_timeout`, and a
+// response must be taken by the client within `request_timeout` of being ready. Pipelined requests are
+// answered in order, one at a time per connection. (Debian 12's cpp-httplib 0.11 serves a connection per
+// worker thread with per-read timeouts only, and its form-body cap is compiled into the shared library: the
+// reasons this loop exists.)
 #pragma once
 
 #include <chrono>
@@ -32,7 +32,9 @@ struct HttpResponse {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
 
-    void set_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+    void set_header(std::string name, std::string value) {
+        headers.emplace_back(std::move(name), std::move(value));
+    }
 };
 
 struct HttpServerOptions {
@@ -65,7 +67,8 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// The bytes of a response: status line, Content-Type, Content-Length, the extra headers, the body (not for HEAD).
+// The bytes of a response: status line, Content-Type, Content-Length, the extra headers, the body (not for
+// HEAD).
 std::string serialize_response(const HttpResponse & response, bool head, bool close);
 
 }  // namespace dl

@@ -24,10 +24,10 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json_limits.h"
-#include "serve/http_server.h"
 #include "infer/instances.h"
 #include "infer/predictor.h"
 #include "model/bundle.h"
+#include "serve/http_server.h"
 
 namespace dl {
 
@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Errors a request causes, answered in TF Serving's shape: {"error": "..."} with an HTTP status.
 
 struct HttpError : std::runtime_error {
@@ -61,7 +61,7 @@ std::string dump(const J & j, int indent = -1) {
 
 std::string error_body(const std::string & message) { return dump(json{{"error", message}}); }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Prometheus metrics.
 
 constexpr std::array kLatencyBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -170,7 +170,7 @@ private:
     std::map<Key, Histogram> latency_, batch_;
 };
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Dynamic batching (Note [serving model]).
 
 // Note [engine lanes]: a version has one or more lanes, each a Predictor with its own buffers, used by one
@@ -366,7 +366,7 @@ private:
     std::thread thread_;
 };
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Loaded versions and the per-model snapshot.
 
 // Identifies the dlctl.h5 a version was loaded from: a re-export swaps the directory and changes it.
@@ -506,7 +506,7 @@ std::shared_ptr<LoadedVersion> load_version(const std::string & model, int64_t v
     return v;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Request bodies: TF Serving's row ("instances") and columnar ("inputs") formats, to rows of float32 values.
 
 // Each instance goes through instance_to_row, as `dlctl predict`'s JSON lines do: the same shapes are
@@ -638,12 +638,15 @@ std::string prediction_reply(const LoadedVersion & v, const std::vector<float> &
 }
 
 // TF Serving's Classify and Regress APIs: {"context": {...}, "examples": [{feature: value, ...}, ...]}, each
-// example merged over the context, answered {"results": [[[label, score], ...], ...]} or {"results": [value, ...]}.
+// example merged over the context, answered {"results": [[[label, score], ...], ...]} or {"results": [value,
+// ...]}.
 void classify_or_regress(const json & body, const LoadedVersion & v, bool classify, std::string & reply) {
     for (const auto & [key, value] : body.items())
         if (key != "examples" && key != "context" && key != "signature_name")
-            reject(400, "unknown field \"{}\" (a {} request takes \"examples\", \"context\" and \"signature_name\")",
-                   key, classify ? "classify" : "regress");
+            reject(
+                400,
+                "unknown field \"{}\" (a {} request takes \"examples\", \"context\" and \"signature_name\")",
+                key, classify ? "classify" : "regress");
     if (classify && !v.classifier)
         reject(400, "this model is a regression model: use :regress or :predict, not :classify");
     if (!classify && (v.classifier || v.output_size != 1))
@@ -653,7 +656,8 @@ void classify_or_regress(const json & body, const LoadedVersion & v, bool classi
     if (examples == body.end() || !examples->is_array() || examples->empty())
         reject(400, "\"examples\" must be a non-empty list of objects, e.g. [{{\"feature\": 1.5}}]");
     const auto context = body.find("context");
-    if (context != body.end() && !context->is_object()) reject(400, "\"context\" must be an object of features");
+    if (context != body.end() && !context->is_object())
+        reject(400, "\"context\" must be an object of features");
     const int64_t n = static_cast<int64_t>(examples->size());
     std::vector<float> rows(static_cast<size_t>(n * v.input_size));
     for (int64_t i = 0; i < n; ++i) {
@@ -688,10 +692,10 @@ void classify_or_regress(const json & body, const LoadedVersion & v, bool classi
     reply += "]}\n";
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Paths: /v1/models/<name>[/versions/<N>|/labels/<L>][/metadata|:predict|:classify|:regress]
-// As in TF Serving's handler (its regexes are case-insensitive), "v1", "models", "versions", "labels",
-// "metadata" and the verb may be in any case; the model name and label are matched as written.
+// -----------------------------------------------------------------------------------------------------------
+// Paths: /v1/models/<name>[/versions/<N>|/labels/<L>][/metadata|:predict|:classify|:regress] As in TF
+// Serving's handler (its regexes are case-insensitive), "v1", "models", "versions", "labels", "metadata" and
+// the verb may be in any case; the model name and label are matched as written.
 
 struct Route {
     std::string model;
@@ -702,7 +706,8 @@ struct Route {
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -736,8 +741,10 @@ std::optional<Route> parse_route(std::string_view path) {
         r.kind = Route::Kind::metadata;
         parts.pop_back();
     }
-    if (parts.size() == 3 && (equals_ignoring_case(parts[1], "versions") || equals_ignoring_case(parts[1], "labels"))) {
-        r.selector = equals_ignoring_case(parts[1], "versions") ? Route::Selector::version : Route::Selector::label;
+    if (parts.size() == 3 &&
+        (equals_ignoring_case(parts[1], "versions") || equals_ignoring_case(parts[1], "labels"))) {
+        r.selector =
+            equals_ignoring_case(parts[1], "versions") ? Route::Selector::version : Route::Selector::label;
         r.selected = parts[2];
     } else if (parts.size() != 1) {
         return std::nullopt;
@@ -748,7 +755,8 @@ std::optional<Route> parse_route(std::string_view path) {
 }
 
 std::string replace_all(std::string text, const std::string & from, const std::string & to) {
-    for (size_t at = text.find(from); !from.empty() && at != std::string::npos; at = text.find(from, at + to.size()))
+    for (size_t at = text.find(from); !from.empty() && at != std::string::npos;
+         at = text.find(from, at + to.size()))
         text.replace(at, from.size(), to);
     return text;
 }
@@ -783,7 +791,7 @@ std::string join_versions(const ModelState & s) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 
 struct ModelServer::Impl {
     explicit Impl(ServeOptions o);
@@ -793,8 +801,8 @@ struct ModelServer::Impl {
     }
 
     void handle(const HttpRequest & req, HttpResponse & res);
-    void dispatch(const HttpRequest & req, HttpResponse & res, std::string & model,
-                  int64_t & version, std::string & method);
+    void dispatch(const HttpRequest & req, HttpResponse & res, std::string & model, int64_t & version,
+                  std::string & method);
     void serve_v1(const HttpRequest & req, HttpResponse & res, const Route & route, ServedModel & m,
                   int64_t & version);
     std::shared_ptr<const LoadedVersion> resolve(const HttpRequest & req, const Route & route,
@@ -900,7 +908,8 @@ void ModelServer::Impl::handle(const HttpRequest & req, HttpResponse & res) {
         res.status = 500;
         res.body = error_body(e.what());
     }
-    if ((method == "predict" || method == "classify" || method == "regress") && version >= 0) res.set_header("X-Model-Version", std::to_string(version));
+    if ((method == "predict" || method == "classify" || method == "regress") && version >= 0)
+        res.set_header("X-Model-Version", std::to_string(version));
     if (!method.empty())
         metrics.count_request(model, version, method, res.status,
                               std::chrono::duration<double>(Clock::now() - start).count());
@@ -976,9 +985,8 @@ void ModelServer::Impl::dispatch(const HttpRequest & req, HttpResponse & res, st
     serve_v1(req, res, *route, *it->second, version);
 }
 
-std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpRequest & req,
-                                                                const Route & route, ServedModel & m,
-                                                                const ModelState & s) const {
+std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpRequest & req, const Route & route,
+                                                                ServedModel & m, const ModelState & s) const {
     if (route.selector == Route::Selector::version) {
         if (!is_number_text(route.selected)) reject(400, "version '{}' is not a number", route.selected);
         const int64_t v = std::stoll(route.selected);
@@ -1002,7 +1010,8 @@ std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpReques
     };
     std::shared_ptr<const LoadedVersion> stable = labelled("stable");
     if (!stable) stable = s.versions.rbegin()->second;  // TF Serving's default: the newest version
-    if (options.canary_percent > 0 && route.kind != Route::Kind::status && route.kind != Route::Kind::metadata) {
+    if (options.canary_percent > 0 && route.kind != Route::Kind::status &&
+        route.kind != Route::Kind::metadata) {
         if (auto canary = labelled("canary")) {
             const auto basis_points = static_cast<uint64_t>(std::llround(options.canary_percent * 100));
             bool to_canary;
@@ -1101,7 +1110,7 @@ void ModelServer::Impl::serve_v1(const HttpRequest & req, HttpResponse & res, co
     res.body = prediction_reply(*v, out, n, columnar);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // The watcher: new, replaced and removed version directories, and labels.json.
 
 void ModelServer::Impl::log_once(ServedModel & m, const std::string & key, LogLevel level,
@@ -1191,7 +1200,8 @@ void ModelServer::Impl::scan(ServedModel & m) {
             log(LogLevel::info,
                 fmt::format("{}: {} version {} from {}", m.name, had ? "reloaded" : "loaded", version, dir));
         } catch (const std::exception & e) {
-            // Our own errors name the file; anything else (bad_alloc from a file that claims too much) gets it.
+            // Our own errors name the file; anything else (bad_alloc from a file that claims too much) gets
+            // it.
             const std::string why = dynamic_cast<const Error *>(&e)
                                         ? std::string(e.what())
                                         : fmt::format("{}/dlctl.h5: cannot be loaded: {}", dir, e.what());
@@ -1252,7 +1262,7 @@ void ModelServer::Impl::watch() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 
 ModelServer::ModelServer(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 

@@ -17,9 +17,8 @@ namespace dl {
 // The ranges of the spec's integer fields, checked as it is read (README "The spec" lists them). They keep
 // every size the model computes far from int64_t overflow; what a model may allocate is bounded separately,
 // from the shapes (model/model.h).
-constexpr int64_t kMaxExtent = int64_t{1}
-                               << 24;  // units, filters, groups, depth_multiplier, embedding
-                                       // input_dim/output_dim, model.input and target_shape extents
+constexpr int64_t kMaxExtent = int64_t{1} << 24;  // units, filters, groups, depth_multiplier, embedding
+    // input_dim/output_dim, model.input and target_shape extents
 constexpr int64_t kMaxWindow = int64_t{1} << 16;  // kernel_size, pool_size, strides, dilation_rate, padding,
                                                   // crop_padding
 constexpr int64_t kMaxLayers = 10000;

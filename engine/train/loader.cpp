@@ -4,9 +4,11 @@
 
 namespace dl {
 
-BatchLoader::BatchLoader(const Table & table, const DataInfo & info, const AugmentSpec & augment, uint64_t seed,
-                         int64_t max_batch)
-    : table_(table), info_(info), augmenter_(augment, table.sample_shape, seed),
+BatchLoader::BatchLoader(const Table & table, const DataInfo & info, const AugmentSpec & augment,
+                         uint64_t seed, int64_t max_batch)
+    : table_(table),
+      info_(info),
+      augmenter_(augment, table.sample_shape, seed),
       x_(static_cast<size_t>(max_batch * table.num_features())),
       y_(info.classification ? 0 : static_cast<size_t>(max_batch * table.num_targets())),
       labels_(info.classification ? static_cast<size_t>(max_batch) : 0) {
@@ -29,7 +31,8 @@ void BatchLoader::start(const std::vector<int64_t> & rows, int64_t begin, int64_
     {
         std::lock_guard lock(mutex_);
         DL_ASSERT(!pending_ && !ready_);
-        DL_ASSERT(end - begin <= static_cast<int64_t>(x_.size()) / std::max<int64_t>(1, table_.num_features()));
+        DL_ASSERT(end - begin <=
+                  static_cast<int64_t>(x_.size()) / std::max<int64_t>(1, table_.num_features()));
         rows_ = &rows;
         begin_ = begin, end_ = end, step_ = step;
         pending_ = !on_caller_;
@@ -52,8 +55,10 @@ void BatchLoader::finish(Executor & ex) {
         return;
     }
     std::memcpy(x.data, x_.data(), x.bytes());
-    if (info_.classification) std::memcpy(y.data, labels_.data(), y.bytes());
-    else std::memcpy(y.data, y_.data(), y.bytes());
+    if (info_.classification)
+        std::memcpy(y.data, labels_.data(), y.bytes());
+    else
+        std::memcpy(y.data, y_.data(), y.bytes());
 }
 
 void BatchLoader::gather(float * x, int32_t * labels, float * y) {
@@ -62,10 +67,15 @@ void BatchLoader::gather(float * x, int32_t * labels, float * y) {
         const int64_t row = (*rows_)[static_cast<size_t>(i)], slot = i - begin_;
         const float * src = table_.features.data() + row * f;
         float * dst = x + slot * f;
-        if (augmenter_.active()) augmenter_.apply(src, dst, step_, slot);
-        else std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(f));
-        if (info_.classification) labels[slot] = table_.labels[static_cast<size_t>(row)];
-        else std::memcpy(y + slot * k, table_.targets.data() + row * k, sizeof(float) * static_cast<size_t>(k));
+        if (augmenter_.active())
+            augmenter_.apply(src, dst, step_, slot);
+        else
+            std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(f));
+        if (info_.classification)
+            labels[slot] = table_.labels[static_cast<size_t>(row)];
+        else
+            std::memcpy(y + slot * k, table_.targets.data() + row * k,
+                        sizeof(float) * static_cast<size_t>(k));
     }
 }
 

@@ -1,7 +1,7 @@
-// Training batches prepared on a background thread: while step k runs, the rows of step k + 1 are gathered from
-// the table (and augmented) into a staging buffer, so the engine does not wait on input. Batches of a few
-// kilobytes without augmentation are gathered on the calling thread instead: handing them over would cost more
-// than copying them (the housing example's whole step takes about a microsecond).
+// Training batches prepared on a background thread: while step k runs, the rows of step k + 1 are gathered
+// from the table (and augmented) into a staging buffer, so the engine does not wait on input. Batches of a
+// few kilobytes without augmentation are gathered on the calling thread instead: handing them over would cost
+// more than copying them (the housing example's whole step takes about a microsecond).
 //   BatchLoader loader(table, info, spec.data.augment, spec.seed, batch);
 //   loader.start(order, begin, end, step);     // begin gathering rows order[begin, end)
 //   loader.finish(ex);                          // wait for them, copy them into the executor's "x" and "y"

@@ -15,11 +15,11 @@
 #include "core/rng.h"
 #include "core/version.h"
 #include "io/h5file.h"
+#include "model/session.h"
+#include "model/trained_model.h"
 #include "optim/optimizer.h"
 #include "train/loader.h"
 #include "train/replicas.h"
-#include "model/trained_model.h"
-#include "model/session.h"
 
 namespace dl {
 
@@ -233,7 +233,7 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
     const std::string spec_yaml = render_spec(spec);
     const std::string stored_spec_yaml = portable_spec_yaml(spec);  // what checkpoints carry (no host paths)
     // Before the parameters, which may hold its memory: the backend outlives them.
-    const std::string device = !o.device.empty() ? o.device : !spec.device.empty() ? spec.device : "cpu";
+    const std::string device = resolve_device(o.device, spec.device);
     std::unique_ptr<Backend> own_backend = o.backend ? nullptr : make_backend(device);
     Backend * const backend = o.backend ? o.backend : own_backend.get();
     if (!backend->set_precision(spec.train.precision))
@@ -543,9 +543,8 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
             } else if (++st.plateau_wait >= sc.patience) {
                 st.plateau_factor *= sc.factor;
                 st.plateau_wait = 0;
-                observer.on_note(
-                    fmt::format("reduce_on_plateau: learning rate now {:.3g}",
-                                std::max(sc.min_lr, spec.train.optimizer.lr * st.plateau_factor)));
+                observer.on_note(fmt::format("reduce_on_plateau: learning rate now {:.3g}",
+                                             schedule.plateau_lr(st.plateau_factor)));
             }
         }
         if (spec.train.early_stopping.enabled) {

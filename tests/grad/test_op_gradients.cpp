@@ -1,20 +1,21 @@
-// Registry-driven op tests (ARCHITECTURE.md §4): every registered op that is not `.test.skip` is run on each of
-// its `.test.cases`; its kernel must write exactly the inferred output (sentinels around the buffer stay intact)
-// and finite values, a run of its forward and backward graph must not allocate, and the gradient that autodiff
-// builds from its rule must match central differences.
+// Registry-driven op tests (docs/ARCHITECTURE.md §3, §5): every registered op that is not `.test.skip` is run
+// on each of its `.test.cases`; its kernel must write exactly the inferred output (sentinels around the
+// buffer stay intact) and finite values, a run of its forward and backward graph must not allocate, and the
+// gradient that autodiff builds from its rule must match central differences.
 //
-// Note [gradient check]: the objective is L = sum(out * R) with R a fixed random tensor, so every output element
-// matters with a different weight. The analytic gradient comes from the graph (float32); the numerical one
-// perturbs one element at a time by h = 1e-3 * max(1, |x|) and evaluates L in double from the float output:
-// elements that the perturbation does not reach round identically in both runs and cancel exactly, so the noise
-// is about 1e-7 / h relative per affected output. A point passes when |analytic - numeric| <= kAbsTol +
-// kRelTol * |numeric| (5e-4 + 2e-3 |numeric|). Every case stays under 0.4 of that; it is tight enough to fail a
-// rule that is off by a few percent: breaking rules by hand (sigmoid's y(1-y) scaled by 0.97, elu without its
-// alpha, leaky_relu's slope, log_softmax's sum scaled by 0.98, minimum's mask swapped, pow's db without y, sqrt
-// using x for y, clip's upper mask, concat's offsets, mean's 1/count) failed every one of them.
-// Kinks: for ops with `.test.has_kink`, points within 2h of `.test.kink` are skipped, and so is any point where
-// the one-sided differences disagree by more than the tolerance — the interval then holds a kink that is not at
-// a fixed place (a tie in max or minimum, the edges of clip). At least half the sampled points must be checked.
+// Note [gradient check]: the objective is L = sum(out * R) with R a fixed random tensor, so every output
+// element matters with a different weight. The analytic gradient comes from the graph (float32); the
+// numerical one perturbs one element at a time by h = 1e-3 * max(1, |x|) and evaluates L in double from the
+// float output: elements that the perturbation does not reach round identically in both runs and cancel
+// exactly, so the noise is about 1e-7 / h relative per affected output. A point passes when |analytic -
+// numeric| <= kAbsTol + kRelTol * |numeric| (5e-4 + 2e-3 |numeric|). Every case stays under 0.4 of that; it
+// is tight enough to fail a rule that is off by a few percent: breaking rules by hand (sigmoid's y(1-y)
+// scaled by 0.97, elu without its alpha, leaky_relu's slope, log_softmax's sum scaled by 0.98, minimum's mask
+// swapped, pow's db without y, sqrt using x for y, clip's upper mask, concat's offsets, mean's 1/count)
+// failed every one of them. Kinks: for ops with `.test.has_kink`, points within 2h of `.test.kink` are
+// skipped, and so is any point where the one-sided differences disagree by more than the tolerance — the
+// interval then holds a kink that is not at a fixed place (a tie in max or minimum, the edges of clip). At
+// least half the sampled points must be checked.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -57,7 +58,8 @@ constexpr int kMaxSamples = 40;
 Tensor random_tensor(const Shape & shape, float low, float high, uint64_t stream) {
     Tensor t(shape);
     const Rng rng(kSeed, stream);
-    for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = low + (high - low) * rng.uniform(static_cast<uint64_t>(i));
+    for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = low + (high - low) * rng.uniform(static_cast<uint64_t>(i));
     return t;
 }
 
@@ -79,17 +81,22 @@ std::string describe_case(const std::string & op, const std::vector<Shape> & sha
     return s + ")" + (attrs.all().empty() ? "" : " {" + attrs.to_string() + "}");
 }
 
-// Runs a primitive op's kernel straight into a buffer with NaN-pattern sentinels on both sides: the kernel must
-// leave the sentinels alone and overwrite every element of its output.
-void check_kernel_bounds(const Graph & g, int node_id, const std::vector<Tensor> & inputs, ThreadPool & pool) {
+// Runs a primitive op's kernel straight into a buffer with NaN-pattern sentinels on both sides: the kernel
+// must leave the sentinels alone and overwrite every element of its output.
+void check_kernel_bounds(const Graph & g, int node_id, const std::vector<Tensor> & inputs,
+                         ThreadPool & pool) {
     const Node & n = g.node(node_id);
     if (n.def->cpu == nullptr) return;
     constexpr int64_t kPad = 16;
     constexpr uint32_t kSentinel = 0x7fc0dead;  // a quiet NaN: no kernel produces this exact pattern
     const int64_t numel = n.shape.numel();
     const size_t width = dtype_size(n.dtype);
-    std::vector<uint32_t> buffer(static_cast<size_t>((numel * static_cast<int64_t>(width) / 4) + 2 * kPad), kSentinel);
-    KernelCtx k{.node = n, .output = TensorView{buffer.data() + kPad, n.dtype, n.shape}, .pool = pool, .seed = kSeed,
+    std::vector<uint32_t> buffer(static_cast<size_t>((numel * static_cast<int64_t>(width) / 4) + 2 * kPad),
+                                 kSentinel);
+    KernelCtx k{.node = n,
+                .output = TensorView{buffer.data() + kPad, n.dtype, n.shape},
+                .pool = pool,
+                .seed = kSeed,
                 .step = kStep};
     for (const Tensor & t : inputs) k.inputs.push_back(t.view());
     std::vector<std::byte> workspace;
@@ -101,7 +108,8 @@ void check_kernel_bounds(const Graph & g, int node_id, const std::vector<Tensor>
     }
     n.def->cpu(k);
     for (int64_t i = 0; i < kPad; ++i) {
-        CHECK_MESSAGE(buffer[static_cast<size_t>(i)] == kSentinel, "kernel wrote before its output, at -", kPad - i);
+        CHECK_MESSAGE(buffer[static_cast<size_t>(i)] == kSentinel, "kernel wrote before its output, at -",
+                      kPad - i);
         CHECK_MESSAGE(buffer[buffer.size() - 1 - static_cast<size_t>(i)] == kSentinel,
                       "kernel wrote past its output, at +", i);
     }
@@ -120,12 +128,17 @@ struct CheckOptions {
 };
 
 CheckOptions options_of(const OpTest & t) {
-    return {.class_inputs = t.class_inputs, .classes = t.classes, .low = t.low, .high = t.high, .has_kink = t.has_kink,
+    return {.class_inputs = t.class_inputs,
+            .classes = t.classes,
+            .low = t.low,
+            .high = t.high,
+            .has_kink = t.has_kink,
             .kink = t.kink};
 }
 
 // One case; an exception (a shape error in the op's own test data, say) fails the case, not the whole loop.
-int check_op(const std::string & op, const std::vector<Shape> & shapes, const Attrs & attrs, const CheckOptions & opt);
+int check_op(const std::string & op, const std::vector<Shape> & shapes, const Attrs & attrs,
+             const CheckOptions & opt);
 int check_op_caught(const std::string & op, const std::vector<Shape> & shapes, const Attrs & attrs,
                     const CheckOptions & opt) {
     try {
@@ -139,9 +152,10 @@ int check_op_caught(const std::string & op, const std::vector<Shape> & shapes, c
 // Worst error seen, as a fraction of the tolerance (DLCTL_GRAD_VERBOSE=1 prints it per case, for tuning).
 double g_worst_ratio = 0.0;
 
-// Builds `op` on inputs of `shapes`, checks shapes, finiteness, kernel bounds and gradients. Returns the number of
-// gradient points compared.
-int check_op(const std::string & op, const std::vector<Shape> & shapes, const Attrs & attrs, const CheckOptions & opt) {
+// Builds `op` on inputs of `shapes`, checks shapes, finiteness, kernel bounds and gradients. Returns the
+// number of gradient points compared.
+int check_op(const std::string & op, const std::vector<Shape> & shapes, const Attrs & attrs,
+             const CheckOptions & opt) {
     const std::string label = describe_case(op, shapes, attrs);
     INFO(label);
     ThreadPool pool(1);
@@ -159,8 +173,8 @@ int check_op(const std::string & op, const std::vector<Shape> & shapes, const At
             Tensor t(shapes[i], DType::i32);
             const Rng rng(kSeed, Rng::stream("labels", i));
             for (int64_t j = 0; j < t.numel(); ++j)
-                static_cast<int32_t *>(t.view().data)[j] =
-                    static_cast<int32_t>(rng.bits(static_cast<uint64_t>(j)) % static_cast<uint64_t>(opt.classes));
+                static_cast<int32_t *>(t.view().data)[j] = static_cast<int32_t>(
+                    rng.bits(static_cast<uint64_t>(j)) % static_cast<uint64_t>(opt.classes));
             values.push_back(std::move(t));
         } else {
             inputs.push_back(g.param(name, shapes[i]));
@@ -188,12 +202,14 @@ int check_op(const std::string & op, const std::vector<Shape> & shapes, const At
 
     Executor ex(g, params, pool, cpu);
     for (size_t i = 0; i < shapes.size(); ++i)
-        if (classes.count(static_cast<int>(i))) std::memcpy(ex.input("in" + std::to_string(i)).data, values[i].view().data, values[i].bytes());
+        if (classes.count(static_cast<int>(i)))
+            std::memcpy(ex.input("in" + std::to_string(i)).data, values[i].view().data, values[i].bytes());
     ex.run(kSeed, kStep);
     const long allocations_before = g_allocations.load();
     ex.run(kSeed, kStep);
     const long allocations = g_allocations.load() - allocations_before;
-    CHECK_MESSAGE(allocations == 0, "a run of the forward and backward graph allocated ", allocations, " times");
+    CHECK_MESSAGE(allocations == 0, "a run of the forward and backward graph allocated ", allocations,
+                  " times");
     const TensorView y = ex.output("out");
     REQUIRE(y.numel() == out_shape.numel());
     if (out_dtype == DType::f32) {
@@ -206,11 +222,12 @@ int check_op(const std::string & op, const std::vector<Shape> & shapes, const At
     auto objective = [&] {
         ex.run(kSeed, kStep);
         double l = 0;
-        for (int64_t i = 0; i < y.numel(); ++i) l += static_cast<double>(y.f32()[i]) * static_cast<double>(r.f32()[i]);
+        for (int64_t i = 0; i < y.numel(); ++i)
+            l += static_cast<double>(y.f32()[i]) * static_cast<double>(r.f32()[i]);
         return l;
     };
-    // Every analytic gradient is read before any input is perturbed. A rule that gives no gradient (equal, step)
-    // shows up as a zero constant: the numerical derivative must then be zero too.
+    // Every analytic gradient is read before any input is perturbed. A rule that gives no gradient (equal,
+    // step) shows up as a zero constant: the numerical derivative must then be zero too.
     const double l0 = objective();
     std::vector<std::vector<float>> analytic_of;
     for (int id : wrt) {
@@ -237,14 +254,15 @@ int check_op(const std::string & op, const std::vector<Shape> & shapes, const At
             const double numeric = (lp - lm) / (static_cast<double>(xp) - static_cast<double>(xm));
             const double tol = kAbsTol + kRelTol * std::fabs(numeric);
             if (opt.has_kink) {
-                const double fwd = (lp - l0) / (static_cast<double>(xp) - x0), bwd = (l0 - lm) / (x0 - static_cast<double>(xm));
+                const double fwd = (lp - l0) / (static_cast<double>(xp) - x0),
+                             bwd = (l0 - lm) / (x0 - static_cast<double>(xm));
                 if (std::fabs(fwd - bwd) > tol) continue;
             }
             ++checked;
             const double a = analytic[static_cast<size_t>(j)];
             g_worst_ratio = std::max(g_worst_ratio, std::fabs(a - numeric) / tol);
-            CHECK_MESSAGE(std::fabs(a - numeric) <= tol, "d/d", pn.name, "[", j, "] at ", x0, ": analytic ", a,
-                          ", numeric ", numeric);
+            CHECK_MESSAGE(std::fabs(a - numeric) <= tol, "d/d", pn.name, "[", j, "] at ", x0, ": analytic ",
+                          a, ", numeric ", numeric);
         }
         CHECK_MESSAGE(2 * checked >= sampled, pn.name, ": only ", checked, " of ", sampled,
                       " points were away from kinks");
@@ -285,8 +303,13 @@ TEST_CASE("gradients of attribute variants") {
     };
     const CheckOptions kinked{.has_kink = true};
     const std::vector<Variant> variants = {
-        {"binary_crossentropy", {{{4, 3}, {4, 3}}}, {{"from_logits", int64_t{1}}}, {.low = -3.0f, .high = 3.0f}},
-        {"categorical_crossentropy", {{{4, 3}, {4, 3}}, {{6}, {6}}}, {{"from_logits", int64_t{1}}},
+        {"binary_crossentropy",
+         {{{4, 3}, {4, 3}}},
+         {{"from_logits", int64_t{1}}},
+         {.low = -3.0f, .high = 3.0f}},
+        {"categorical_crossentropy",
+         {{{4, 3}, {4, 3}}, {{6}, {6}}},
+         {{"from_logits", int64_t{1}}},
          {.low = -3.0f, .high = 3.0f}},
         {"huber", {{{4, 3}, {4, 3}}}, {{"delta", 0.5}}, kinked},
         {"transpose", {{{3, 4}}, {{2, 3, 4}}, {{5}}}, {}, {}},
@@ -306,15 +329,28 @@ TEST_CASE("gradients of attribute variants") {
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {{"activation", std::string("sigmoid")}}, {}},
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {{"activation", std::string("relu")}}, kinked},
         {"conv2d", {{{2, 7, 6, 2}, {3, 3, 2, 3}}}, {{"strides", ints({2, 2})}}, {}},
-        {"conv2d", {{{1, 7, 6, 2}, {3, 2, 2, 3}}}, {{"strides", ints({2, 3})}, {"padding", std::string("same")}}, {}},
-        {"conv2d", {{{1, 7, 7, 2}, {3, 3, 2, 2}}}, {{"dilation", ints({2, 2})}, {"padding", std::string("same")}}, {}},
-        {"conv2d", {{{2, 5, 5, 4}, {3, 3, 2, 4}}}, {{"groups", int64_t{2}}, {"padding", std::string("same")}}, {}},
+        {"conv2d",
+         {{{1, 7, 6, 2}, {3, 2, 2, 3}}},
+         {{"strides", ints({2, 3})}, {"padding", std::string("same")}},
+         {}},
+        {"conv2d",
+         {{{1, 7, 7, 2}, {3, 3, 2, 2}}},
+         {{"dilation", ints({2, 2})}, {"padding", std::string("same")}},
+         {}},
+        {"conv2d",
+         {{{2, 5, 5, 4}, {3, 3, 2, 4}}},
+         {{"groups", int64_t{2}}, {"padding", std::string("same")}},
+         {}},
         {"conv2d", {{{1, 5, 4, 3}, {2, 2, 1, 6}}}, {{"groups", int64_t{3}}}, {}},  // depthwise, multiplier 2
         {"conv2d", {{{2, 5, 5, 2}, {3, 3, 2, 3}, {3}}}, {{"activation", std::string("relu")}}, kinked},
-        {"conv2d_backprop_input", {{{1, 3, 2, 3}, {3, 3, 2, 3}}},
-         {{"strides", ints({2, 2})}, {"input_shape", ints({1, 7, 6, 2})}}, {}},
-        {"conv2d_backprop_filter", {{{1, 7, 7, 2}, {1, 7, 7, 2}}},
-         {{"dilation", ints({2, 2})}, {"padding", std::string("same")}, {"filter_shape", ints({3, 3, 2, 2})}}, {}},
+        {"conv2d_grad",
+         {{{1, 3, 2, 3}, {3, 3, 2, 3}}},
+         {{"strides", ints({2, 2})}, {"input_shape", ints({1, 7, 6, 2})}},
+         {}},
+        {"conv2d_grad_filter",
+         {{{1, 7, 7, 2}, {1, 7, 7, 2}}},
+         {{"dilation", ints({2, 2})}, {"padding", std::string("same")}, {"filter_shape", ints({3, 3, 2, 2})}},
+         {}},
         {"fused_dense", {{{5, 4}, {4, 3}, {3}}}, {}, {}},
         {"pow", {{{3, 4}, {3, 4}}}, {}, {.low = 0.5f, .high = 2.0f}},
         {"dropout", {{{40, 30}}}, {{"rate", 0.5}, {"key", int64_t{3}}}, {}},
@@ -326,23 +362,38 @@ TEST_CASE("gradients of attribute variants") {
         {"categorical_crossentropy", {{{3, 3}, {3, 3}}}, {{"from_logits", int64_t{1}}}, {}},
         {"sparse_categorical_crossentropy", {{{3, 3}, {3}}}, {}, {.class_inputs = {1}, .classes = 3}},
         {"div", {{{3, 3}, {3, 1}}}, {}, {.low = 0.5f, .high = 2.0f}},
-        // Pooling: overlapping windows (stride < pool), "same" on odd sizes, non-square windows, "valid" dropping
-        // the last rows and columns.
-        {"max_pool2d", {{{1, 5, 4, 2}}},
-         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("valid")}}, kinked},
-        {"max_pool2d", {{{2, 5, 3, 1}}},
-         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("same")}}, kinked},
-        {"max_pool2d", {{{1, 7, 5, 3}}},
-         {{"pool", ints({3, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}}, kinked},
-        {"max_pool2d_grad", {{{1, 5, 5, 2}, {1, 2, 2, 2}}},
-         {{"pool", ints({2, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}}, kinked},
-        {"max_pool2d_gather", {{{1, 5, 5, 2}, {1, 5, 5, 2}}},
-         {{"pool", ints({3, 3})}, {"strides", ints({2, 2})}, {"padding", std::string("same")}}, kinked},
-        {"avg_pool2d", {{{1, 5, 4, 2}}},
-         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("same")}}, {}},
-        {"avg_pool2d", {{{2, 5, 4, 1}}},
-         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("valid")}}, {}},
-        {"avg_pool2d_grad", {{{2, 3, 2, 1}}},
+        // Pooling: overlapping windows (stride < pool), "same" on odd sizes, non-square windows, "valid"
+        // dropping the last rows and columns.
+        {"max_pool2d",
+         {{{1, 5, 4, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("valid")}},
+         kinked},
+        {"max_pool2d",
+         {{{2, 5, 3, 1}}},
+         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("same")}},
+         kinked},
+        {"max_pool2d",
+         {{{1, 7, 5, 3}}},
+         {{"pool", ints({3, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}},
+         kinked},
+        {"max_pool2d_grad",
+         {{{1, 5, 5, 2}, {1, 2, 2, 2}}},
+         {{"pool", ints({2, 2})}, {"strides", ints({2, 2})}, {"padding", std::string("valid")}},
+         kinked},
+        {"max_pool2d_grad_grad",
+         {{{1, 5, 5, 2}, {1, 5, 5, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({2, 2})}, {"padding", std::string("same")}},
+         kinked},
+        {"avg_pool2d",
+         {{{1, 5, 4, 2}}},
+         {{"pool", ints({3, 3})}, {"strides", ints({1, 1})}, {"padding", std::string("same")}},
+         {}},
+        {"avg_pool2d",
+         {{{2, 5, 4, 1}}},
+         {{"pool", ints({2, 3})}, {"strides", ints({2, 1})}, {"padding", std::string("valid")}},
+         {}},
+        {"avg_pool2d_grad",
+         {{{2, 3, 2, 1}}},
          {{"pool", ints({2, 2})},
           {"strides", ints({2, 2})},
           {"padding", std::string("same")},
@@ -410,7 +461,8 @@ TEST_CASE("each engine/ops/*.cpp registers exactly the op named after it") {
     CHECK(op_files == static_cast<int>(all_ops().size()));
 }
 
-// x[4,3] -> matmul W1[3,5] -> bias_add b1 -> act -> matmul W2[5,2] -> bias_add b2 -> mse against a fixed target.
+// x[4,3] -> matmul W1[3,5] -> bias_add b1 -> act -> matmul W2[5,2] -> bias_add b2 -> mse against a fixed
+// target.
 struct Mlp {
     Graph g;
     ParamStore params;
@@ -428,7 +480,8 @@ struct Mlp {
             std::memcpy(t.f32(), init.f32(), t.bytes());
         }
         const Value x = g.input("x", Shape{4, 3});
-        const Value target = g.constant(random_tensor(Shape{4, 2}, -1.0f, 1.0f, Rng::stream("mlp", "target")));
+        const Value target =
+            g.constant(random_tensor(Shape{4, 2}, -1.0f, 1.0f, Rng::stream("mlp", "target")));
         Value h = g.op(act, {g.op("bias_add", {g.op("matmul", {x, p[0]}), p[1]})});
         Value y = g.op("bias_add", {g.op("matmul", {h, p[2]}), p[3]});
         const Value loss = g.op("mse", {y, target});
@@ -498,8 +551,8 @@ void check_mlp(const std::string & act) {
         for (int64_t j = 0; j < gv.numel(); ++j) {
             const float a = grads[name][static_cast<size_t>(j)], b = gv.f32()[j];
             differing_bits += a != b;
-            CHECK_MESSAGE(std::fabs(a - b) <= 1e-6f * std::max(1.0f, std::fabs(a)), name, "[", j, "]: unfused ", a,
-                          ", fused ", b);
+            CHECK_MESSAGE(std::fabs(a - b) <= 1e-6f * std::max(1.0f, std::fabs(a)), name, "[", j,
+                          "]: unfused ", a, ", fused ", b);
         }
     }
     differing_bits += fx.output("loss").f32()[0] != static_cast<float>(l0);
@@ -507,7 +560,8 @@ void check_mlp(const std::string & act) {
 }
 
 TEST_CASE("whole-model gradient check: a two-layer MLP, unfused and fused") {
-    for (const char * act : {"tanh", "sigmoid", "relu"}) check_mlp(act);  // what fusion folds into fused_dense
+    for (const char * act : {"tanh", "sigmoid", "relu"})
+        check_mlp(act);  // what fusion folds into fused_dense
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Training quality on the housing data: the linear model reaches the least-squares solution, and the MLP config
-// beats the linear one on the held-out test split.
+// Training quality on the housing data: the linear model reaches the least-squares solution, and the MLP
+// config beats the linear one on the held-out test split.
 #include <doctest/doctest.h>
 
 #include <Eigen/Dense>
@@ -13,15 +13,18 @@ namespace {
 const std::string kSource = DLCTL_SOURCE_DIR;
 
 std::string scratch(const char * name) {
-    const auto dir = std::filesystem::temp_directory_path() / fmt::format("dlctl-quality-{}-{}", name, getpid());
+    const auto dir =
+        std::filesystem::temp_directory_path() / fmt::format("dlctl-quality-{}-{}", name, getpid());
     std::filesystem::remove_all(dir);
     return dir.string();
 }
 
-dl::TrainResult train_quietly(const std::string & spec, std::vector<std::string> sets, const std::string & runs) {
+dl::TrainResult train_quietly(const std::string & spec, std::vector<std::string> sets,
+                              const std::string & runs) {
     dl::TrainObserver silent;
-    return dl::train({.spec_path = kSource + "/" + spec, .overrides = std::move(sets), .runs_flag = runs, .threads = 2},
-                     silent);
+    return dl::train(
+        {.spec_path = kSource + "/" + spec, .overrides = std::move(sets), .runs_flag = runs, .threads = 2},
+        silent);
 }
 
 }  // namespace
@@ -72,10 +75,12 @@ TEST_CASE("the MLP config gets a lower test MSE than the linear model") {
     const double mlp_mse = mlp.metrics["test_loss"].get<double>();
     MESSAGE("test MSE: linear " << linear_mse << ", MLP " << mlp_mse);
     CHECK(mlp_mse < linear_mse);
-    // Also better than the linear model trained to convergence (the closed form), not only than 100 Adam epochs.
-    const dl::TrainResult converged = train_quietly(
-        "configs/housing.yaml",
-        {"train.batch_size=1000", "train.epochs=4000", "train.optimizer={type: sgd, lr: 0.05, momentum: 0.9}"}, runs);
+    // Also better than the linear model trained to convergence (the closed form), not only than 100 Adam
+    // epochs.
+    const dl::TrainResult converged = train_quietly("configs/housing.yaml",
+                                                    {"train.batch_size=1000", "train.epochs=4000",
+                                                     "train.optimizer={type: sgd, lr: 0.05, momentum: 0.9}"},
+                                                    runs);
     MESSAGE("test MSE of the converged linear model: " << converged.metrics["test_loss"].get<double>());
     CHECK(mlp_mse < converged.metrics["test_loss"].get<double>());
     std::filesystem::remove_all(runs);

@@ -1,5 +1,5 @@
-// h5same A.h5 B.h5: exit 0 when both checkpoints hold the same datasets with identical bytes; prints the first
-// difference otherwise. Used by the CLI tests (determinism, resume).
+// h5same A.h5 B.h5: exit 0 when both checkpoints hold the same datasets with identical bytes; prints the
+// first difference otherwise. Used by the CLI tests (determinism, resume).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -25,7 +25,8 @@ int main(int argc, char ** argv) {
             if (ta.shape() != tb.shape() || std::memcmp(ta.f32(), tb.f32(), ta.bytes()) != 0) {
                 double diff = 0;
                 if (ta.shape() == tb.shape())
-                    for (int64_t i = 0; i < ta.numel(); ++i) diff = std::max(diff, std::fabs(double(ta.f32()[i]) - tb.f32()[i]));
+                    for (int64_t i = 0; i < ta.numel(); ++i)
+                        diff = std::max(diff, std::fabs(double(ta.f32()[i]) - tb.f32()[i]));
                 fmt::print("{} differs (max abs diff {:.3g})\n", name, diff);
                 return 1;
             }

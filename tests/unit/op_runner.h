@@ -1,5 +1,5 @@
-// Runs one op through the real executor for the op tests: graph inputs holding `inputs`, one run, a copy of the
-// output back. Shared by the kernel tests (test_ops_kernels, test_conv, test_pool_ops, test_norm_ops).
+// Runs one op through the real executor for the op tests: graph inputs holding `inputs`, one run, a copy of
+// the output back. Shared by the kernel tests (test_ops_kernels, test_conv, test_pool_ops, test_norm_ops).
 //   Tensor y = run_op("conv2d", {x, w}, attrs, {.threads = 2});
 #pragma once
 

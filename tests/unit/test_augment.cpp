@@ -1,5 +1,5 @@
-// Training-time augmentation and the prefetching batch loader: what each transform does to a known image, that
-// draws depend only on (seed, step, index), and that the loader delivers exactly the rows asked for.
+// Training-time augmentation and the prefetching batch loader: what each transform does to a known image,
+// that draws depend only on (seed, step, index), and that the loader delivers exactly the rows asked for.
 #include <doctest/doctest.h>
 
 #include <numeric>
@@ -29,7 +29,8 @@ TEST_CASE("augment: a horizontal flip mirrors rows, and about half the samples a
         if (dst == src) continue;
         ++flipped;
         for (int64_t y = 0; y < 3; ++y)
-            for (int64_t x = 0; x < 4; ++x) CHECK(dst[static_cast<size_t>(y * 4 + x)] == src[static_cast<size_t>(y * 4 + 3 - x)]);
+            for (int64_t x = 0; x < 4; ++x)
+                CHECK(dst[static_cast<size_t>(y * 4 + x)] == src[static_cast<size_t>(y * 4 + 3 - x)]);
     }
     CHECK(flipped > 70);
     CHECK(flipped < 130);
@@ -56,7 +57,9 @@ TEST_CASE("augment: crop padding shifts the image by whole pixels with zeros shi
             for (int64_t x = 0; x < 5; ++x)
                 for (int64_t c = 0; c < 2; ++c) {
                     const int64_t sy = y - dy, sx = x - dx;
-                    const float want = (sy < 0 || sy >= 6 || sx < 0 || sx >= 5) ? 0.0f : src[static_cast<size_t>((sy * 5 + sx) * 2 + c)];
+                    const float want = (sy < 0 || sy >= 6 || sx < 0 || sx >= 5)
+                                           ? 0.0f
+                                           : src[static_cast<size_t>((sy * 5 + sx) * 2 + c)];
                     CHECK(dst[static_cast<size_t>((y * 5 + x) * 2 + c)] == want);
                 }
     }
@@ -64,7 +67,8 @@ TEST_CASE("augment: crop padding shifts the image by whole pixels with zeros shi
 }
 
 TEST_CASE("augment: translation factors become pixel ranges; draws depend on seed, step and index only") {
-    const AugmentSpec spec{.flip = "horizontal_and_vertical", .translate_height = 0.25, .translate_width = 0.1};
+    const AugmentSpec spec{
+        .flip = "horizontal_and_vertical", .translate_height = 0.25, .translate_width = 0.1};
     const std::vector<float> src = ramp(8, 10, 1);
     std::vector<float> a1(src.size()), a2(src.size()), b(src.size()), c(src.size());
     const Augmenter first(spec, {8, 10}, 42), again(spec, {8, 10}, 42), other_seed(spec, {8, 10}, 43);
@@ -109,7 +113,8 @@ TEST_CASE("the batch loader delivers the asked rows (augmented when asked) into 
         for (int64_t i = 0; i < 3; ++i) {
             const int64_t row = order[static_cast<size_t>(begin + i)];
             CHECK(ex.input("y").i32()[i] == row % 3);
-            for (int64_t j = 0; j < 6; ++j) CHECK(ex.input("x").f32()[i * 6 + j] == static_cast<float>(row * 10 + j));
+            for (int64_t j = 0; j < 6; ++j)
+                CHECK(ex.input("x").f32()[i * 6 + j] == static_cast<float>(row * 10 + j));
         }
     }
     const AugmentSpec flip{.flip = "horizontal"};

@@ -1,6 +1,6 @@
-// conv2d and its gradient ops against a naive reference convolution written out loop by loop in double
-// (the issue's "verify against a naive reference within 1e-4"), over strides, padding, dilation and groups, and
-// a whole conv model's prediction against the same reference.
+// conv2d and its gradient ops against a naive reference convolution written out loop by loop in double (the
+// issue's "verify against a naive reference within 1e-4"), over strides, padding, dilation and groups, and a
+// whole conv model's prediction against the same reference.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,8 +9,8 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "exec/executor.h"
-#include "model/model.h"
 #include "graph/op.h"
+#include "model/model.h"
 #include "op_runner.h"
 #include "passes/passes.h"
 #include "spec/spec.h"
@@ -30,12 +30,15 @@ struct Conv {
     int64_t sh = 1, sw = 1, dh = 1, dw = 1, groups = 1;
     std::string padding = "valid";
     Attrs attrs() const {
-        return {{"strides", std::vector<int64_t>{sh, sw}}, {"dilation", std::vector<int64_t>{dh, dw}},
-                {"padding", padding}, {"groups", groups}};
+        return {{"strides", std::vector<int64_t>{sh, sw}},
+                {"dilation", std::vector<int64_t>{dh, dw}},
+                {"padding", padding},
+                {"groups", groups}};
     }
 };
 
-// Output size and padding in front, spelled out from TensorFlow's documentation rather than shared with the op.
+// Output size and padding in front, spelled out from TensorFlow's documentation rather than shared with the
+// op.
 void out_size(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t & out, int64_t & pad) {
     const int64_t span = d * (k - 1) + 1;
     if (same) {
@@ -47,10 +50,12 @@ void out_size(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t & 
     }
 }
 
-// y[n, oy, ox, f] = sum over ky, kx, c of x[n, oy*s + ky*d - pad, ox*s + kx*d - pad, group(f) * cg + c] * w[ky, kx, c, f]
+// y[n, oy, ox, f] = sum over ky, kx, c of x[n, oy*s + ky*d - pad, ox*s + kx*d - pad, group(f) * cg + c] *
+// w[ky, kx, c, f]
 std::vector<double> reference(const Tensor & x, const Tensor & w, const Conv & c, Shape & shape) {
     const int64_t n = x.shape()[0], h = x.shape()[1], wd = x.shape()[2], ch = x.shape()[3];
-    const int64_t kh = w.shape()[0], kw = w.shape()[1], cg = w.shape()[2], f = w.shape()[3], fg = f / c.groups;
+    const int64_t kh = w.shape()[0], kw = w.shape()[1], cg = w.shape()[2], f = w.shape()[3],
+                  fg = f / c.groups;
     int64_t oh, ow, pt, pl;
     out_size(h, kh, c.sh, c.dh, c.padding == "same", oh, pt);
     out_size(wd, kw, c.sw, c.dw, c.padding == "same", ow, pl);
@@ -64,7 +69,8 @@ std::vector<double> reference(const Tensor & x, const Tensor & w, const Conv & c
                     for (int64_t ky = 0; ky < kh; ++ky)
                         for (int64_t kx = 0; kx < kw; ++kx)
                             for (int64_t i = 0; i < cg; ++i) {
-                                const int64_t iy = oy * c.sh + ky * c.dh - pt, ix = ox * c.sw + kx * c.dw - pl;
+                                const int64_t iy = oy * c.sh + ky * c.dh - pt,
+                                              ix = ox * c.sw + kx * c.dw - pl;
                                 if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
                                 const int64_t in_c = (o / fg) * cg + i;
                                 s += static_cast<double>(x.f32()[((b * h + iy) * wd + ix) * ch + in_c]) *
@@ -75,7 +81,8 @@ std::vector<double> reference(const Tensor & x, const Tensor & w, const Conv & c
     return y;
 }
 
-void check_close(const Tensor & got, const Shape & shape, const std::vector<double> & want, double tol = 1e-4) {
+void check_close(const Tensor & got, const Shape & shape, const std::vector<double> & want,
+                 double tol = 1e-4) {
     REQUIRE(got.shape() == shape);
     double worst = 0;
     for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got.f32()[i] - want[i]));
@@ -95,14 +102,14 @@ const std::vector<Case> kCases = {
     {{2, 9, 9, 2}, {3, 3, 2, 3}, {.dh = 2, .dw = 2, .padding = "same"}},
     {{1, 10, 7, 2}, {2, 3, 2, 3}, {.dh = 3, .dw = 1}},
     {{2, 6, 6, 4}, {3, 3, 2, 6}, {.groups = 2, .padding = "same"}},
-    {{2, 6, 5, 4}, {3, 3, 1, 8}, {.groups = 4}},                       // depthwise, multiplier 2
-    {{2, 5, 5, 3}, {1, 1, 3, 4}, {}},                                  // pointwise: a plain matrix product
-    {{3, 28, 28, 1}, {3, 3, 1, 32}, {}},                               // the Fashion-MNIST CNN's first layer
-    {{2, 9, 8, 3}, {3, 3, 3, 16}, {.sh = 2, .padding = "same"}},      // few channels: taps summed directly
+    {{2, 6, 5, 4}, {3, 3, 1, 8}, {.groups = 4}},                  // depthwise, multiplier 2
+    {{2, 5, 5, 3}, {1, 1, 3, 4}, {}},                             // pointwise: a plain matrix product
+    {{3, 28, 28, 1}, {3, 3, 1, 32}, {}},                          // the Fashion-MNIST CNN's first layer
+    {{2, 9, 8, 3}, {3, 3, 3, 16}, {.sh = 2, .padding = "same"}},  // few channels: taps summed directly
     {{1, 9, 9, 2}, {3, 2, 2, 32}, {.dh = 2, .dw = 2}},
-    {{1, 13, 13, 32}, {3, 3, 32, 64}, {}},                            // batch-1 inference: taps summed directly
+    {{1, 13, 13, 32}, {3, 3, 32, 64}, {}},  // batch-1 inference: taps summed directly
     {{2, 11, 10, 8}, {3, 3, 8, 48}, {.sh = 2, .sw = 2, .padding = "same"}},
-    {{300, 4, 4, 3}, {3, 3, 3, 5}, {.padding = "same"}},               // enough rows for several chunks
+    {{300, 4, 4, 3}, {3, 3, 3, 5}, {.padding = "same"}},  // enough rows for several chunks
 };
 
 TEST_CASE("conv2d matches a naive convolution: strides, padding, dilation, groups, depthwise, 1x1") {
@@ -130,8 +137,8 @@ TEST_CASE("conv2d's gradient ops are the transposes of the reference convolution
         Attrs in_attrs = c.conv.attrs(), w_attrs = c.conv.attrs();
         in_attrs.set("input_shape", c.x.dims);
         w_attrs.set("filter_shape", c.w.dims);
-        const Tensor dx = run_op("conv2d_backprop_input", {dy, w}, in_attrs);
-        const Tensor dw = run_op("conv2d_backprop_filter", {x, dy}, w_attrs);
+        const Tensor dx = run_op("conv2d_grad", {dy, w}, in_attrs);
+        const Tensor dw = run_op("conv2d_grad_filter", {x, dy}, w_attrs);
         REQUIRE(dx.shape() == c.x);
         REQUIRE(dw.shape() == c.w);
         double via_x = 0, via_w = 0;
@@ -139,7 +146,8 @@ TEST_CASE("conv2d's gradient ops are the transposes of the reference convolution
         for (int64_t i = 0; i < w.numel(); ++i) via_w += static_cast<double>(w.f32()[i]) * dw.f32()[i];
         CHECK(via_x == doctest::Approx(lhs).epsilon(1e-4));
         CHECK(via_w == doctest::Approx(lhs).epsilon(1e-4));
-        // And element by element for one input pixel and one filter tap: a wrong scatter would still fail here.
+        // And element by element for one input pixel and one filter tap: a wrong scatter would still fail
+        // here.
         const int64_t probe = x.numel() / 2;
         Tensor xp = x;
         xp.f32()[probe] += 1.0f;
@@ -160,11 +168,11 @@ TEST_CASE("conv2d and its gradients are bit-identical on 1 and 2 threads") {
     Attrs w_attrs = c.conv.attrs(), in_attrs = c.conv.attrs();
     w_attrs.set("filter_shape", c.w.dims);
     in_attrs.set("input_shape", c.x.dims);
-    const Tensor dw1 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, {.threads = 1});
-    const Tensor dw2 = run_op("conv2d_backprop_filter", {x, y1}, w_attrs, {.threads = 2});
+    const Tensor dw1 = run_op("conv2d_grad_filter", {x, y1}, w_attrs, {.threads = 1});
+    const Tensor dw2 = run_op("conv2d_grad_filter", {x, y1}, w_attrs, {.threads = 2});
     CHECK(std::memcmp(dw1.f32(), dw2.f32(), dw1.bytes()) == 0);
-    const Tensor dx1 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, {.threads = 1});
-    const Tensor dx2 = run_op("conv2d_backprop_input", {y1, w}, in_attrs, {.threads = 2});
+    const Tensor dx1 = run_op("conv2d_grad", {y1, w}, in_attrs, {.threads = 1});
+    const Tensor dx2 = run_op("conv2d_grad", {y1, w}, in_attrs, {.threads = 2});
     CHECK(std::memcmp(dx1.f32(), dx2.f32(), dx1.bytes()) == 0);
 }
 
@@ -173,12 +181,14 @@ TEST_CASE("conv2d: shape errors name the layer's problem") {
     Value x = g.input("x", Shape{1, 4, 4, 3});
     CHECK_THROWS_WITH(g.op("conv2d", {x, g.input("w", Shape{5, 5, 3, 2})}),
                       doctest::Contains("does not fit the 4x4 input"));
-    CHECK_THROWS_WITH(g.op("conv2d", {x, g.input("w2", Shape{3, 3, 2, 2})}), doctest::Contains("input channels"));
+    CHECK_THROWS_WITH(g.op("conv2d", {x, g.input("w2", Shape{3, 3, 2, 2})}),
+                      doctest::Contains("input channels"));
     CHECK_THROWS_WITH(g.op("conv2d", {x, g.input("w3", Shape{3, 3, 1, 4})}, {{"groups", int64_t{2}}}),
                       doctest::Contains("groups 2 must divide"));
 }
 
-TEST_CASE("a conv model's prediction equals the naive reference after fusion (conv + bias + relu in one node)") {
+TEST_CASE(
+    "a conv model's prediction equals the naive reference after fusion (conv + bias + relu in one node)") {
     const Spec spec = parse_spec(R"(
 name: tiny-cnn
 data: {path: datasets/housing.csv, target: MEDV}
@@ -188,14 +198,16 @@ model:
     - conv2d: {filters: 3, kernel_size: 3, padding: same, activation: relu, bias_initializer: ones}
     - flatten: {}
     - dense: {units: 1}
-)", "tiny.yaml", DLCTL_SOURCE_DIR);
+)",
+                                 "tiny.yaml", DLCTL_SOURCE_DIR);
     DataInfo info{.sample_shape = {6, 5, 2}, .features = 60, .targets = 1};
     ParamStore params;
     Graph g = build_model_graph(spec, info, 2, GraphMode::predict, params);
     run_passes(g);
     int convs = 0;
     for (const Node & n : g.nodes())
-        if (!n.dead && n.op == "conv2d") convs += n.inputs.size() == 3 && n.attrs.get_str("activation") == "relu";
+        if (!n.dead && n.op == "conv2d")
+            convs += n.inputs.size() == 3 && n.attrs.get_str("activation") == "relu";
     CHECK(convs == 1);
     ThreadPool pool(2);
     CpuBackend cpu;

@@ -1,6 +1,6 @@
-// The CUDA plugin as built, without a GPU: it loads, every engine/ops/<op>.cu registers a kernel under its own
-// file name for an op the engine has (one spelling, as for the CPU kernels), and dlctl itself links no CUDA
-// library. Builds without the plugin (DLCTL_CUDA=OFF) skip it.
+// The CUDA plugin as built, without a GPU: it loads, every engine/ops/<op>.cu registers a kernel under its
+// own file name for an op the engine has (one spelling, as for the CPU kernels), and dlctl itself links no
+// CUDA library. Builds without the plugin (DLCTL_CUDA=OFF) skip it.
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
@@ -11,7 +11,8 @@
 
 #include "graph/op.h"
 
-TEST_CASE("the CUDA plugin registers one kernel per ops/*.cu, named after its file, for an op of the engine") {
+TEST_CASE(
+    "the CUDA plugin registers one kernel per ops/*.cu, named after its file, for an op of the engine") {
     if (!DLCTL_HAVE_CUDA) {
         MESSAGE("SKIP: built without the CUDA plugin");
         return;

@@ -62,7 +62,8 @@ TEST_CASE("string class labels map to indices in order of first appearance; a sa
     CHECK(t.class_names == std::vector<std::string>{"setosa", "versicolor", "virginica"});
     CHECK(t.labels[0] == 0);
     CHECK(t.labels[149] == 2);
-    const dl::Table again = dl::read_csv(data_of("iris.csv", {"species"}), true, {"virginica", "setosa", "versicolor"});
+    const dl::Table again =
+        dl::read_csv(data_of("iris.csv", {"species"}), true, {"virginica", "setosa", "versicolor"});
     CHECK(again.labels[0] == 1);
     const dl::Table digits = dl::read_csv(data_of("digits.csv", {"digit"}), true);
     CHECK(digits.num_classes() == 10);
@@ -82,7 +83,8 @@ TEST_CASE("bad rows name the file, row and column") {
         FAIL("no error");
     } catch (const dl::Error & e) {
         CHECK(e.code() == dl::ExitCode::bad_input);
-        CHECK(std::string(e.what()).find("bad.csv:3:3: column 'b': 'x' is not a number") != std::string::npos);
+        CHECK(std::string(e.what()).find("bad.csv:3:3: column 'b': 'x' is not a number") !=
+              std::string::npos);
     }
     std::filesystem::remove_all(dir);
 }

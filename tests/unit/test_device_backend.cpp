@@ -12,9 +12,9 @@
 
 #include "io/h5file.h"
 #include "io/runs.h"
-#include "optim/optimizer.h"
 #include "model/session.h"
 #include "model/trained_model.h"
+#include "optim/optimizer.h"
 #include "train/trainer.h"
 
 namespace {
@@ -74,10 +74,10 @@ public:
         const double norm = std::sqrt(sumsq);
         *u.norm_out = static_cast<float>(norm);
         if (!std::isfinite(norm)) return;
-        const double limit = u.clip->global_norm;
+        const double limit = u.rule.clip_global_norm;
         const float scale = limit > 0 && norm > limit ? static_cast<float>(limit / norm) : 1.0f;
         for (const dl::OptimizerTensor & t : u.tensors)
-            dl::update_range(*u.spec, *u.clip, t, 0, t.size, scale, step_values().lr,
+            dl::update_range(u.rule, t, 0, t.size, scale, step_values().lr,
                              static_cast<double>(step_values().t));
         ++optimizer_updates;
     }

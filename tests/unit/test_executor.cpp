@@ -45,7 +45,8 @@ train: {loss: huber, optimizer: adam}
 TEST_CASE("the memory plan reuses memory and never overlaps live intermediates") {
     const dl::Spec spec = mlp_spec();
     dl::ParamStore params;
-    dl::Graph g = dl::build_model_graph(spec, {.features = 13, .targets = 1}, 64, dl::GraphMode::train, params);
+    dl::Graph g =
+        dl::build_model_graph(spec, {.features = 13, .targets = 1}, 64, dl::GraphMode::train, params);
     dl::run_passes(g);
     const dl::MemoryPlan plan = dl::plan_memory(g);
     CHECK(plan.arena_bytes > 0);
@@ -55,14 +56,18 @@ TEST_CASE("the memory plan reuses memory and never overlaps live intermediates")
     std::vector<int> last(g.nodes().size(), -1);
     for (const dl::Node & n : g.nodes())
         if (!n.dead)
-            for (int in : n.inputs) last[static_cast<size_t>(in)] = std::max(last[static_cast<size_t>(in)], n.id);
+            for (int in : n.inputs)
+                last[static_cast<size_t>(in)] = std::max(last[static_cast<size_t>(in)], n.id);
     for (auto & [name, id] : g.outputs()) last[static_cast<size_t>(id)] = static_cast<int>(g.nodes().size());
-    auto bytes = [&](const dl::Node & n) { return static_cast<size_t>(n.shape.numel()) * dl::dtype_size(n.dtype); };
+    auto bytes = [&](const dl::Node & n) {
+        return static_cast<size_t>(n.shape.numel()) * dl::dtype_size(n.dtype);
+    };
     for (int a : plan.schedule) {
         for (int b : plan.schedule) {
             if (a >= b) continue;
             const dl::Node &na = g.node(a), &nb = g.node(b);
-            const bool live_together = last[static_cast<size_t>(a)] >= b;  // a still needed when b is produced
+            const bool live_together =
+                last[static_cast<size_t>(a)] >= b;  // a still needed when b is produced
             if (!live_together) continue;
             const size_t a0 = plan.offset[static_cast<size_t>(a)], b0 = plan.offset[static_cast<size_t>(b)];
             const bool disjoint = a0 + bytes(na) <= b0 || b0 + bytes(nb) <= a0;
@@ -74,7 +79,8 @@ TEST_CASE("the memory plan reuses memory and never overlaps live intermediates")
 TEST_CASE("fusion turns matmul + bias_add + activation into fused_dense") {
     const dl::Spec spec = mlp_spec();
     dl::ParamStore params;
-    dl::Graph g = dl::build_model_graph(spec, {.features = 13, .targets = 1}, 8, dl::GraphMode::predict, params);
+    dl::Graph g =
+        dl::build_model_graph(spec, {.features = 13, .targets = 1}, 8, dl::GraphMode::predict, params);
     dl::run_passes(g);
     int fused = 0, matmuls = 0;
     for (const dl::Node & n : g.nodes()) {
@@ -89,7 +95,8 @@ TEST_CASE("fusion turns matmul + bias_add + activation into fused_dense") {
 TEST_CASE("after the passes no two live nodes compute the same thing") {
     const dl::Spec spec = mlp_spec();
     dl::ParamStore params;
-    dl::Graph g = dl::build_model_graph(spec, {.features = 13, .targets = 1}, 16, dl::GraphMode::train, params);
+    dl::Graph g =
+        dl::build_model_graph(spec, {.features = 13, .targets = 1}, 16, dl::GraphMode::train, params);
     const size_t before = g.nodes().size();
     dl::run_passes(g);
     std::set<std::string> keys;
@@ -108,7 +115,8 @@ TEST_CASE("after the passes no two live nodes compute the same thing") {
 TEST_CASE("the steady-state training step allocates nothing") {
     const dl::Spec spec = mlp_spec();
     dl::ParamStore params;
-    dl::Graph g = dl::build_model_graph(spec, {.features = 13, .targets = 1}, 32, dl::GraphMode::train, params);
+    dl::Graph g =
+        dl::build_model_graph(spec, {.features = 13, .targets = 1}, 32, dl::GraphMode::train, params);
     dl::run_passes(g);
     dl::ThreadPool pool(2);
     dl::CpuBackend cpu;

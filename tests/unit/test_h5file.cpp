@@ -275,13 +275,14 @@ TEST_CASE(
     fs::remove_all(dir);
 }
 
-TEST_CASE("h5: format-1 files (no header) load only when trusted; one that says format 2 without it is refused") {
+TEST_CASE(
+    "h5: format-1 files (no header) load only when trusted; one that says format 2 without it is refused") {
     const std::string dir = scratch("format1");
     const std::string path = dir + "/model.h5";
     dl::H5Content c = sample_content();
     c.attrs["format"] = "dlctl-checkpoint/1";
     write_format1(path, c, format1_checksum(c));
-    // Note [legacy files]: unverified bytes reach libhdf5 only when the user opts in.
+    // Per Note [legacy files], unverified bytes reach libhdf5 only when the user opts in.
     ::unsetenv("DLCTL_READ_LEGACY_H5");
     {
         auto [code, message] = read_outcome(path);

@@ -17,7 +17,8 @@ RequestFrame frame(const std::string & bytes) { return frame_request(bytes, kLim
 }  // namespace
 
 TEST_CASE("a whole request is framed, with its body and the bytes it used") {
-    const std::string a = "POST /v1/models/housing:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    const std::string a =
+        "POST /v1/models/housing:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     const RequestFrame f = frame(a + "GET /healthz HTTP/1.1\r\n\r\n");
     REQUIRE(f.state == State::complete);
     CHECK(f.consumed == a.size());
@@ -53,7 +54,9 @@ TEST_CASE("a request still arriving is incomplete, and says how much it needs") 
 TEST_CASE("lengths that could make one request read as two are refused") {
     // Defect: Content-Length: -5 waited 5 s for a 413; two different Content-Lengths were accepted; a POST
     // without Content-Length was closed with no answer.
-    auto status = [](const std::string & headers) { return frame("POST /a HTTP/1.1\r\n" + headers + "\r\n").status; };
+    auto status = [](const std::string & headers) {
+        return frame("POST /a HTTP/1.1\r\n" + headers + "\r\n").status;
+    };
     CHECK(status("Content-Length: -5\r\n") == 400);
     CHECK(status("Content-Length: 5\r\nContent-Length: 6\r\n") == 400);
     CHECK(status("Content-Length: 5, 6\r\n") == 400);
@@ -63,11 +66,13 @@ TEST_CASE("lengths that could make one request read as two are refused") {
     CHECK(status("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") == 400);
     CHECK(status("Transfer-Encoding: gzip\r\n") == 501);
     CHECK(status("Content-Length: 1001\r\n") == 413);  // from the headers alone, before any body byte
-    CHECK(frame("POST /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok").state == State::complete);
+    CHECK(frame("POST /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok").state ==
+          State::complete);
 }
 
 TEST_CASE("chunked bodies are de-chunked and bounded") {
-    const RequestFrame f = frame("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n");
+    const RequestFrame f =
+        frame("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n");
     REQUIRE(f.state == State::complete);
     CHECK(f.request.body == "abcde");
     CHECK(frame("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab").state == State::incomplete);

@@ -12,7 +12,8 @@ namespace {
 
 const std::filesystem::path kDir = std::filesystem::temp_directory_path() / "dlctl-test-idx";
 
-std::string idx_bytes(const std::vector<uint32_t> & dims, const std::vector<uint8_t> & values, uint8_t type = 0x08) {
+std::string idx_bytes(const std::vector<uint32_t> & dims, const std::vector<uint8_t> & values,
+                      uint8_t type = 0x08) {
     std::string out = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
     for (uint32_t d : dims)
         for (int s = 24; s >= 0; s -= 8) out += static_cast<char>((d >> s) & 0xFF);
@@ -81,13 +82,17 @@ TEST_CASE("broken IDX files are reported with their name") {
         return std::string("no error");
     };
     const dl::DataFile labels = write("labels", idx_bytes({2}, {0, 1}), false);
-    CHECK(error_of(write("bad-magic", "\x01\x02\x08\x01", false), labels).find("bad-magic: not an IDX file") == 0);
+    CHECK(
+        error_of(write("bad-magic", "\x01\x02\x08\x01", false), labels).find("bad-magic: not an IDX file") ==
+        0);
     CHECK(
         error_of(write("short", idx_bytes({2, 3}, ramp(5)), false), labels)
             .find("short: offset 4: the header promises 6 values ([2, 3]), the file holds 5 bytes of data") ==
         0);
-    CHECK(error_of(write("three", idx_bytes({3, 2}, ramp(6)), false), labels).find("three has 3 images but labels has 2") == 0);
-    CHECK(error_of(write("doubles", idx_bytes({2}, ramp(16), 0x0E), false), labels).find("not supported") != std::string::npos);
+    CHECK(error_of(write("three", idx_bytes({3, 2}, ramp(6)), false), labels)
+              .find("three has 3 images but labels has 2") == 0);
+    CHECK(error_of(write("doubles", idx_bytes({2}, ramp(16), 0x0E), false), labels).find("not supported") !=
+          std::string::npos);
     std::filesystem::remove_all(kDir);
 }
 

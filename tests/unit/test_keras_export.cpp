@@ -227,7 +227,8 @@ TEST_CASE("keras export: a model_config over 64 KiB, and layer names split in ch
         std::vector<std::string> names;
         int chunks = 0;
         for (; h5.has("/model_weights", fmt::format("layer_names{}", chunks)); ++chunks) {
-            const std::vector<std::string> part = h5.strings("/model_weights", fmt::format("layer_names{}", chunks));
+            const std::vector<std::string> part =
+                h5.strings("/model_weights", fmt::format("layer_names{}", chunks));
             names.insert(names.end(), part.begin(), part.end());
         }
         CHECK(chunks == 2);

@@ -2,8 +2,8 @@
 //   - the libraries point one way: the engine includes none of export/, serve/, oci/; those three include the
 //     engine and not each other;
 //   - no include cycle between the engine's folders (a folder is a module: graph, ops, model, train...).
-// CUDA sources (*.cu, *.cuh) belong to the plugin whatever their folder (engine/ops/<op>.cu beside its op), so
-// they count as backend/cuda.
+// CUDA sources (*.cu, *.cuh) belong to the plugin whatever their folder (engine/ops/<op>.cu beside its op),
+// so they count as backend/cuda.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -31,7 +31,8 @@ Edges include_edges(const fs::path & engine) {
     const std::regex include(R"re(^\s*#\s*include\s+"([a-z_]+(?:/cuda)?)/[^"/]+")re");
     for (const auto & entry : fs::recursive_directory_iterator(engine)) {
         const std::string ext = entry.path().extension().string();
-        if (!entry.is_regular_file() || (ext != ".cpp" && ext != ".h" && ext != ".cu" && ext != ".cuh")) continue;
+        if (!entry.is_regular_file() || (ext != ".cpp" && ext != ".h" && ext != ".cu" && ext != ".cuh"))
+            continue;
         const std::string from = folder_of(entry.path(), engine);
         std::ifstream in(entry.path());
         std::smatch m;

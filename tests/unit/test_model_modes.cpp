@@ -1,5 +1,5 @@
-// Train and inference mode of the same model: batch_norm normalises with the batch's statistics in training and
-// with its moving averages in evaluation (as Keras), dropout is the identity outside training.
+// Train and inference mode of the same model: batch_norm normalises with the batch's statistics in training
+// and with its moving averages in evaluation (as Keras), dropout is the identity outside training.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,9 +9,9 @@
 #include "core/rng.h"
 #include "exec/executor.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "passes/passes.h"
 #include "spec/spec.h"
-#include "model/session.h"
 
 namespace {
 using namespace dl;
@@ -37,8 +37,9 @@ train: {{loss: mse, batch_size: 8}}
                       "bn.yaml", DLCTL_SOURCE_DIR);
 }
 
-TEST_CASE("batch_norm: with momentum 0 the moving statistics are the batch's, and inference then reproduces "
-          "training's normalisation (dropout aside)") {
+TEST_CASE(
+    "batch_norm: with momentum 0 the moving statistics are the batch's, and inference then reproduces "
+    "training's normalisation (dropout aside)") {
     const Spec spec = bn_spec(0.0);
     const DataInfo info{.sample_shape = {6, 5, 2}, .features = 60, .targets = 1};
     ParamStore params;
@@ -50,7 +51,8 @@ TEST_CASE("batch_norm: with momentum 0 the moving statistics are the batch's, an
     CHECK(session.gradients(train).size() == params.trainable_names().size());
     const Rng rng(5, 1);
     float * x = train.input("x").f32();
-    for (int64_t i = 0; i < 8 * 60; ++i) x[i] = 3.0f * rng.uniform(static_cast<uint64_t>(i)) + 1.0f;  // mean 2.5
+    for (int64_t i = 0; i < 8 * 60; ++i)
+        x[i] = 3.0f * rng.uniform(static_cast<uint64_t>(i)) + 1.0f;  // mean 2.5
     std::memset(train.input("y").data, 0, train.input("y").bytes());
     train.run(1, 0);
     session.commit_updates(train);
@@ -67,7 +69,8 @@ TEST_CASE("batch_norm: with momentum 0 the moving statistics are the batch's, an
     eval.run(1, 0);
     // Dropout makes training's prediction differ; the loss of a zero target is mean(pred^2) in both: compare
     // the inference prediction with the training graph run again with rate 0 below.
-    const Spec no_drop = parse_spec(render_spec(spec), "bn.yaml", DLCTL_SOURCE_DIR, {"model.layers.5.dropout.rate=0"});
+    const Spec no_drop =
+        parse_spec(render_spec(spec), "bn.yaml", DLCTL_SOURCE_DIR, {"model.layers.5.dropout.rate=0"});
     ModelSession plain(no_drop, info, params, 2);
     Executor & t2 = plain.executor(GraphMode::train, 8);
     std::memcpy(t2.input("x").data, train.input("x").data, train.input("x").bytes());
@@ -83,7 +86,9 @@ TEST_CASE("batch_norm: with momentum 0 the moving statistics are the batch's, an
     for (int i = 0; i < 8; ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-3));
 }
 
-TEST_CASE("batch_norm: the moving averages follow Keras' rule moving = moving * momentum + batch * (1 - momentum)") {
+TEST_CASE(
+    "batch_norm: the moving averages follow Keras' rule moving = moving * momentum + batch * (1 - "
+    "momentum)") {
     const Spec spec = bn_spec(0.9);
     const DataInfo info{.sample_shape = {6, 5, 2}, .features = 60, .targets = 1};
     ParamStore params;
@@ -94,7 +99,8 @@ TEST_CASE("batch_norm: the moving averages follow Keras' rule moving = moving * 
     for (int64_t i = 0; i < 8 * 60; ++i) x[i] = rng.uniform(static_cast<uint64_t>(i));
     std::memset(train.input("y").data, 0, train.input("y").bytes());
     train.run(1, 0);
-    const float before_mean = params.at("bn1/moving_mean").f32()[1], before_var = params.at("bn1/moving_variance").f32()[1];
+    const float before_mean = params.at("bn1/moving_mean").f32()[1],
+                before_var = params.at("bn1/moving_variance").f32()[1];
     CHECK(before_mean == 0.0f);
     CHECK(before_var == 1.0f);
     session.commit_updates(train);
@@ -104,7 +110,8 @@ TEST_CASE("batch_norm: the moving averages follow Keras' rule moving = moving * 
     const float twice = params.at("bn1/moving_mean").f32()[1];
     // m1 = 0.1 s, m2 = 0.9 m1 + 0.1 s = 0.19 s
     CHECK(twice == doctest::Approx(1.9f * once).epsilon(1e-4));
-    const float var_once_expected = 0.9f + 0.1f * ((params.at("bn1/moving_variance").f32()[1] - 0.81f) / 0.19f);
+    const float var_once_expected =
+        0.9f + 0.1f * ((params.at("bn1/moving_variance").f32()[1] - 0.81f) / 0.19f);
     CHECK(std::isfinite(var_once_expected));
 }
 
@@ -136,7 +143,8 @@ train: {loss: mse}
     const Tensor & table = params.at("embedding/embeddings");
     const Tensor & kernel = params.at("dense/kernel");
     REQUIRE(table.shape() == Shape{5, 4});
-    for (int64_t i = 0; i < 20; ++i) CHECK(std::fabs(table.f32()[i]) <= 0.05f);  // Keras' uniform(-0.05, 0.05)
+    for (int64_t i = 0; i < 20; ++i)
+        CHECK(std::fabs(table.f32()[i]) <= 0.05f);  // Keras' uniform(-0.05, 0.05)
     for (int b = 0; b < 2; ++b) {
         double want = 0;
         for (int t = 0; t < 3; ++t) {
@@ -144,7 +152,8 @@ train: {loss: mse}
             double mean = 0, var = 0;
             for (int j = 0; j < 4; ++j) mean += row[j] / 4.0;
             for (int j = 0; j < 4; ++j) var += (row[j] - mean) * (row[j] - mean) / 4.0;
-            for (int j = 0; j < 4; ++j) want += (row[j] - mean) / std::sqrt(var + 1e-3) * kernel.f32()[t * 4 + j];
+            for (int j = 0; j < 4; ++j)
+                want += (row[j] - mean) / std::sqrt(var + 1e-3) * kernel.f32()[t * 4 + j];
         }
         CHECK(ex.output("prediction").f32()[b] == doctest::Approx(want).epsilon(1e-4));
     }

@@ -1,6 +1,7 @@
-// Normalisation and embedding ops against naive double-precision references (the registry tests in tests/grad check
-// shapes and first gradients; the backward-only ops batch_norm_train_grad, batch_norm_train_grad_gamma and
-// layer_norm_grad are checked here), plus determinism: 1 vs 2 threads, and a kernel run without its workspace.
+// Normalisation and embedding ops against naive double-precision references (the registry tests in tests/grad
+// check shapes and first gradients; the backward-only ops batch_norm_train_grad, batch_norm_train_grad_gamma
+// and layer_norm_grad are checked here), plus determinism: 1 vs 2 threads, and a kernel run without its
+// workspace.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,7 +20,8 @@ using dl::testing::run_op;
 Tensor random(Shape shape, uint64_t stream, float low = -1.0f, float high = 1.0f) {
     Tensor t(std::move(shape));
     const Rng rng(11, stream);
-    for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = low + (high - low) * rng.uniform(static_cast<uint64_t>(i));
+    for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = low + (high - low) * rng.uniform(static_cast<uint64_t>(i));
     return t;
 }
 
@@ -31,7 +33,8 @@ Tensor ids(Shape shape, std::vector<int32_t> values) {
 }
 
 // The kernel alone, without the workspace the executor gives it (as constant folding runs kernels).
-Tensor run_kernel_alone(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs, int threads) {
+Tensor run_kernel_alone(const std::string & op, const std::vector<Tensor> & inputs, const Attrs & attrs,
+                        int threads) {
     Graph g;
     std::vector<Value> in;
     for (size_t i = 0; i < inputs.size(); ++i)
@@ -62,7 +65,8 @@ void check_close(const Tensor & got, const Shape & shape, const std::vector<doub
             worst_at = i;
         }
     }
-    INFO("worst at element ", worst_at, ": got ", got.f32()[worst_at], ", want ", want[static_cast<size_t>(worst_at)]);
+    INFO("worst at element ", worst_at, ": got ", got.f32()[worst_at], ", want ",
+         want[static_cast<size_t>(worst_at)]);
     CHECK(worst <= tol);
 }
 
@@ -89,17 +93,19 @@ const Attrs kEps{{"epsilon", 1e-3}};
 TEST_CASE("batch_norm_train: a 4-D [N, H, W, C] input against a double reference") {
     // Channels with means far from 0 and different spreads, so a wrong axis or a lost shift shows.
     Tensor x = random({3, 4, 5, 6}, 1);
-    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = x.f32()[i] * static_cast<float>(1 + i % 6) + 10.0f * (i % 6);
+    for (int64_t i = 0; i < x.numel(); ++i)
+        x.f32()[i] = x.f32()[i] * static_cast<float>(1 + i % 6) + 10.0f * (i % 6);
     const Tensor gamma = random({6}, 2, 0.5f, 2.0f), beta = random({6}, 3);
     const ChannelRef ref = channel_ref(x);
     std::vector<double> want(static_cast<size_t>(x.numel()));
     for (int64_t i = 0; i < x.numel(); ++i) {
         const size_t c = static_cast<size_t>(i % 6);
-        want[static_cast<size_t>(i)] = (x.f32()[i] - ref.mean[c]) / std::sqrt(ref.var[c] + 1e-3) * gamma.f32()[c] +
-                                       beta.f32()[c];
+        want[static_cast<size_t>(i)] =
+            (x.f32()[i] - ref.mean[c]) / std::sqrt(ref.var[c] + 1e-3) * gamma.f32()[c] + beta.f32()[c];
     }
     check_close(run_op("batch_norm_train", {x, gamma, beta}, kEps), x.shape(), want, 2e-6);
-    // Without the attribute epsilon is Keras' 1e-3, not 0: a constant channel (variance 0) maps to beta, not NaN.
+    // Without the attribute epsilon is Keras' 1e-3, not 0: a constant channel (variance 0) maps to beta, not
+    // NaN.
     Tensor flat({4, 1});
     std::fill(flat.f32(), flat.f32() + 4, 5.0f);
     const Tensor y = run_op("batch_norm_train", {flat, random({1}, 4), random({1}, 5)});
@@ -116,7 +122,8 @@ TEST_CASE("batch_norm: inference with given statistics") {
                                            std::sqrt(static_cast<double>(var.f32()[c]) + 0.01) +
                                        beta.f32()[c];
     }
-    check_close(run_op("batch_norm", {x, gamma, beta, mean, var}, {{"epsilon", 0.01}}), x.shape(), want, 2e-6);
+    check_close(run_op("batch_norm", {x, gamma, beta, mean, var}, {{"epsilon", 0.01}}), x.shape(), want,
+                2e-6);
 }
 
 TEST_CASE("moments: per-channel mean and biased variance, as numpy's x.mean(axis) and x.var(axis)") {
@@ -128,7 +135,8 @@ TEST_CASE("moments: per-channel mean and biased variance, as numpy's x.mean(axis
     want.insert(want.end(), ref.var.begin(), ref.var.end());
     const Tensor m = run_op("moments", {x});
     check_close(m, {2, 5}, want, 1e-6);
-    for (int c = 0; c < 5; ++c) CHECK(m.f32()[5 + c] == doctest::Approx(ref.var[static_cast<size_t>(c)]).epsilon(1e-5));
+    for (int c = 0; c < 5; ++c)
+        CHECK(m.f32()[5 + c] == doctest::Approx(ref.var[static_cast<size_t>(c)]).epsilon(1e-5));
     // A hand-computed case: channel 0 is [1, 2, 3, 6], channel 1 constant.
     Tensor small({4, 2});
     const float v[] = {1, 7, 2, 7, 3, 7, 6, 7};
@@ -151,7 +159,8 @@ TEST_CASE("moments and batch_norm_train normalise with the same statistics") {
     }
 }
 
-TEST_CASE("batch_norm_train_grad and batch_norm_train_grad_gamma: the standard backward against a reference") {
+TEST_CASE(
+    "batch_norm_train_grad and batch_norm_train_grad_gamma: the standard backward against a reference") {
     const Tensor x = random({2, 3, 3, 4}, 13, -2.0f, 3.0f), gamma = random({4}, 14, 0.5f, 2.0f),
                  dy = random({2, 3, 3, 4}, 15);
     const int64_t C = 4, n = x.numel() / C;
@@ -167,8 +176,9 @@ TEST_CASE("batch_norm_train_grad and batch_norm_train_grad_gamma: the standard b
     }
     for (int64_t i = 0; i < x.numel(); ++i) {
         const size_t c = static_cast<size_t>(i % C);
-        dx[static_cast<size_t>(i)] = gamma.f32()[c] / std::sqrt(ref.var[c] + 1e-3) / static_cast<double>(n) *
-                                     (static_cast<double>(n) * dy.f32()[i] - sum_dy[c] - xhat(i) * sum_dy_xhat[c]);
+        dx[static_cast<size_t>(i)] =
+            gamma.f32()[c] / std::sqrt(ref.var[c] + 1e-3) / static_cast<double>(n) *
+            (static_cast<double>(n) * dy.f32()[i] - sum_dy[c] - xhat(i) * sum_dy_xhat[c]);
     }
     check_close(run_op("batch_norm_train_grad", {x, gamma, dy}, kEps), x.shape(), dx, 2e-6);
     check_close(run_op("batch_norm_train_grad_gamma", {x, dy}, kEps), {4}, sum_dy_xhat, 2e-6);
@@ -176,7 +186,8 @@ TEST_CASE("batch_norm_train_grad and batch_norm_train_grad_gamma: the standard b
 
 TEST_CASE("layer_norm and layer_norm_grad: each row over the last axis against a reference") {
     Tensor x = random({3, 2, 7}, 16, -2.0f, 2.0f);
-    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] += static_cast<float>(i / 7);  // rows with different means
+    for (int64_t i = 0; i < x.numel(); ++i)
+        x.f32()[i] += static_cast<float>(i / 7);  // rows with different means
     const Tensor gamma = random({7}, 17, 0.5f, 2.0f), beta = random({7}, 18), dy = random({3, 2, 7}, 19);
     const int64_t D = 7;
     std::vector<double> y(static_cast<size_t>(x.numel())), dx(y.size());
@@ -219,15 +230,16 @@ TEST_CASE("embedding_grad: repeated ids accumulate, out-of-range ids add nothing
     REQUIRE(d.shape() == Shape{4, 2});
     for (int j = 0; j < 2; ++j) {
         CHECK(d.f32()[0 * 2 + j] == 0.0f);
-        CHECK(d.f32()[1 * 2 + j] == doctest::Approx(double(dy.f32()[0 + j]) + dy.f32()[4 + j] + dy.f32()[8 + j]));
+        CHECK(d.f32()[1 * 2 + j] ==
+              doctest::Approx(double(dy.f32()[0 + j]) + dy.f32()[4 + j] + dy.f32()[8 + j]));
         CHECK(d.f32()[2 * 2 + j] == 0.0f);
         CHECK(d.f32()[3 * 2 + j] == dy.f32()[2 + j]);
     }
 }
 
-// Note [determinism]: tensors big enough to run in parallel give the same bits at 1 and 2 threads, and the kernels'
-// fallback without a workspace (used by constant folding) gives the same bits as the workspace path. C = 70 splits
-// into channel groups of 64 + 6 there, and 600 rows into two blocks.
+// Per Note [determinism], tensors big enough to run in parallel give the same bits at 1 and 2 threads, and
+// the kernels' fallback without a workspace (used by constant folding) gives the same bits as the workspace
+// path. C = 70 splits into channel groups of 64 + 6 there, and 600 rows into two blocks.
 TEST_CASE("normalisation and embedding ops: bit-identical at 1 and 2 threads and without a workspace") {
     struct Case {
         std::string op;
@@ -237,8 +249,8 @@ TEST_CASE("normalisation and embedding ops: bit-identical at 1 and 2 threads and
     const Shape big{64, 14, 14, 64};
     const Tensor x = random(big, 22, -1.0f, 3.0f), dy = random(big, 23), g64 = random({64}, 24),
                  b64 = random({64}, 25), v64 = random({64}, 26, 0.1f, 2.0f);
-    const Tensor x70 = random({600, 70}, 27, -1.0f, 3.0f), dy70 = random({600, 70}, 28), g70 = random({70}, 29),
-                 b70 = random({70}, 30);
+    const Tensor x70 = random({600, 70}, 27, -1.0f, 3.0f), dy70 = random({600, 70}, 28),
+                 g70 = random({70}, 29), b70 = random({70}, 30);
     std::vector<int32_t> many(20000);
     for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int32_t>((i * 7919) % 2100) - 50;
     const Tensor id = ids({20000}, many), table = random({2000, 32}, 31), dy_emb = random({20000, 32}, 32);

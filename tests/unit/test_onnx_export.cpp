@@ -10,8 +10,8 @@
 #include <set>
 
 #include "export/export.h"
-#include "model/model.h"
 #include "graph/op.h"
+#include "model/model.h"
 #include "spec/spec.h"
 
 namespace {

@@ -27,7 +27,8 @@ TEST_CASE("adam: Keras' bias-corrected step, epsilon outside the square root") {
     dl::OptimizerSpec spec{.type = "adam", .lr = 0.1};
     dl::Optimizer opt(spec, {}, t.params);
     opt.step({t.grad.view()}, 0.1);
-    // First step: m = 0.1 g, v = 0.001 g^2, lr_t = lr * sqrt(1 - 0.999) / (1 - 0.9) -> p -= lr * sign(g) (nearly)
+    // First step: m = 0.1 g, v = 0.001 g^2, lr_t = lr * sqrt(1 - 0.999) / (1 - 0.9) -> p -= lr * sign(g)
+    // (nearly)
     const double lr_t = 0.1 * std::sqrt(1 - 0.999) / (1 - 0.9);
     const double m = 0.1 * 0.5, v = 0.001 * 0.25;
     CHECK(t.p(0) == doctest::Approx(1.0 - lr_t * m / (std::sqrt(v) + 1e-7)).epsilon(1e-6));
@@ -94,7 +95,7 @@ TEST_CASE("schedules: step, exponential, cosine, warm-up, plateau factor") {
     t.schedule.gamma = 0.5;
     const dl::LrSchedule step(t, 4);  // 4 steps per epoch
     CHECK(step.at(0, 1) == doctest::Approx(1.0));
-    CHECK(step.at(8, 1) == doctest::Approx(0.5));   // epoch 2
+    CHECK(step.at(8, 1) == doctest::Approx(0.5));    // epoch 2
     CHECK(step.at(17, 1) == doctest::Approx(0.25));  // epoch 4.25
 
     t.schedule.type = "exponential";

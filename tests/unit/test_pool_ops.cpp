@@ -1,6 +1,7 @@
-// Pooling ops (max_pool2d, avg_pool2d, their gradient ops, global_avg_pool2d) against naive double-precision loops
-// written here from the Keras/TensorFlow definitions; the registry test in tests/grad checks their gradients by
-// finite differences. Also: worked examples of "same" padding, errors, and bit-identical results at 1 and 2 threads.
+// Pooling ops (max_pool2d, avg_pool2d, their gradient ops, global_avg_pool2d) against naive double-precision
+// loops written here from the Keras/TensorFlow definitions; the registry test in tests/grad checks their
+// gradients by finite differences. Also: worked examples of "same" padding, errors, and bit-identical results
+// at 1 and 2 threads.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -50,7 +51,8 @@ struct Config {
                 {"padding", std::string(same ? "same" : "valid")}};
     }
     std::string describe() const {
-        return fmt::format("x {} pool {}x{} strides {}x{} {}", to_string(x), ph, pw, sh, sw, same ? "same" : "valid");
+        return fmt::format("x {} pool {}x{} strides {}x{} {}", to_string(x), ph, pw, sh, sw,
+                           same ? "same" : "valid");
     }
 };
 
@@ -68,8 +70,10 @@ struct Windows {
             top = std::max<int64_t>((oh - 1) * k.sh + k.ph - h, 0) / 2;
             left = std::max<int64_t>((ow - 1) * k.sw + k.pw - w, 0) / 2;
         } else {
-            oh = static_cast<int64_t>(std::floor(static_cast<double>(h - k.ph) / static_cast<double>(k.sh))) + 1;
-            ow = static_cast<int64_t>(std::floor(static_cast<double>(w - k.pw) / static_cast<double>(k.sw))) + 1;
+            oh = static_cast<int64_t>(std::floor(static_cast<double>(h - k.ph) / static_cast<double>(k.sh))) +
+                 1;
+            ow = static_cast<int64_t>(std::floor(static_cast<double>(w - k.pw) / static_cast<double>(k.sw))) +
+                 1;
         }
     }
     Shape out() const { return Shape{n, oh, ow, c}; }
@@ -164,13 +168,15 @@ bool bit_identical(const Tensor & a, const Tensor & b) {
     return a.shape() == b.shape() && std::memcmp(a.view().data, b.view().data, a.bytes()) == 0;
 }
 
-// "same" with odd sizes (padding at the bottom/right only, or on both sides), stride != pool, overlapping windows,
-// non-square windows, a window larger than the image, "valid" dropping rows, and more channels than a block of 128.
+// "same" with odd sizes (padding at the bottom/right only, or on both sides), stride != pool, overlapping
+// windows, non-square windows, a window larger than the image, "valid" dropping rows, and more channels than
+// a block of 128.
 const std::vector<Config> kConfigs = {
-    {{2, 6, 6, 3}, 2, 2, 2, 2, false},   {{2, 7, 5, 3}, 2, 2, 2, 2, true},   {{1, 7, 6, 2}, 3, 3, 1, 1, true},
-    {{3, 5, 7, 4}, 2, 3, 3, 2, true},    {{2, 11, 11, 5}, 2, 2, 2, 2, false}, {{1, 4, 3, 2}, 5, 5, 1, 1, true},
-    {{2, 9, 8, 3}, 3, 2, 2, 3, false},   {{1, 8, 9, 1}, 4, 3, 3, 2, true},   {{1, 5, 6, 130}, 3, 3, 2, 2, true},
-    {{2, 6, 5, 3}, 3, 3, 1, 1, false},
+    {{2, 6, 6, 3}, 2, 2, 2, 2, false},   {{2, 7, 5, 3}, 2, 2, 2, 2, true},
+    {{1, 7, 6, 2}, 3, 3, 1, 1, true},    {{3, 5, 7, 4}, 2, 3, 3, 2, true},
+    {{2, 11, 11, 5}, 2, 2, 2, 2, false}, {{1, 4, 3, 2}, 5, 5, 1, 1, true},
+    {{2, 9, 8, 3}, 3, 2, 2, 3, false},   {{1, 8, 9, 1}, 4, 3, 3, 2, true},
+    {{1, 5, 6, 130}, 3, 3, 2, 2, true},  {{2, 6, 5, 3}, 3, 3, 1, 1, false},
 };
 
 TEST_CASE("max_pool2d matches a naive loop") {
@@ -203,7 +209,7 @@ TEST_CASE("max_pool2d_grad routes dy to the first maximum of each window, summin
     }
 }
 
-TEST_CASE("max_pool2d_gather reads g at the first maximum of each window") {
+TEST_CASE("max_pool2d_grad_grad reads g at the first maximum of each window") {
     for (size_t k = 0; k < kConfigs.size(); ++k) {
         const Config & cfg = kConfigs[k];
         INFO(cfg.describe());
@@ -212,7 +218,7 @@ TEST_CASE("max_pool2d_gather reads g at the first maximum of each window") {
         const std::vector<int64_t> at = ref_argmax(wn, x);
         std::vector<double> want(at.size());
         for (size_t o = 0; o < at.size(); ++o) want[o] = g.f32()[at[o]];
-        check_close(run_op("max_pool2d_gather", {x, g}, cfg.attrs()), wn.out(), want, 0.0);
+        check_close(run_op("max_pool2d_grad_grad", {x, g}, cfg.attrs()), wn.out(), want, 0.0);
     }
 }
 
@@ -242,7 +248,8 @@ TEST_CASE("global_avg_pool2d averages each channel over the image") {
     }
 }
 
-TEST_CASE("pooling a 3x3 image with 2x2 windows, stride 2, padding same: TensorFlow pads the bottom and right") {
+TEST_CASE(
+    "pooling a 3x3 image with 2x2 windows, stride 2, padding same: TensorFlow pads the bottom and right") {
     const Tensor x = iota({1, 3, 3, 1});  // 0 1 2 / 3 4 5 / 6 7 8
     const Attrs attrs = Config{{1, 3, 3, 1}, 2, 2, 2, 2, true}.attrs();
     const Tensor mx = run_op("max_pool2d", {x}, attrs), av = run_op("avg_pool2d", {x}, attrs);
@@ -291,9 +298,9 @@ TEST_CASE("pooling ops give bit-identical results at 1 and 2 threads") {
         Attrs attrs;
     };
     const std::vector<Case> cases = {
-        {"max_pool2d", {x}, cfg.attrs()},           {"avg_pool2d", {x}, cfg.attrs()},
-        {"max_pool2d_grad", {x, dy}, cfg.attrs()},  {"max_pool2d_gather", {x, g}, cfg.attrs()},
-        {"avg_pool2d_grad", {dy}, grad_attrs},      {"global_avg_pool2d", {x}, {}},
+        {"max_pool2d", {x}, cfg.attrs()},          {"avg_pool2d", {x}, cfg.attrs()},
+        {"max_pool2d_grad", {x, dy}, cfg.attrs()}, {"max_pool2d_grad_grad", {x, g}, cfg.attrs()},
+        {"avg_pool2d_grad", {dy}, grad_attrs},     {"global_avg_pool2d", {x}, {}},
     };
     for (const Case & c : cases) {
         INFO(c.op);
@@ -302,8 +309,10 @@ TEST_CASE("pooling ops give bit-identical results at 1 and 2 threads") {
         CHECK(bit_identical(one, two));
     }
     // And the parallel path computes the right thing.
-    check_close(run_op("max_pool2d_grad", {x, dy}, cfg.attrs(), {.threads = 2}), cfg.x, ref_max_grad(wn, x, dy), 1e-5);
-    check_close(run_op("avg_pool2d_grad", {dy}, grad_attrs, {.threads = 2}), cfg.x, ref_avg_grad(wn, dy), 1e-5);
+    check_close(run_op("max_pool2d_grad", {x, dy}, cfg.attrs(), {.threads = 2}), cfg.x,
+                ref_max_grad(wn, x, dy), 1e-5);
+    check_close(run_op("avg_pool2d_grad", {dy}, grad_attrs, {.threads = 2}), cfg.x, ref_avg_grad(wn, dy),
+                1e-5);
 }
 
 TEST_CASE("pooling ops reject bad inputs and attributes with clear messages") {
@@ -319,7 +328,8 @@ TEST_CASE("pooling ops reject bad inputs and attributes with clear messages") {
     CHECK_THROWS_WITH(g.op("max_pool2d", {flat}, ok), doctest::Contains("[N, H, W, C]"));
     CHECK_THROWS_WITH(g.op("avg_pool2d", {flat}, ok), doctest::Contains("avg_pool2d: needs an [N, H, W, C]"));
     CHECK_THROWS_WITH(g.op("max_pool2d", {x}, {}), doctest::Contains("`pool`"));
-    CHECK_THROWS_WITH(g.op("max_pool2d", {x}, with("pool", std::vector<int64_t>{2})), doctest::Contains("`pool`"));
+    CHECK_THROWS_WITH(g.op("max_pool2d", {x}, with("pool", std::vector<int64_t>{2})),
+                      doctest::Contains("`pool`"));
     CHECK_THROWS_WITH(g.op("max_pool2d", {x}, with("strides", std::vector<int64_t>{0, 1})),
                       doctest::Contains("`strides`"));
     CHECK_THROWS_WITH(g.op("max_pool2d", {x}, with("padding", std::string("full"))),
@@ -328,8 +338,10 @@ TEST_CASE("pooling ops reject bad inputs and attributes with clear messages") {
                       doctest::Contains("window is larger than the 5x5 input"));
     // The same window fits once "same" pads the image.
     CHECK(g.op("max_pool2d", {x}, with("padding", std::string("same"))).shape() == Shape{2, 3, 3, 3});
-    CHECK_THROWS_WITH(g.op("max_pool2d_grad", {x, x}, ok), doctest::Contains("dy must have the pooled shape"));
-    CHECK_THROWS_WITH(g.op("max_pool2d_gather", {x, flat}, ok), doctest::Contains("g must have the shape"));
+    CHECK_THROWS_WITH(g.op("max_pool2d_grad", {x, x}, ok),
+                      doctest::Contains("dy must have the pooled shape"));
+    CHECK_THROWS_WITH(g.op("max_pool2d_grad_grad", {x, flat}, ok),
+                      doctest::Contains("g must have the shape"));
     const Value dy = g.input("dy", Shape{2, 2, 2, 3});
     CHECK_THROWS_WITH(g.op("avg_pool2d_grad", {dy}, ok), doctest::Contains("`input_shape`"));
     CHECK_THROWS_WITH(g.op("avg_pool2d_grad", {dy}, with("input_shape", std::vector<int64_t>{2, 7, 5, 3})),

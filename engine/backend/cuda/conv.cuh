@@ -1,4 +1,4 @@
-// What the convolution kernels share (conv2d, conv2d_backprop_input, conv2d_backprop_filter): the geometry
+// What the convolution kernels share (conv2d, conv2d_grad, conv2d_grad_filter): the geometry
 // from the node's attributes (ops/conv_geometry.h, as the CPU computes it), and im2col / col2im for one
 // group. Convolution is im2col + cuBLAS SGEMM per group, like the CPU kernels; cuDNN is still to be measured
 // against it.

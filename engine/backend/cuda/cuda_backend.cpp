@@ -113,12 +113,20 @@ Tensor device_tensor(const TensorView & v) {
     return t;
 }
 
-OptimizerType optimizer_type(const std::string & type) {
-    if (type == "sgd") return OptimizerType::sgd;
-    if (type == "adamw") return OptimizerType::adamw;
-    if (type == "rmsprop") return OptimizerType::rmsprop;
-    if (type == "adagrad") return OptimizerType::adagrad;
-    return OptimizerType::adam;
+OptimizerType optimizer_type(UpdateKind kind) {
+    switch (kind) {
+        case UpdateKind::sgd:
+            return OptimizerType::sgd;
+        case UpdateKind::adam:
+            return OptimizerType::adam;
+        case UpdateKind::adamw:
+            return OptimizerType::adamw;
+        case UpdateKind::rmsprop:
+            return OptimizerType::rmsprop;
+        case UpdateKind::adagrad:
+            return OptimizerType::adagrad;
+    }
+    throw Error(ExitCode::internal, "an update rule the CUDA backend does not know");
 }
 
 class CudaBackend final : public Backend {
@@ -228,9 +236,9 @@ public:
         check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to the GPU");
         wrote(to, bytes, stream_);
     }
-    // Note [double buffers]: the next batch goes up on the copy stream while the step in flight computes; the
-    // next run_step makes the compute stream wait for it. The buffers it writes are the ones that step does
-    // not read (Executor's second set).
+    // Per Note [double buffers], the next batch goes up on the copy stream while the step in flight computes;
+    // the next run_step makes the compute stream wait for it. The buffers it writes are the ones that step
+    // does not read (Executor's second set).
     void upload_ahead(void * to, const void * host, size_t bytes) override {
         if (!bytes) return;
         check(cudaMemcpyAsync(to, host, bytes, cudaMemcpyHostToDevice, copy_stream_), "copying to the GPU");
@@ -380,17 +388,17 @@ public:
     }
 
     void optimizer_update(const OptimizerUpdate & u) override {
-        const OptimizerSpec & spec = *u.spec;
-        OptimizerRule rule{.type = optimizer_type(spec.type),
-                           .momentum = static_cast<float>(spec.momentum),
-                           .beta_1 = static_cast<float>(spec.beta_1),
-                           .beta_2 = static_cast<float>(spec.beta_2),
-                           .epsilon = static_cast<float>(spec.epsilon),
-                           .rho = static_cast<float>(spec.rho),
-                           .weight_decay = static_cast<float>(spec.weight_decay),
-                           .nesterov = spec.nesterov,
-                           .clip_global_norm = u.clip->global_norm,
-                           .clip_value = static_cast<float>(u.clip->value)};
+        const UpdateRule & r = u.rule;
+        OptimizerRule rule{.type = optimizer_type(r.kind),
+                           .momentum = static_cast<float>(r.momentum),
+                           .beta_1 = static_cast<float>(r.beta_1),
+                           .beta_2 = static_cast<float>(r.beta_2),
+                           .epsilon = static_cast<float>(r.epsilon),
+                           .rho = static_cast<float>(r.rho),
+                           .weight_decay = static_cast<float>(r.weight_decay),
+                           .nesterov = r.nesterov,
+                           .clip_global_norm = r.clip_global_norm,
+                           .clip_value = static_cast<float>(r.clip_value)};
         std::vector<OptimizerSlice> & slices = optimizer_slices_;  // reused: no allocation per step
         slices.clear();
         for (const OptimizerTensor & t : u.tensors) {

@@ -1,5 +1,5 @@
-// conv2d_backprop_filter on the GPU: cuDNN, or per group patches^T dz with cuBLAS, whichever was faster for
-// the shape (conv2d_backprop_filter.cpp).
+// conv2d_grad_filter on the GPU: cuDNN, or per group patches^T dz with cuBLAS, whichever was faster for
+// the shape (conv2d_grad_filter.cpp).
 #include "backend/cuda/conv.cuh"
 #include "backend/cuda/cudnn_conv.h"
 
@@ -15,7 +15,7 @@ void backward_filter_im2col(const cuda::Args & a, const ConvGeometry & g, const 
                       dw + grp * g.fg(), g.f);
     }
 }
-void conv2d_backprop_filter_cuda(const cuda::Args & a) {
+void conv2d_grad_filter_cuda(const cuda::Args & a) {
     const cuda::Tensor &x = a.in[0], &dz = a.in[1];
     const ConvGeometry g = cuda::conv_geometry_of(a, x, a.out.dims);  // the output is shaped like the filter
     float * dw = a.out.f32();
@@ -26,5 +26,5 @@ void conv2d_backprop_filter_cuda(const cuda::Args & a) {
         backward_filter_im2col(a, g, x.f32(), dz.f32(), dw);
 }
 }  // namespace
-DL_REGISTER_CUDA_KERNEL("conv2d_backprop_filter", conv2d_backprop_filter_cuda);
+DL_REGISTER_CUDA_KERNEL("conv2d_grad_filter", conv2d_grad_filter_cuda);
 }  // namespace dl

@@ -1,5 +1,5 @@
-// conv2d_backprop_input on the GPU: cuDNN, or per group the patch-matrix gradient dz W^T (cuBLAS) gathered
-// back onto the input pixels, whichever was faster for the shape (conv2d_backprop_input.cpp).
+// conv2d_grad on the GPU: cuDNN, or per group the patch-matrix gradient dz W^T (cuBLAS) gathered
+// back onto the input pixels, whichever was faster for the shape (conv2d_grad.cpp).
 #include "backend/cuda/conv.cuh"
 #include "backend/cuda/cudnn_conv.h"
 
@@ -15,7 +15,7 @@ void backward_data_im2col(const cuda::Args & a, const ConvGeometry & g, const fl
         cuda::col2im(a, g, dcol, grp, dx);
     }
 }
-void conv2d_backprop_input_cuda(const cuda::Args & a) {
+void conv2d_grad_cuda(const cuda::Args & a) {
     const cuda::Tensor &dz = a.in[0], &w = a.in[1];
     const ConvGeometry g = cuda::conv_geometry_of(a, a.out, w.dims);  // the output is shaped like the input
     float * dx = a.out.f32();
@@ -26,5 +26,5 @@ void conv2d_backprop_input_cuda(const cuda::Args & a) {
         backward_data_im2col(a, g, dz.f32(), w.f32(), dx);
 }
 }  // namespace
-DL_REGISTER_CUDA_KERNEL("conv2d_backprop_input", conv2d_backprop_input_cuda);
+DL_REGISTER_CUDA_KERNEL("conv2d_grad", conv2d_grad_cuda);
 }  // namespace dl

@@ -1,7 +1,7 @@
-// dx = the gradient of conv2d with respect to its input: dz [n, oh, ow, f], w [kh, kw, c / groups, f] ->
-// dx [`input_shape`]. Per group, the patch gradients dz W^T are added back onto the pixels they came from (col2im).
-// Linear in both inputs: d(dz) = conv2d(g, w), dw = conv2d_backprop_filter(g, dz).
-// Note [determinism]: one task per image, its tiles in order, so overlapping windows add up in a fixed order.
+// dx = the gradient of conv2d with respect to its input: dz [n, oh, ow, f], w [kh, kw, c / groups, f] -> dx
+// [`input_shape`]. Per group, the patch gradients dz W^T are added back onto the pixels they came from
+// (col2im). Linear in both inputs: d(dz) = conv2d(g, w), dw = conv2d_grad_filter(g, dz). Per Note
+// [determinism], one task per image, its tiles in order, so overlapping windows add up in a fixed order.
 #include "ops/conv_util.h"
 
 namespace dl {
@@ -18,10 +18,11 @@ ConvGeometry geometry(const Attrs & attrs, const Shape & w) {
 OutInfo infer(ShapeCtx & c) {
     const Shape x(c.attrs().get_ints("input_shape"));
     ConvGeometry g;
-    if (const std::string err = conv_geometry(x.dims, c.in(1).dims, c.attrs(), g); !err.empty()) c.fail("{}", err);
+    if (const std::string err = conv_geometry(x.dims, c.in(1).dims, c.attrs(), g); !err.empty())
+        c.fail("{}", err);
     if (c.in(0) != Shape{g.n, g.oh, g.ow, g.f})
-        c.fail("output gradient {} does not match the convolution's output [{}, {}, {}, {}]", to_string(c.in(0)), g.n,
-               g.oh, g.ow, g.f);
+        c.fail("output gradient {} does not match the convolution's output [{}, {}, {}, {}]",
+               to_string(c.in(0)), g.n, g.oh, g.ow, g.f);
     return {x};
 }
 
@@ -42,17 +43,20 @@ void cpu(KernelCtx & k) {
             for (int64_t r0 = 0; r0 < pixels; r0 += kConvTileRows) {
                 const int64_t count = std::min(kConvTileRows, pixels - r0);
                 MatrixMap(dxn + r0 * g.c, count, g.c).noalias() =
-                    ConstMatrixMap(dz + (n * pixels + r0) * g.f, count, g.f) * ConstMatrixMap(w, g.c, g.f).transpose();
+                    ConstMatrixMap(dz + (n * pixels + r0) * g.f, count, g.f) *
+                    ConstMatrixMap(w, g.c, g.f).transpose();
             }
             return;
         }
         std::memset(dxn, 0, static_cast<size_t>(image) * sizeof(float));
-        float * col = reinterpret_cast<float *>(k.workspace) + ThreadPool::worker_index() * kConvTileRows * patch;
+        float * col =
+            reinterpret_cast<float *>(k.workspace) + ThreadPool::worker_index() * kConvTileRows * patch;
         for (int64_t r0 = 0; r0 < pixels; r0 += kConvTileRows) {
             const int64_t count = std::min(kConvTileRows, pixels - r0);
             for (int64_t grp = 0; grp < g.groups; ++grp) {
                 MatrixMap(col, count, patch).noalias() =
-                    ConstStridedMap(dz + (n * pixels + r0) * g.f + grp * fg, count, fg, Eigen::OuterStride<>(g.f)) *
+                    ConstStridedMap(dz + (n * pixels + r0) * g.f + grp * fg, count, fg,
+                                    Eigen::OuterStride<>(g.f)) *
                     ConstStridedMap(w + grp * fg, patch, fg, Eigen::OuterStride<>(g.f)).transpose();
                 col2im_add(g, col, grp, n * pixels + r0, count, dx);
             }
@@ -69,11 +73,16 @@ std::vector<Value> grad(GradCtx & g) {
     Attrs w_attrs = conv_attrs(g.attrs());
     w_attrs.set("filter_shape", g.in(1).shape().dims);
     return {g.op("conv2d", {g.dout(), g.in(1)}, conv_attrs(g.attrs())),
-            g.op("conv2d_backprop_filter", {g.dout(), g.in(0)}, w_attrs)};
+            g.op("conv2d_grad_filter", {g.dout(), g.in(0)}, w_attrs)};
 }
 }  // namespace
-DL_REGISTER_OP({.name = "conv2d_backprop_input", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "conv2d_grad",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .workspace = workspace,
                 .test = {.cases = {{{2, 5, 6, 4}, {3, 2, 3, 4}}},
-                         .attrs = {{"padding", std::string("same")}, {"input_shape", std::vector<int64_t>{2, 5, 6, 3}}}}});
+                         .attrs = {{"padding", std::string("same")},
+                                   {"input_shape", std::vector<int64_t>{2, 5, 6, 3}}}}});
 }  // namespace dl

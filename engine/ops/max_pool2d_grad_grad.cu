@@ -1,5 +1,5 @@
-// max_pool2d_gather on the GPU: each output takes g at the position of its window's maximum in x
-// (max_pool2d_gather.cpp).
+// max_pool2d_grad_grad on the GPU: each output takes g at the position of its window's maximum in x
+// (max_pool2d_grad_grad.cpp).
 #include "backend/cuda/pool.cuh"
 
 namespace dl {
@@ -16,12 +16,12 @@ __global__ void max_pool_gather_kernel(cuda::Pool p, const float * __restrict__ 
         y[o] = g[n * p.h * p.w * p.c + at * p.c + ch];
     }
 }
-void max_pool2d_gather_cuda(const cuda::Args & a) {
+void max_pool2d_grad_grad_cuda(const cuda::Args & a) {
     const cuda::Pool p = cuda::pool_of(a, a.in[0], a.out);
     if (a.out.numel == 0) return;
     max_pool_gather_kernel<<<cuda::blocks_for(a.out.numel), 256, 0, a.stream>>>(p, a.in[0].f32(),
                                                                                 a.in[1].f32(), a.out.f32());
 }
 }  // namespace
-DL_REGISTER_CUDA_KERNEL("max_pool2d_gather", max_pool2d_gather_cuda);
+DL_REGISTER_CUDA_KERNEL("max_pool2d_grad_grad", max_pool2d_grad_grad_cuda);
 }  // namespace dl

@@ -1,6 +1,6 @@
-// y[n, i, j, c] = g[n, at, c] where `at` is the first maximum (row-major) of x's window (i, j) in channel c; attrs
-// as max_pool2d. The adjoint of max_pool2d_grad, so each is the other's gradient: d(g) = max_pool2d_grad(x, dy);
-// the choice of `at` is constant in x almost everywhere, so no gradient flows to x.
+// y[n, i, j, c] = g[n, at, c] where `at` is the first maximum (row-major) of x's window (i, j) in channel c;
+// attrs as max_pool2d. The adjoint of max_pool2d_grad, so each is the other's gradient: d(g) =
+// max_pool2d_grad(x, dy); the choice of `at` is constant in x almost everywhere, so no gradient flows to x.
 #include <algorithm>
 
 #include "ops/pool_util.h"
@@ -25,7 +25,8 @@ void cpu(KernelCtx & k) {
         for (int64_t i = 0; i < p.oh; ++i) {
             const int64_t r = i * p.sh - p.top, r0 = std::max<int64_t>(r, 0), r1 = std::min(r + p.ph, p.h);
             for (int64_t j = 0; j < p.ow; ++j) {
-                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0), q1 = std::min(q + p.pw, p.w);
+                const int64_t q = j * p.sw - p.left, q0 = std::max<int64_t>(q, 0),
+                              q1 = std::min(q + p.pw, p.w);
                 float * y = py + ((n * p.oh + i) * p.ow + j) * p.c;
                 for (int64_t c0 = 0; c0 < p.c; c0 += kPoolBlock) {
                     const int64_t m = std::min(kPoolBlock, p.c - c0);
@@ -43,9 +44,15 @@ void cpu(KernelCtx & k) {
         for (int64_t n = 0; n < p.n; ++n) image(n);
 }
 
-std::vector<Value> grad(GradCtx & g) { return {Value{}, g.op("max_pool2d_grad", {g.in(0), g.dout()}, g.attrs())}; }
+std::vector<Value> grad(GradCtx & g) {
+    return {Value{}, g.op("max_pool2d_grad", {g.in(0), g.dout()}, g.attrs())};
+}
 }  // namespace
-DL_REGISTER_OP({.name = "max_pool2d_gather", .arity = 2, .infer = infer, .cpu = cpu, .grad = grad,
+DL_REGISTER_OP({.name = "max_pool2d_grad_grad",
+                .arity = 2,
+                .infer = infer,
+                .cpu = cpu,
+                .grad = grad,
                 .test = {.cases = {{{1, 4, 5, 2}, {1, 4, 5, 2}}, {{2, 3, 3, 1}, {2, 3, 3, 1}}},
                          .attrs = {{"pool", std::vector<int64_t>{3, 2}},
                                    {"strides", std::vector<int64_t>{1, 1}},

@@ -22,7 +22,8 @@ runtime=$(stage_packages 2 | grep -E '^lib|^zlib|^ca-certificates$')
 apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
   apt $runtime 2>/dev/null | grep -E '^[a-z0-9]' | sed 's/:amd64$//' | sort -u >"$T/closure"
 missing=""
-for lib in $(ldd "$DLCTL" | awk '$3 ~ /^\// {print $3}'); do
+# A sanitizer build (DLCTL_SANITIZED) links the sanitizers' runtimes, which no image carries.
+for lib in $(ldd "$DLCTL" | awk '$3 ~ /^\// {print $3}' | grep -vE '/lib(asan|ubsan|lsan)\.so'); do
   real=$(readlink -f "$lib")
   owner=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null || true)
   pkg=${owner%%:*}

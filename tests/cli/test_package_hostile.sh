@@ -99,7 +99,11 @@ sys.exit(rc)
 PY
 read -r rc rss <"$T/rss"
 echo "a 2.2 GB model file packaged in $((SECONDS - start)) s at $rss MiB RSS"
-[ "$rss" -lt 200 ] || fail "packaging a 2.2 GB file took $rss MiB of memory"
+# The bound holds for the product; under AddressSanitizer (DLCTL_SANITIZED) shadow memory and the allocator's
+# quarantine add their own (311 MiB measured), so there the bound is only that the file is never held whole.
+limit=200
+[ -z "${DLCTL_SANITIZED:-}" ] || limit=1024
+[ "$rss" -lt "$limit" ] || fail "packaging a 2.2 GB file took $rss MiB of memory"
 size=$(python3 -c "
 import json, sys
 root = sys.argv[1]; b = lambda d: f'{root}/blobs/sha256/' + d.split(':')[1]

@@ -24,6 +24,8 @@
 #include "core/fs.h"
 #include "export/export.h"
 #include "io/h5file.h"
+#include "model/keras_layer.h"
+#include "spec/layer_def.h"
 
 namespace dl {
 
@@ -35,28 +37,12 @@ using Json = nlohmann::ordered_json;
 constexpr const char * kKerasVersion = "2.15.0";
 constexpr const char * kKerasBackend = "tensorflow";
 
-struct KerasWeight {
-    std::string name;  // "kernel", "bias", ...: the dataset is "<layer>/<name>:0"
-    std::vector<hsize_t> dims;
-    std::vector<float> values;
-    std::optional<int64_t> count;  // Normalization's int64 scalar `count` instead of float values
-};
-
 struct KerasLayer {
     std::string class_name, name;
     Json config;  // the layer's own options; name, trainable and dtype are added when written
     std::vector<std::string> inbound;  // names of the Keras layers it is called on (empty for the InputLayer)
     std::vector<KerasWeight> weights;  // in the loader's order, Note [keras weight order]
 };
-
-KerasWeight weight_from(const std::string & name, const Tensor & t, std::vector<int64_t> dims = {}) {
-    if (dims.empty()) dims = t.shape().dims;
-    KerasWeight w{.name = name, .values = std::vector<float>(t.f32(), t.f32() + t.numel())};
-    for (int64_t d : dims) w.dims.push_back(static_cast<hsize_t>(d));
-    return w;
-}
-
-Json json_pair(const std::vector<int64_t> & v) { return Json::array({v[0], v[1]}); }
 
 // Builds the Keras layer list from the spec's layers, in the order the engine builds its graph.
 class KerasModelBuilder {
@@ -132,7 +118,7 @@ private:
                 shape = {features};
                 add("Reshape", fresh_name("flatten_input"), {{"target_shape", shape}}, {current_});
             }
-            KerasWeight mean{.name = "mean", .dims = {static_cast<hsize_t>(features)}, .values = norm.offset};
+            KerasWeight mean{.name = "mean", .dims = {features}, .values = norm.offset};
             KerasWeight variance{.name = "variance", .dims = mean.dims};
             for (float s : norm.scale) variance.values.push_back(s * s);
             KerasWeight count{.name = "count", .count = 0};
@@ -194,99 +180,60 @@ private:
 
     // Dense and the convolutions: Keras' activations go in the layer, the others follow it as layers.
     void add_weighted(const LayerSpec & l, const std::string & class_name, Json config,
-                      std::vector<KerasWeight> weights, const std::string & input) {
-        const bool inline_activation = keras_activation(l.activation);
-        config["activation"] = inline_activation ? l.activation : "linear";
-        config["use_bias"] = l.use_bias;
-        if (l.use_bias) weights.push_back(weight_from("bias", param(l, "bias")));
-        add(class_name, l.name, std::move(config), {input}, std::move(weights));
-        if (!inline_activation)
-            add_activation(l, l.activation, fresh_name(l.name + "_" + l.activation), l.name);
+                      std::vector<KerasWeight> weights, const std::vector<std::string> & inbound) {
+        const std::string & activation = l.text("activation");
+        const bool inline_activation = keras_activation(activation);
+        config["activation"] = inline_activation ? activation : "linear";
+        config["use_bias"] = l.flag("use_bias");
+        if (l.flag("use_bias")) weights.push_back(weight_from(l, "bias", "bias"));
+        add(class_name, l.name, std::move(config), inbound, std::move(weights));
+        if (!inline_activation) add_activation(l, activation, fresh_name(l.name + "_" + activation), l.name);
     }
+
+    KerasWeight weight_from(const LayerSpec & l, const std::string & name, const std::string & what) const {
+        const Tensor & t = param(l, what);
+        return {
+            .name = name, .dims = t.shape().dims, .values = std::vector<float>(t.f32(), t.f32() + t.numel())};
+    }
+
+    // What a layer's keras function (model/keras_layer.h) writes through: this builder, for one layer.
+    class LayerWriter final : public KerasLayerWriter {
+    public:
+        LayerWriter(KerasModelBuilder & builder, const LayerSpec & l, std::vector<std::string> inbound)
+            : builder_(builder), layer_(l), inbound_(std::move(inbound)) {}
+        const LayerSpec & layer() const override { return layer_; }
+        void add(const std::string & class_name, Json config, std::vector<KerasWeight> weights) override {
+            builder_.add(class_name, layer_.name, std::move(config), inbound_, std::move(weights));
+        }
+        void add_weighted(const std::string & class_name, Json config,
+                          std::vector<KerasWeight> weights) override {
+            builder_.add_weighted(layer_, class_name, std::move(config), std::move(weights), inbound_);
+        }
+        void add_activation(const std::string & activation) override {
+            builder_.add_activation(layer_, activation, layer_.name, inbound_[0]);
+        }
+        KerasWeight weight(const std::string & name, const std::string & param) const override {
+            return builder_.weight_from(layer_, name, param);
+        }
+        using KerasLayerWriter::weight;
+        [[noreturn]] void unsupported(const std::string & why) const override {
+            builder_.unsupported(layer_, why);
+        }
+
+    private:
+        KerasModelBuilder & builder_;
+        const LayerSpec & layer_;
+        std::vector<std::string> inbound_;
+    };
 
     void add_layer(const LayerSpec & l) {
         std::vector<std::string> inbound;
         for (const std::string & name : l.inputs) inbound.push_back(output_of_.at(name));
         if (inbound.empty()) inbound.push_back(current_);
-        const std::string & in = inbound[0];
-        const Json data_format = "channels_last";
-        if (l.type == "dense") {
-            add_weighted(l, "Dense", {{"units", l.units}}, {weight_from("kernel", param(l, "kernel"))}, in);
-        } else if (l.type == "conv2d") {
-            add_weighted(l, "Conv2D",
-                         {{"filters", l.filters},
-                          {"kernel_size", json_pair(l.kernel_size)},
-                          {"strides", json_pair(l.strides)},
-                          {"padding", l.padding},
-                          {"data_format", data_format},
-                          {"dilation_rate", json_pair(l.dilation_rate)},
-                          {"groups", l.groups}},
-                         {weight_from("kernel", param(l, "kernel"))}, in);
-        } else if (l.type == "depthwise_conv2d") {
-            // The engine keeps a grouped convolution's kernel [kh, kw, 1, channels * multiplier], output
-            // channel c * multiplier + m from input channel c: Keras' [kh, kw, channels, multiplier] in the
-            // same order.
-            const Tensor & kernel = param(l, "kernel");
-            const std::vector<int64_t> & d = kernel.shape().dims;
-            const int64_t channels = d[3] / l.depth_multiplier;
-            add_weighted(
-                l, "DepthwiseConv2D",
-                {{"kernel_size", json_pair(l.kernel_size)},
-                 {"strides", json_pair(l.strides)},
-                 {"padding", l.padding},
-                 {"depth_multiplier", l.depth_multiplier},
-                 {"data_format", data_format},
-                 {"dilation_rate", json_pair(l.dilation_rate)}},
-                {weight_from("depthwise_kernel", kernel, {d[0], d[1], channels, l.depth_multiplier})}, in);
-        } else if (l.type == "max_pool2d" || l.type == "avg_pool2d") {
-            add(l.type == "max_pool2d" ? "MaxPooling2D" : "AveragePooling2D", l.name,
-                {{"pool_size", json_pair(l.pool_size)},
-                 {"strides", json_pair(l.strides)},
-                 {"padding", l.padding},
-                 {"data_format", data_format}},
-                inbound);
-        } else if (l.type == "global_avg_pool2d") {
-            add("GlobalAveragePooling2D", l.name, {{"data_format", data_format}, {"keepdims", false}},
-                inbound);
-        } else if (l.type == "zero_padding2d") {
-            const auto & z = l.zero_padding;  // [top, bottom, left, right]
-            add("ZeroPadding2D", l.name,
-                {{"padding", Json::array({Json::array({z[0], z[1]}), Json::array({z[2], z[3]})})},
-                 {"data_format", data_format}},
-                inbound);
-        } else if (l.type == "batch_norm" || l.type == "layer_norm") {
-            std::vector<KerasWeight> weights;
-            if (l.scale) weights.push_back(weight_from("gamma", param(l, "gamma")));
-            if (l.center) weights.push_back(weight_from("beta", param(l, "beta")));
-            Json config = {{"axis", -1}};
-            if (l.type == "batch_norm") {
-                weights.push_back(weight_from("moving_mean", param(l, "moving_mean")));
-                weights.push_back(weight_from("moving_variance", param(l, "moving_variance")));
-                config["momentum"] = l.momentum;
-            }
-            config["epsilon"] = l.epsilon;
-            config["center"] = l.center;
-            config["scale"] = l.scale;
-            add(l.type == "batch_norm" ? "BatchNormalization" : "LayerNormalization", l.name,
-                std::move(config), inbound, std::move(weights));
-        } else if (l.type == "embedding") {
-            add("Embedding", l.name, {{"input_dim", l.input_dim}, {"output_dim", l.output_dim}}, inbound,
-                {weight_from("embeddings", param(l, "embeddings"))});
-        } else if (l.type == "activation") {
-            add_activation(l, l.activation, l.name, in);
-        } else if (l.type == "dropout") {
-            add("Dropout", l.name, {{"rate", l.rate}}, inbound);
-        } else if (l.type == "flatten") {
-            add("Flatten", l.name, {{"data_format", data_format}}, inbound);
-        } else if (l.type == "reshape") {
-            add("Reshape", l.name, {{"target_shape", l.target_shape}}, inbound);
-        } else if (l.type == "add") {
-            add("Add", l.name, Json::object(), inbound);
-        } else if (l.type == "concat") {
-            add("Concatenate", l.name, {{"axis", l.axis}}, inbound);
-        } else {
-            unsupported(l, "Keras has no such layer");
-        }
+        const LayerDef * def = find_layer(l.type);
+        if (def == nullptr || def->keras == nullptr) unsupported(l, "Keras has no such layer");
+        LayerWriter writer(*this, l, std::move(inbound));
+        def->keras(writer);
         output_of_[l.name] = current_;
     }
 };
@@ -427,9 +374,9 @@ public:
     }
 
     void dataset(hid_t parent, const std::string & name, const KerasWeight & w) const {
-        H5Handle space(w.dims.empty()
-                           ? H5Screate(H5S_SCALAR)
-                           : H5Screate_simple(static_cast<int>(w.dims.size()), w.dims.data(), nullptr),
+        const std::vector<hsize_t> dims(w.dims.begin(), w.dims.end());
+        H5Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
+                                    : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                        H5Sclose);
         H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
         H5Pset_obj_track_times(dcpl, false);

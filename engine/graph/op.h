@@ -106,6 +106,8 @@ struct OpDef {
     OpTest test;
     bool random = false;  // output depends on (seed, step): never constant-folded
     bool leaf = false;    // input/param/const: no kernel, storage comes from outside the arena
+    // A layer may name it as its activation (`activation: relu`): one input, an output of the same shape.
+    bool activation = false;
     // The op in ONNX (`dlctl export`): adds ONNX nodes through the context and returns the name of the value
     // standing for the output. Without it, exporting a model that uses the op fails naming the layer.
     // See ops/onnx_ctx.h.

@@ -30,5 +30,6 @@ DL_REGISTER_OP({.name = "elu",
                          .high = 2.0f,
                          .kink = 0.0f,
                          .has_kink = true},
+                .activation = true,
                 .onnx = onnx});
 }  // namespace dl

@@ -17,5 +17,6 @@ Value expand(Graph & g, const std::vector<Value> & in, const Attrs &) {
 }  // namespace
 DL_REGISTER_OP({.name = "gelu",
                 .expand = expand,
-                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f}});
+                .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f},
+                .activation = true});
 }  // namespace dl

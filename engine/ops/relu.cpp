@@ -15,5 +15,6 @@ DL_REGISTER_OP({.name = "relu",
                 .cpu = cpu,
                 .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .kink = 0.0f, .has_kink = true},
+                .activation = true,
                 .onnx = onnx});
 }  // namespace dl

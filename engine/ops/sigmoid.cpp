@@ -25,5 +25,6 @@ DL_REGISTER_OP({.name = "sigmoid",
                 .cpu = cpu,
                 .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .low = -3.0f, .high = 3.0f},
+                .activation = true,
                 .onnx = onnx});
 }  // namespace dl

@@ -29,5 +29,6 @@ DL_REGISTER_OP({.name = "softmax",
                 .cpu = cpu,
                 .grad = grad,
                 .test = {.cases = {{{5}}, {{3, 4}}}, .low = -2.0f, .high = 2.0f},
+                .activation = true,
                 .onnx = onnx});
 }  // namespace dl

@@ -23,5 +23,6 @@ DL_REGISTER_OP({.name = "tanh",
                 .cpu = cpu,
                 .grad = grad,
                 .test = {.cases = {{{7}}, {{3, 5}}}, .low = -2.0f, .high = 2.0f},
+                .activation = true,
                 .onnx = onnx});
 }  // namespace dl

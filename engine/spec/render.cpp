@@ -2,66 +2,39 @@
 // spec.yaml and in model.h5, and what --resume compares.
 #include <yaml-cpp/yaml.h>
 
+#include <type_traits>
+
 #include "spec/spec.h"
 
 namespace dl {
 
 namespace {
 
-// What dense and the convolutions share: activation, bias, initializers and regularization.
-void emit_weight_options(YAML::Emitter & e, const LayerSpec & l) {
-    e << YAML::Key << "activation" << YAML::Value << l.activation;
-    e << YAML::Key << "use_bias" << YAML::Value << l.use_bias;
-    e << YAML::Key << "kernel_initializer" << YAML::Value << l.kernel_initializer;
-    e << YAML::Key << "bias_initializer" << YAML::Value << l.bias_initializer;
-    e << YAML::Key << "l1" << YAML::Value << l.l1;
-    e << YAML::Key << "l2" << YAML::Value << l.l2;
+void emit_option(YAML::Emitter & e, const LayerValue & value) {
+    std::visit(
+        [&](const auto & v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+                e << YAML::Flow << v;
+            } else if constexpr (std::is_same_v<T, std::vector<std::vector<int64_t>>>) {
+                e << YAML::Flow << YAML::BeginSeq;
+                for (const std::vector<int64_t> & pair : v) e << YAML::Flow << pair;
+                e << YAML::EndSeq;
+            } else {
+                e << v;
+            }
+        },
+        value);
 }
 
+// A layer's options in the order it read them (spec/layer_def.h): render needs nothing of the layer itself.
 void emit_layer(YAML::Emitter & e, const LayerSpec & l) {
     e << YAML::BeginMap << YAML::Key << l.type << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "name" << YAML::Value << l.name;
     if (!l.inputs.empty()) e << YAML::Key << "inputs" << YAML::Value << YAML::Flow << l.inputs;
-    if (l.type == "dense") {
-        e << YAML::Key << "units" << YAML::Value << l.units;
-        emit_weight_options(e, l);
-    } else if (l.type == "activation") {
-        e << YAML::Key << "activation" << YAML::Value << l.activation;
-    } else if (l.type == "dropout") {
-        e << YAML::Key << "rate" << YAML::Value << l.rate;
-    } else if (l.type == "reshape") {
-        e << YAML::Key << "target_shape" << YAML::Value << YAML::Flow << l.target_shape;
-    } else if (l.type == "concat") {
-        e << YAML::Key << "axis" << YAML::Value << l.axis;
-    } else if (l.type == "conv2d" || l.type == "depthwise_conv2d") {
-        if (l.type == "conv2d") {
-            e << YAML::Key << "filters" << YAML::Value << l.filters;
-            e << YAML::Key << "groups" << YAML::Value << l.groups;
-        } else {
-            e << YAML::Key << "depth_multiplier" << YAML::Value << l.depth_multiplier;
-        }
-        e << YAML::Key << "kernel_size" << YAML::Value << YAML::Flow << l.kernel_size;
-        e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;
-        e << YAML::Key << "dilation_rate" << YAML::Value << YAML::Flow << l.dilation_rate;
-        e << YAML::Key << "padding" << YAML::Value << l.padding;
-        emit_weight_options(e, l);
-    } else if (l.type == "max_pool2d" || l.type == "avg_pool2d") {
-        e << YAML::Key << "pool_size" << YAML::Value << YAML::Flow << l.pool_size;
-        e << YAML::Key << "strides" << YAML::Value << YAML::Flow << l.strides;
-        e << YAML::Key << "padding" << YAML::Value << l.padding;
-    } else if (l.type == "batch_norm" || l.type == "layer_norm") {
-        if (l.type == "batch_norm") e << YAML::Key << "momentum" << YAML::Value << l.momentum;
-        e << YAML::Key << "epsilon" << YAML::Value << l.epsilon;
-        e << YAML::Key << "center" << YAML::Value << l.center;
-        e << YAML::Key << "scale" << YAML::Value << l.scale;
-    } else if (l.type == "embedding") {
-        e << YAML::Key << "input_dim" << YAML::Value << l.input_dim;
-        e << YAML::Key << "output_dim" << YAML::Value << l.output_dim;
-    } else if (l.type == "zero_padding2d") {
-        const auto & z = l.zero_padding;
-        e << YAML::Key << "padding" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::Flow
-          << std::vector<int64_t>{z[0], z[1]} << YAML::Flow << std::vector<int64_t>{z[2], z[3]}
-          << YAML::EndSeq;
+    for (const auto & [key, value] : l.options) {
+        e << YAML::Key << key << YAML::Value;
+        emit_option(e, value);
     }
     e << YAML::EndMap << YAML::EndMap;
 }

@@ -7,27 +7,13 @@
 #include <set>
 
 #include "core/fs.h"
+#include "spec/layer_def.h"
 #include "spec/yaml_reader.h"
 
 namespace dl {
 
 namespace {
 
-const std::vector<std::string> kLayerTypes = {
-    "dense",      "activation", "dropout",          "flatten",       "reshape",    "add",
-    "concat",     "conv2d",     "depthwise_conv2d", "max_pool2d",    "avg_pool2d", "global_avg_pool2d",
-    "batch_norm", "layer_norm", "embedding",        "zero_padding2d"};
-// Keras' own names for the same layers (its class names in snake case).
-const std::map<std::string, std::string> kLayerAliases = {{"max_pooling2d", "max_pool2d"},
-                                                          {"average_pooling2d", "avg_pool2d"},
-                                                          {"global_average_pooling2d", "global_avg_pool2d"},
-                                                          {"batch_normalization", "batch_norm"},
-                                                          {"layer_normalization", "layer_norm"},
-                                                          {"conv_2d", "conv2d"}};
-const std::vector<std::string> kActivations = {"linear",      "relu",       "sigmoid", "tanh", "softmax",
-                                               "log_softmax", "leaky_relu", "elu",     "gelu"};
-const std::vector<std::string> kInitializers = {"glorot_uniform", "glorot_normal", "he_normal",
-                                                "he_uniform",     "zeros",         "ones"};
 const std::vector<std::string> kLosses = {"mse",
                                           "mae",
                                           "huber",
@@ -42,15 +28,6 @@ const std::map<std::string, std::string> kMetricAliases = {
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
                                              "reduce_on_plateau"};
-
-// reshape's target_shape: an extent, or -1 for "whatever is left".
-NumberCheck extent_or_inferred() {
-    return [](double v) {
-        return v == -1 || (v >= 1 && v <= static_cast<double>(kMaxExtent))
-                   ? std::string()
-                   : fmt::format("must be -1 (inferred) or between 1 and {}", kMaxExtent);
-    };
-}
 
 // Where a missing file usually comes from, for the error message.
 std::string install_hint(const std::string & path) {
@@ -138,73 +115,6 @@ void read_data(Problems & p, const YAML::Node & node, const std::string & base_d
     m.finish();
 }
 
-// A size per spatial axis as Keras takes it: one number for both (3) or [height, width].
-std::vector<int64_t> int_pair(Problems & p, MapReader & m, const std::string & key,
-                              std::vector<int64_t> fallback) {
-    const YAML::Node v = m.raw(key);  // known even when absent: "did you mean" can suggest it
-    if (!m.has(key)) return fallback;
-    std::vector<int64_t> out;
-    if (v.IsScalar()) {
-        const int64_t one = m.integer(key, fallback[0], in_range(1, kMaxWindow));
-        out = {one, one};
-    } else {
-        out = m.integers(key, in_range(1, kMaxWindow));
-        if (out.size() != 2 && !out.empty()) {
-            p.add(m.value_loc(key), fmt::format("{}: expected one number or [height, width], got {} numbers",
-                                                m.child_path(key), out.size()));
-            return fallback;
-        }
-    }
-    return out.empty() ? fallback : out;
-}
-
-// zero_padding2d's padding, as Keras: 1 (all sides), [rows, cols], or [[top, bottom], [left, right]].
-std::vector<int64_t> zero_padding(Problems & p, MapReader & m) {
-    const std::vector<int64_t> fallback = {1, 1, 1, 1};
-    const YAML::Node v = m.raw("padding");
-    if (!m.has("padding")) return fallback;
-    auto bad = [&] {
-        p.add(m.value_loc("padding"),
-              fmt::format("{}: expected n, [rows, cols] or [[top, bottom], [left, right]]",
-                          m.child_path("padding")));
-        return fallback;
-    };
-    if (v.IsScalar()) {
-        const int64_t n = m.integer("padding", 1, in_range(0, kMaxWindow));
-        return {n, n, n, n};
-    }
-    if (!v.IsSequence() || v.size() != 2) return bad();
-    if (v[0].IsScalar() && v[1].IsScalar()) {
-        const std::vector<int64_t> rc = m.integers("padding", in_range(0, kMaxWindow));
-        return rc.size() == 2 ? std::vector<int64_t>{rc[0], rc[0], rc[1], rc[1]} : fallback;
-    }
-    std::vector<int64_t> out;
-    for (size_t i = 0; i < 2; ++i) {
-        if (!v[i].IsSequence() || v[i].size() != 2) return bad();
-        for (size_t j = 0; j < 2; ++j) {
-            const std::string where = fmt::format("{}.{}.{}", m.child_path("padding"), i, j);
-            auto d = read_number(p, v[i][j], where);
-            if (!d || !(*d >= 0 && *d <= kMaxWindow) || std::floor(*d) != *d) {
-                p.add(p.loc(v[i][j], where),
-                      fmt::format("{}: expected a whole number between 0 and {}", where, kMaxWindow));
-                return fallback;
-            }
-            out.push_back(static_cast<int64_t>(*d));
-        }
-    }
-    return out;
-}
-
-// What dense and the convolutions share: activation, bias, initializers and regularization (Keras' defaults).
-void read_weight_options(MapReader & m, LayerSpec & layer) {
-    layer.activation = m.choice("activation", "linear", kActivations, "activation");
-    layer.use_bias = m.boolean("use_bias", true);
-    layer.kernel_initializer = m.choice("kernel_initializer", "glorot_uniform", kInitializers, "initializer");
-    layer.bias_initializer = m.choice("bias_initializer", "zeros", kInitializers, "initializer");
-    layer.l1 = m.number("l1", 0.0, non_negative());
-    layer.l2 = m.number("l2", 0.0, non_negative());
-}
-
 LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & path,
                      std::map<std::string, int> & type_counts) {
     LayerSpec layer;
@@ -217,16 +127,18 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
     }
     auto it = item.begin();
     layer.type = it->first.Scalar();
-    if (auto alias = kLayerAliases.find(layer.type); alias != kLayerAliases.end()) layer.type = alias->second;
     layer.loc = p.loc(it->first, path);
-    if (std::find(kLayerTypes.begin(), kLayerTypes.end(), layer.type) == kLayerTypes.end()) {
-        const std::string close = closest_match(layer.type, kLayerTypes);
+    const LayerDef * def = find_layer(layer.type);
+    if (def == nullptr) {
+        const std::vector<std::string> types = layer_types();
+        const std::string close = closest_match(layer.type, types);
         p.add(layer.loc, fmt::format("unknown layer '{}'", layer.type),
-              close.empty() ? fmt::format("expected one of: {}", fmt::join(kLayerTypes, ", "))
+              close.empty() ? fmt::format("expected one of: {}", fmt::join(types, ", "))
                             : fmt::format("did you mean '{}'?", close));
         layer.type.clear();
         return layer;
     }
+    layer.type = def->type;
     const std::string opts_path = path + "." + layer.type;
     MapReader m(p, it->second, opts_path, /*allow_null=*/true, layer.loc);
     const int seen = type_counts[layer.type]++;
@@ -247,63 +159,14 @@ LayerSpec read_layer(Problems & p, const YAML::Node & item, const std::string & 
                   layer.name.size() > kMaxLayerNameBytes ? layer.name.substr(0, 32) + "..." : layer.name,
                   kMaxLayerNameBytes));
     layer.inputs = m.strings("inputs");
-    if (layer.type == "dense") {
-        m.require("units");
-        layer.units = m.integer("units", 1, in_range(1, kMaxExtent));
-        read_weight_options(m, layer);
-    } else if (layer.type == "activation") {
-        m.require("activation");
-        layer.activation = m.choice("activation", "linear", kActivations, "activation");
-    } else if (layer.type == "dropout") {
-        m.require("rate");
-        layer.rate = m.number("rate", 0.0, in_unit_interval_open_right());
-    } else if (layer.type == "reshape") {
-        m.require("target_shape");
-        layer.target_shape = m.integers("target_shape", extent_or_inferred());
-    } else if (layer.type == "concat") {
-        layer.axis = m.integer("axis", -1, in_range(-8, 8));
-    } else if (layer.type == "conv2d" || layer.type == "depthwise_conv2d") {
-        if (layer.type == "conv2d") {
-            m.require("filters");
-            layer.filters = m.integer("filters", 1, in_range(1, kMaxExtent));
-            layer.groups = m.integer("groups", 1, in_range(1, kMaxExtent));
-        } else {
-            layer.depth_multiplier = m.integer("depth_multiplier", 1, in_range(1, kMaxExtent));
-        }
-        m.require("kernel_size");
-        layer.kernel_size = int_pair(p, m, "kernel_size", {1, 1});
-        layer.strides = int_pair(p, m, "strides", {1, 1});
-        layer.dilation_rate = int_pair(p, m, "dilation_rate", {1, 1});
-        layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
-        read_weight_options(m, layer);
-        if (layer.strides != std::vector<int64_t>{1, 1} && layer.dilation_rate != std::vector<int64_t>{1, 1})
-            p.add(m.key_loc("dilation_rate"),
-                  fmt::format("{}: strides and dilation_rate cannot both be above 1 "
-                              "(as in Keras)",
-                              opts_path));
-    } else if (layer.type == "max_pool2d" || layer.type == "avg_pool2d") {
-        layer.pool_size = int_pair(p, m, "pool_size", {2, 2});
-        layer.strides = int_pair(p, m, "strides", layer.pool_size);  // Keras: strides default to pool_size
-        layer.padding = m.choice("padding", "valid", {"valid", "same"}, "padding");
-    } else if (layer.type == "batch_norm") {
-        layer.momentum = m.number("momentum", 0.99, in_unit_interval_open_right());
-        layer.epsilon = m.number("epsilon", 1e-3, positive_finite());
-        layer.center = m.boolean("center", true);
-        layer.scale = m.boolean("scale", true);
-    } else if (layer.type == "layer_norm") {
-        layer.epsilon = m.number("epsilon", 1e-3, positive_finite());
-        layer.center = m.boolean("center", true);
-        layer.scale = m.boolean("scale", true);
-    } else if (layer.type == "embedding") {
-        m.require("input_dim");
-        m.require("output_dim");
-        layer.input_dim = m.integer("input_dim", 1, in_range(1, kMaxExtent));
-        layer.output_dim = m.integer("output_dim", 1, in_range(1, kMaxExtent));
-    } else if (layer.type == "zero_padding2d") {
-        layer.zero_padding = zero_padding(p, m);
+    if (def->read) {
+        LayerReader reader{.problems = p, .keys = m, .layer = layer, .path = opts_path};
+        def->read(reader);
     }
-    if ((layer.type == "add" || layer.type == "concat") && m.has("inputs") && layer.inputs.size() < 2)
-        p.add(m.value_loc("inputs"), fmt::format("{} needs at least two inputs", layer.type));
+    if (def->min_inputs > 1 && m.has("inputs") && layer.inputs.size() < def->min_inputs)
+        p.add(m.value_loc("inputs"),
+              fmt::format("{} needs at least {} inputs", layer.type,
+                          def->min_inputs == 2 ? "two" : std::to_string(def->min_inputs)));
     m.finish();
     return layer;
 }

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/source_loc.h"
@@ -71,42 +73,33 @@ struct DataSpec {
     SourceLoc path_loc, target_loc, features_loc;
 };
 
+// A layer option's value, as YAML gives it: a number, a flag, a name, a list of sizes, or pairs of them
+// (zero_padding2d's [[top, bottom], [left, right]]).
+using LayerValue =
+    std::variant<int64_t, double, bool, std::string, std::vector<int64_t>, std::vector<std::vector<int64_t>>>;
+
+// What every layer has (type, name, inputs, location) and the layer's own options, which its definition
+// (engine/model/layers/<type>.cpp, see spec/layer_def.h) reads, checks and fills in.
 struct LayerSpec {
-    std::string type;                 // dense, conv2d, max_pool2d, batch_norm, ... (kLayerTypes in spec.cpp)
+    std::string type;                 // a registered layer's canonical name: dense, conv2d, ...
     std::string name;                 // Keras-style default: dense, dense_1, ...
     std::vector<std::string> inputs;  // empty = the previous layer
     SourceLoc loc;
-    // dense
-    int64_t units = 0;
-    std::string activation = "linear";
-    bool use_bias = true;
-    std::string kernel_initializer = "glorot_uniform";
-    std::string bias_initializer = "zeros";
-    double l1 = 0.0, l2 = 0.0;
-    // dropout
-    double rate = 0.0;
-    // reshape
-    std::vector<int64_t> target_shape;
-    // concat
-    int64_t axis = -1;
-    // conv2d, depthwise_conv2d (also activation, use_bias, initializers, l1, l2 as dense)
-    int64_t filters = 0;
-    int64_t groups = 1;
-    int64_t depth_multiplier = 1;
-    std::vector<int64_t> kernel_size = {1, 1};  // [height, width]
-    std::vector<int64_t> strides = {1, 1};      // conv and pools; pools default to pool_size
-    std::vector<int64_t> dilation_rate = {1, 1};
-    std::string padding = "valid";  // valid | same
-    // max_pool2d, avg_pool2d
-    std::vector<int64_t> pool_size = {2, 2};
-    // batch_norm, layer_norm (Keras defaults)
-    double momentum = 0.99;
-    double epsilon = 1e-3;
-    bool center = true, scale = true;
-    // embedding
-    int64_t input_dim = 0, output_dim = 0;
-    // zero_padding2d: [top, bottom, left, right]
-    std::vector<int64_t> zero_padding = {1, 1, 1, 1};
+    // Every option of the layer with its default filled in, in the order the layer reads them, which is the
+    // order render prints them.
+    std::vector<std::pair<std::string, LayerValue>> options;
+
+    bool has(const std::string & key) const;
+    int64_t integer(const std::string & key) const;
+    double number(const std::string & key) const;
+    bool flag(const std::string & key) const;
+    const std::string & text(const std::string & key) const;
+    const std::vector<int64_t> & integers(const std::string & key) const;
+    const std::vector<std::vector<int64_t>> & pairs(const std::string & key) const;
+    void set(const std::string & key, LayerValue value);
+
+private:
+    const LayerValue & option(const std::string & key) const;
 };
 
 struct ModelSpec {

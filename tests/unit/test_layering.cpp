@@ -28,7 +28,8 @@ std::string folder_of(const fs::path & file, const fs::path & engine) {
 
 Edges include_edges(const fs::path & engine) {
     Edges edges;
-    const std::regex include(R"re(^\s*#\s*include\s+"([a-z_]+(?:/cuda)?)/[^"/]+")re");
+    // The folder of an engine header, nested ones included (backend/cuda, model/layers).
+    const std::regex include(R"re(^\s*#\s*include\s+"((?:[a-z_]+/)*[a-z_]+)/[^"/]+")re");
     for (const auto & entry : fs::recursive_directory_iterator(engine)) {
         const std::string ext = entry.path().extension().string();
         if (!entry.is_regular_file() || (ext != ".cpp" && ext != ".h" && ext != ".cu" && ext != ".cuh"))

@@ -53,7 +53,7 @@ TEST_CASE("defaults, Keras names and aliases") {
     REQUIRE(s.model.layers.size() == 2);
     CHECK(s.model.layers[0].name == "dense");
     CHECK(s.model.layers[1].name == "dense_1");
-    CHECK(s.model.layers[0].kernel_initializer == "glorot_uniform");
+    CHECK(s.model.layers[0].text("kernel_initializer") == "glorot_uniform");
     CHECK(s.model.layers[0].loc.line == 9);
     CHECK(s.train.metrics == std::vector<std::string>{"accuracy"});
     CHECK(s.train.optimizer.type == "sgd");
@@ -67,7 +67,7 @@ TEST_CASE("--set overrides any field, with YAML values and list indices") {
     const dl::Spec s = parse(kSpec, {"train.epochs=12", "model.layers.0.dense.units=64",
                                      "train.optimizer={type: adam}", "data.validation_split=0.25"});
     CHECK(s.train.epochs == 12);
-    CHECK(s.model.layers[0].units == 64);
+    CHECK(s.model.layers[0].integer("units") == 64);
     CHECK(s.train.optimizer.type == "adam");
     CHECK(s.train.optimizer.lr == doctest::Approx(0.001));
     CHECK(s.data.validation_split == doctest::Approx(0.25));
@@ -142,24 +142,24 @@ train: {loss: sparse_categorical_crossentropy}
     const auto & L = s.model.layers;
     REQUIRE(L.size() == 10);
     CHECK(L[1].type == "conv2d");
-    CHECK(L[1].kernel_size == std::vector<int64_t>{3, 3});
-    CHECK(L[1].strides == std::vector<int64_t>{1, 2});
-    CHECK(L[1].padding == "same");
-    CHECK(L[1].groups == 1);
+    CHECK(L[1].integers("kernel_size") == std::vector<int64_t>{3, 3});
+    CHECK(L[1].integers("strides") == std::vector<int64_t>{1, 2});
+    CHECK(L[1].text("padding") == "same");
+    CHECK(L[1].integer("groups") == 1);
     CHECK(L[2].type == "batch_norm");
     CHECK(L[2].name == "batch_norm");
-    CHECK(L[2].momentum == 0.99);
-    CHECK(L[2].epsilon == 1e-3);
-    CHECK(L[3].depth_multiplier == 2);
-    CHECK(L[3].dilation_rate == std::vector<int64_t>{1, 1});
+    CHECK(L[2].number("momentum") == 0.99);
+    CHECK(L[2].number("epsilon") == 1e-3);
+    CHECK(L[3].integer("depth_multiplier") == 2);
+    CHECK(L[3].integers("dilation_rate") == std::vector<int64_t>{1, 1});
     CHECK(L[4].type == "max_pool2d");
-    CHECK(L[4].pool_size == std::vector<int64_t>{2, 2});
-    CHECK(L[4].strides == std::vector<int64_t>{2, 2});  // Keras: strides default to the pool size
+    CHECK(L[4].integers("pool_size") == std::vector<int64_t>{2, 2});
+    CHECK(L[4].integers("strides") == std::vector<int64_t>{2, 2});  // Keras: strides default to the pool size
     CHECK(L[5].type == "avg_pool2d");
-    CHECK(L[5].strides == std::vector<int64_t>{1, 1});
-    CHECK(L[6].zero_padding == std::vector<int64_t>{1, 0, 2, 3});
+    CHECK(L[5].integers("strides") == std::vector<int64_t>{1, 1});
+    CHECK(L[6].pairs("padding") == std::vector<std::vector<int64_t>>{{1, 0}, {2, 3}});
     CHECK(L[7].type == "global_avg_pool2d");
-    CHECK(L[8].epsilon == 0.01);
+    CHECK(L[8].number("epsilon") == 0.01);
     CHECK(L[9].type == "dense");
     CHECK(s.data.augment.flip == "horizontal");
     CHECK(s.data.augment.crop_padding == 2);

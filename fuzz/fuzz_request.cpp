@@ -27,7 +27,7 @@ dl::TrainedModel make_model(bool image) {
     return m;
 }
 
-// As `serve` (model_server.cpp) turns a body into rows: an object with "instances" (rows) or "inputs" (a
+// As `serve` (serve/http_api.cpp, serve/request_body.cpp) turns a body into rows: an object with "instances" (rows) or "inputs" (a
 // batch of rows).
 void body_to_rows(std::string_view body, const dl::TrainedModel & m) {
     std::string text(body);

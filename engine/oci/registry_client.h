@@ -64,7 +64,7 @@ struct RegistryOptions {
     std::string username,
         password;     // empty: from $DOCKER_CONFIG/config.json or ~/.docker/config.json, else none
     int retries = 5;  // per request or upload, on connection errors, 5xx and 429
-    // Note [bounded time] in registry_client.cpp: a request without a blob must be answered within this, a
+    // Note [bounded time] in registry_session.cpp: a request without a blob must be answered within this, a
     // blob transfer must not stall (under 1 KiB/s) for twice this, and a request's retries stop once it has
     // been failing for this long.
     int timeout_s = 30;

@@ -12,7 +12,7 @@
 // alive until it has answered even when a reload removes that version. Each loaded version has a batcher (a
 // queue and a thread) that merges the rows of queued requests into one call on one of its Predictors, each
 // used by one thread at a time as Predictor requires (Notes [engine lanes] and [inline batches] in
-// model_server.cpp).
+// serve/batcher.h).
 #pragma once
 
 #include <cstdint>

@@ -20,6 +20,7 @@
 #include "optim/optimizer.h"
 #include "train/loader.h"
 #include "train/replicas.h"
+#include "train/step.h"
 
 namespace dl {
 
@@ -411,6 +412,7 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
     LocalReplicas replicas;      // Note [data parallelism]
     std::vector<int64_t> order;  // this epoch's rows; outlives the loader, which may still be reading it
     BatchLoader loader(table, info, spec.data.augment, spec.seed, batch);
+    TrainStep step(session, opt, replicas, spec.seed);
     const std::vector<std::string> & metrics = spec.train.metrics;
     bool interrupted = false;
 
@@ -436,69 +438,54 @@ TrainResult train_run(const TrainOptions & o, TrainObserver & observer, ClaimedR
         }
         for (int64_t b = st.batch_in_epoch; b < steps_per_epoch; ++b) {
             const auto [global_begin, global_end, local] = rows_of(b);
-            const auto [begin, end] = local;
+            // Not structured bindings: the hooks capture them, and clang before 16 cannot capture those.
+            const int64_t begin = local.first, end = local.second;
             Executor & ex = session.executor(GraphMode::train, end - begin);
             // On a device, every batch after the epoch's first was gathered and sent during the step before
             // it (Note [double buffers]).
-            if (!opt.on_device() || b == first_batch) {
+            if (!step.device_step() || b == first_batch) {
                 loader.finish(ex);
-                if (opt.on_device()) ex.upload_inputs();
+                if (step.device_step()) ex.upload_inputs();
                 if (b + 1 < steps_per_epoch) {  // the next batch is gathered while this step runs
                     const auto [nb, ne, next] = rows_of(b + 1);
                     loader.start(order, next.first, next.second, static_cast<uint64_t>(st.step + 1));
                 }
             }
             const double lr = schedule.at(st.step, st.plateau_factor);
-            double norm_g = 0;
-            if (opt.on_device()) {
-                // Note [device step]: the forward and backward kernels, the moving-statistics updates and the
-                // optimizer's fused update go out as one step, which the backend records once and replays.
-                const StepValues values{.seed = spec.seed,
-                                        .step = static_cast<uint64_t>(st.step),
-                                        .lr = lr,
-                                        .t = opt.next_iteration()};
-                // Not the structured bindings themselves: clang before 16 cannot capture them.
-                const int64_t local_rows = end - begin, global_rows = global_end - global_begin;
-                backend->run_step(ex.step_key(), values, [&] {
-                    ex.launch(spec.seed, static_cast<uint64_t>(st.step));
-                    session.commit_updates(ex);
-                    std::vector<TensorView> & grads = session.gradients(ex);
-                    replicas.reduce_gradients(grads, local_rows, global_rows);
-                    opt.issue(grads);
-                });
-                ex.download_outputs(/*wait=*/false);
-                if (b + 1 < steps_per_epoch) {  // the next batch goes up while this step computes
-                    const auto [nb, ne, next] = rows_of(b + 1);
-                    Executor & next_ex = session.executor(GraphMode::train, next.second - next.first);
-                    loader.finish(next_ex);
-                    next_ex.upload_inputs();
-                    if (b + 2 < steps_per_epoch) {
-                        const auto [ab, ae, after] = rows_of(b + 2);
-                        loader.start(order, after.first, after.second, static_cast<uint64_t>(st.step + 2));
-                    }
-                }
-                norm_g = opt.finish_step();  // waits for the loss and predictions too
-            } else {
-                ex.run(spec.seed, static_cast<uint64_t>(st.step));
-            }
-            const double loss = ex.output("loss").f32()[0];
-            if (!std::isfinite(loss)) {
-                meta["status"] = "failed";
-                write_meta(run.dir, meta);
-                throw Error(
-                    ExitCode::runtime,
-                    fmt::format(
-                        "training diverged: the loss is {} at epoch {}, step {}; lower the learning rate "
-                        "or add clip: {{global_norm: 1.0}}",
-                        loss, st.epoch + 1, st.step + 1));
-            }
-            session.accumulate(ex, table, order, begin, end, st.partial);
-            if (!opt.on_device()) {
-                session.commit_updates(ex);
-                std::vector<TensorView> & grads = session.gradients(ex);
-                replicas.reduce_gradients(grads, end - begin, global_end - global_begin);
-                norm_g = opt.step(grads, lr);
-            }
+            double loss = 0;
+            const StepHooks hooks{
+                .while_running =
+                    [&] {
+                        // The next batch goes up while this step computes.
+                        if (b + 1 >= steps_per_epoch) return;
+                        const auto [nb, ne, next] = rows_of(b + 1);
+                        Executor & next_ex = session.executor(GraphMode::train, next.second - next.first);
+                        loader.finish(next_ex);
+                        next_ex.upload_inputs();
+                        if (b + 2 < steps_per_epoch) {
+                            const auto [ab, ae, after] = rows_of(b + 2);
+                            loader.start(order, after.first, after.second,
+                                         static_cast<uint64_t>(st.step + 2));
+                        }
+                    },
+                .on_outputs =
+                    [&] {
+                        loss = ex.output("loss").f32()[0];
+                        if (!std::isfinite(loss)) {
+                            meta["status"] = "failed";
+                            write_meta(run.dir, meta);
+                            throw Error(
+                                ExitCode::runtime,
+                                fmt::format(
+                                    "training diverged: the loss is {} at epoch {}, step {}; lower the "
+                                    "learning rate or add clip: {{global_norm: 1.0}}",
+                                    loss, st.epoch + 1, st.step + 1));
+                        }
+                        session.accumulate(ex, table, order, begin, end, st.partial);
+                    },
+            };
+            const double norm_g = step.run(ex, static_cast<uint64_t>(st.step), lr, end - begin,
+                                           global_end - global_begin, hooks);
             if (!std::isfinite(norm_g)) {
                 meta["status"] = "failed";
                 write_meta(run.dir, meta);

@@ -4,7 +4,8 @@
 //   RunChoice choice = choose_run(root, spec, spec_yaml, options.resume, observer);
 //   RunDir run(claim_run(root, spec.name, choice, claimed), t0);
 //   if (choice.resuming) lines = resume_run(run.ref(), spec, {spec_yaml, stored}, params, opt, st, observer);
-//   run.start(meta, lines);  ...  run.save("running", st.epoch, pack_checkpoint(...));
+//   run.start(spec, spec_yaml, table.sha256, device, threads, st.epoch, lines);
+//   run.save("running", st.epoch, pack_checkpoint(...));   // model.h5, metrics.jsonl, meta.json
 #pragma once
 
 #include <chrono>

@@ -10,6 +10,7 @@
 #include "model/session.h"
 #include "optim/optimizer.h"
 #include "report.h"
+#include "train/step.h"
 
 namespace dlctl {
 
@@ -46,48 +47,26 @@ void run_bench(const BenchOptions & o) {
     const int64_t batch = std::min<int64_t>(spec.train.batch_size, n);
     dl::Executor & ex = session.executor(dl::GraphMode::train, batch);
     dl::Optimizer opt(spec.train.optimizer, spec.train.clip, params, &session.pool(), backend.get());
-    const std::vector<dl::TensorView> & grads = session.gradients(ex);
+    dl::LocalReplicas replicas;
+    dl::TrainStep train_step(session, opt, replicas, spec.seed);
     const double lr = spec.train.optimizer.lr;
 
-    // Warm up (first touches of memory), then time o.steps steps over consecutive batches.
-    auto step = [&](int64_t s, std::vector<double> * per_kernel, double * optimizer_s) {
+    // Warm up (first touches of memory), then time o.steps steps over consecutive batches. Untimed, the
+    // training step as `dlctl train` issues it (on a device: recorded, replayed); timed, kernel by kernel.
+    auto step = [&](int64_t s, dl::StepTiming * timing) {
         const int64_t begin = (s * batch) % std::max<int64_t>(1, n - batch + 1);
         session.feed(ex, table, splits.train, begin, begin + batch, true);
-        const dl::StepValues values{
-            .seed = spec.seed, .step = static_cast<uint64_t>(s), .lr = lr, .t = opt.next_iteration()};
-        if (opt.on_device() &&
-            !per_kernel) {  // the training step as `dlctl train` issues it (recorded, replayed)
-            ex.upload_inputs();
-            backend->run_step(ex.step_key(), values, [&] {
-                ex.launch(spec.seed, static_cast<uint64_t>(s));
-                session.commit_updates(ex);
-                opt.issue(grads);
-            });
-            ex.download_outputs(/*wait=*/false);
-            opt.finish_step();
-            return;
-        }
-        if (per_kernel)
-            ex.run_timed(spec.seed, static_cast<uint64_t>(s), *per_kernel);
-        else
-            ex.run(spec.seed, static_cast<uint64_t>(s));
-        session.commit_updates(ex);
-        const double t0 = now_s();
-        if (opt.on_device()) {
-            backend->run_step(&opt, values, [&] { opt.issue(grads); });
-            opt.finish_step();
-        } else {
-            opt.step(grads, lr);
-        }
-        if (optimizer_s) *optimizer_s += now_s() - t0;
+        if (train_step.device_step(timing)) ex.upload_inputs();
+        train_step.run(ex, static_cast<uint64_t>(s), lr, batch, batch, {}, timing);
     };
-    for (int64_t s = 0; s < 3; ++s) step(s, nullptr, nullptr);
+    for (int64_t s = 0; s < 3; ++s) step(s, nullptr);
     const double t_train = now_s();
-    for (int64_t s = 0; s < o.steps; ++s) step(s, nullptr, nullptr);
+    for (int64_t s = 0; s < o.steps; ++s) step(s, nullptr);
     const double train_sps = static_cast<double>(o.steps * batch) / (now_s() - t_train);
-    std::vector<double> per_kernel;
-    double optimizer_s = 0;
-    for (int64_t s = 0; s < o.steps; ++s) step(s, &per_kernel, &optimizer_s);
+    dl::StepTiming timing;
+    for (int64_t s = 0; s < o.steps; ++s) step(s, &timing);
+    const std::vector<double> & per_kernel = timing.per_kernel;
+    const double optimizer_s = timing.optimizer_s;
 
     // Inference: the prediction graph at the training batch size, and at batch 1 for latency.
     // The median of single runs: a latency, robust to the odd preempted run (PyTorch's peer reports the

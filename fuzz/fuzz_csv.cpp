@@ -30,7 +30,7 @@ DLCTL_FUZZ_TARGET(csv) {
     dl::Table t = dl::read_dataset(data, /*class_labels=*/(flags & 1) != 0);
     const dl::Splits s = dl::make_splits(t.rows(), data, /*seed=*/42, t.test_start);
     dl::Normalizer::fit(t, s.train, data.normalize).apply(t);
-    // What the reader accepts, training saves: the checkpoint keeps the names as JSON (trainer.cpp's
+    // What the reader accepts, training saves: the checkpoint keeps the names as JSON (checkpoint_state.cpp's
     // json_array), which must not fail at the end of a run (a Latin-1 header byte did, with exit 70).
     for (const auto * names : {&t.feature_names, &t.target_names, &t.class_names})
         nlohmann::json(*names).dump();

@@ -48,7 +48,8 @@ struct UpdateRule {
     double momentum = 0;  // sgd, rmsprop
     bool nesterov = false;
     double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, rho = 0.9;
-    double weight_decay = 0;                      // decoupled for adamw, added to the gradient otherwise
+    double weight_decay = 0;
+    bool decoupled_weight_decay = false;  // applied to the weights (adamw), else added to the gradient
     double clip_global_norm = 0, clip_value = 0;  // 0: off
 };
 

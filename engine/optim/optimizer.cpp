@@ -1,20 +1,28 @@
 #include "optim/optimizer.h"
 
-#include <Eigen/Core>
 #include <cmath>
 #include <map>
+
+#include "spec/optimizer_def.h"
 
 namespace dl {
 
 namespace {
 constexpr int64_t kOptimizerChunk = 1 << 14;  // fixed: the reduction order never depends on the thread count
+
+const OptimizerDef & optimizer_def(const std::string & type) {
+    const OptimizerDef * def = find_optimizer(type);
+    DL_CHECK(def != nullptr, ExitCode::internal, "optimizer '{}' is not registered", type);
+    return *def;
 }
+}  // namespace
 
 Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamStore & params,
                      ThreadPool * pool, Backend * device)
     : spec_(spec),
       clip_(clip),
       rule_(update_rule(spec, clip)),
+      update_(optimizer_def(spec.type).update),
       params_(params),
       pool_(pool),
       device_(device && !device->host_memory() ? device : nullptr) {
@@ -23,20 +31,13 @@ Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamSto
         std::fill(t.f32(), t.f32() + t.numel(), init);
         return slots_.emplace(param + "/" + name, std::move(t)).first->second.f32();
     };
-    const bool momentum = spec_.momentum > 0;
+    const std::vector<OptimizerSlot> slot_defs = optimizer_def(spec_.type).slots(spec_);
     for (const std::string & name : params.trainable_names()) {
         ParamSlots ps{.p = params.at(name).f32()};
-        if (spec_.type == "sgd" && momentum) ps.s0 = slot(name, "momentum", 0.0f);
-        if (spec_.type == "adam" || spec_.type == "adamw") {
-            ps.s0 = slot(name, "m", 0.0f);
-            ps.s1 = slot(name, "v", 0.0f);
-        }
-        if (spec_.type == "rmsprop") {
-            ps.s0 = slot(name, "rms", 0.0f);
-            if (momentum) ps.s1 = slot(name, "momentum", 0.0f);
-        }
-        if (spec_.type == "adagrad")
-            ps.s0 = slot(name, "accumulator", static_cast<float>(spec_.initial_accumulator));
+        if (slot_defs.size() > 0)
+            ps.s0 = slot(name, slot_defs[0].name, static_cast<float>(slot_defs[0].initial));
+        if (slot_defs.size() > 1)
+            ps.s1 = slot(name, slot_defs[1].name, static_cast<float>(slot_defs[1].initial));
         const int64_t n = params.at(name).numel();
         for (int64_t b = 0; b < n; b += kOptimizerChunk)
             chunks_.push_back({slot_ptrs_.size(), b, std::min(n, b + kOptimizerChunk)});
@@ -56,16 +57,8 @@ Optimizer::Optimizer(const OptimizerSpec & spec, const ClipSpec & clip, ParamSto
     for (const std::string & name : params.trainable_names()) {
         OptimizerTensor t{.param = static_cast<float *>(params.device_data(name, *device_)),
                           .size = params.at(name).numel()};
-        if (spec_.type == "sgd") t.slot0 = device_slot(name, "momentum");
-        if (spec_.type == "adam" || spec_.type == "adamw") {
-            t.slot0 = device_slot(name, "m");
-            t.slot1 = device_slot(name, "v");
-        }
-        if (spec_.type == "rmsprop") {
-            t.slot0 = device_slot(name, "rms");
-            t.slot1 = device_slot(name, "momentum");
-        }
-        if (spec_.type == "adagrad") t.slot0 = device_slot(name, "accumulator");
+        if (slot_defs.size() > 0) t.slot0 = device_slot(name, slot_defs[0].name);
+        if (slot_defs.size() > 1) t.slot1 = device_slot(name, slot_defs[1].name);
         device_tensors_.push_back(t);
     }
     device_norm_ = static_cast<float *>(device_->allocate(sizeof(float)));
@@ -108,19 +101,13 @@ void Optimizer::upload_slots() {
 
 void Optimizer::update(const Chunk & c, const float * graw, float clip_scale, double lr, double t) {
     const ParamSlots & ps = slot_ptrs_[c.param];
-    update_range(rule_, {.param = ps.p, .grad = graw, .slot0 = ps.s0, .slot1 = ps.s1}, c.begin, c.end,
-                 clip_scale, lr, t);
+    update_(rule_, {.param = ps.p, .grad = graw, .slot0 = ps.s0, .slot1 = ps.s1}, c.begin, c.end, clip_scale,
+            lr, t);
 }
 
 UpdateRule update_rule(const OptimizerSpec & spec, const ClipSpec & clip) {
-    static const std::map<std::string, UpdateKind> kinds = {{"sgd", UpdateKind::sgd},
-                                                            {"adam", UpdateKind::adam},
-                                                            {"adamw", UpdateKind::adamw},
-                                                            {"rmsprop", UpdateKind::rmsprop},
-                                                            {"adagrad", UpdateKind::adagrad}};
-    const auto kind = kinds.find(spec.type);
-    DL_CHECK(kind != kinds.end(), ExitCode::internal, "optimizer '{}' has no update rule", spec.type);
-    return {.kind = kind->second,
+    const OptimizerDef & def = optimizer_def(spec.type);
+    return {.kind = def.kind,
             .momentum = spec.momentum,
             .nesterov = spec.nesterov,
             .beta_1 = spec.beta_1,
@@ -128,87 +115,16 @@ UpdateRule update_rule(const OptimizerSpec & spec, const ClipSpec & clip) {
             .epsilon = spec.epsilon,
             .rho = spec.rho,
             .weight_decay = spec.weight_decay,
+            .decoupled_weight_decay = def.decoupled_weight_decay,
             .clip_global_norm = clip.global_norm,
             .clip_value = clip.value};
 }
 
 void update_range(const UpdateRule & rule, const OptimizerTensor & x, int64_t begin, int64_t end,
                   float clip_scale, double lr, double t) {
-    const float * graw = x.grad;
-    float * p = x.param;
-    const float lr_f = static_cast<float>(lr);
-    const float wd = static_cast<float>(rule.weight_decay);
-    const float clip_value = static_cast<float>(rule.clip_value);
-    auto grad_at = [&](int64_t i) {
-        float g = graw[i] * clip_scale;
-        if (clip_value > 0) g = std::clamp(g, -clip_value, clip_value);
-        if (wd > 0 && rule.kind != UpdateKind::adamw)
-            g += wd * p[i];  // L2 through the gradient; decoupled only for AdamW
-        return g;
-    };
-    if (rule.kind == UpdateKind::sgd) {
-        const float mu = static_cast<float>(rule.momentum);
-        if (float * v = x.slot0) {
-            for (int64_t i = begin; i < end; ++i) {
-                const float g = grad_at(i);
-                v[i] = mu * v[i] - lr_f * g;  // Keras: velocity = momentum * velocity - lr * g
-                p[i] += rule.nesterov ? mu * v[i] - lr_f * g : v[i];
-            }
-        } else {
-            for (int64_t i = begin; i < end; ++i) p[i] -= lr_f * grad_at(i);
-        }
-    } else if (rule.kind == UpdateKind::adam || rule.kind == UpdateKind::adamw) {
-        // Keras' Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) + eps)
-        float *m = x.slot0, *v = x.slot1;
-        const float b1 = static_cast<float>(rule.beta_1), b2 = static_cast<float>(rule.beta_2);
-        const float lr_t = static_cast<float>(lr * std::sqrt(1.0 - std::pow(rule.beta_2, t)) /
-                                              (1.0 - std::pow(rule.beta_1, t)));
-        const float eps = static_cast<float>(rule.epsilon);
-        const bool decoupled = rule.kind == UpdateKind::adamw && wd > 0;
-        if (clip_value == 0 && (wd == 0 || decoupled)) {
-            // The common case as whole-array expressions, which the compiler vectorises (same formulas as
-            // below).
-            using Array = Eigen::Map<Eigen::ArrayXf>;
-            const int64_t len = end - begin;
-            Array pa(p + begin, len), ma(m + begin, len), va(v + begin, len);
-            const auto g = Eigen::Map<const Eigen::ArrayXf>(graw + begin, len) * clip_scale;
-            if (decoupled) pa -= lr_f * wd * pa;
-            ma += (g - ma) * (1.0f - b1);
-            va += (g * g - va) * (1.0f - b2);
-            pa -= lr_t * ma / (va.sqrt() + eps);
-            return;
-        }
-        for (int64_t i = begin; i < end; ++i) {
-            const float g = grad_at(i);
-            if (decoupled) p[i] -= lr_f * wd * p[i];
-            m[i] += (g - m[i]) * (1.0f - b1);
-            v[i] += (g * g - v[i]) * (1.0f - b2);
-            p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
-        }
-    } else if (rule.kind == UpdateKind::rmsprop) {
-        float *r = x.slot0, *v = x.slot1;
-        const float rho = static_cast<float>(rule.rho), eps = static_cast<float>(rule.epsilon);
-        const float mu = static_cast<float>(rule.momentum);
-        for (int64_t i = begin; i < end; ++i) {
-            const float g = grad_at(i);
-            r[i] = rho * r[i] + (1.0f - rho) * g * g;
-            const float step = lr_f * g / (std::sqrt(r[i]) + eps);
-            if (v) {
-                v[i] = mu * v[i] + step;
-                p[i] -= v[i];
-            } else {
-                p[i] -= step;
-            }
-        }
-    } else if (rule.kind == UpdateKind::adagrad) {
-        float * acc = x.slot0;
-        const float eps = static_cast<float>(rule.epsilon);
-        for (int64_t i = begin; i < end; ++i) {
-            const float g = grad_at(i);
-            acc[i] += g * g;
-            p[i] -= lr_f * g / (std::sqrt(acc[i]) + eps);
-        }
-    }
+    const OptimizerDef * def = find_optimizer(rule.kind);
+    DL_CHECK(def != nullptr, ExitCode::internal, "no optimizer updates kind {}", static_cast<int>(rule.kind));
+    def->update(rule, x, begin, end, clip_scale, lr, t);
 }
 
 double Optimizer::step(const std::vector<TensorView> & grads, double lr) {

@@ -60,6 +60,7 @@ private:
     OptimizerSpec spec_;
     ClipSpec clip_;
     UpdateRule rule_;
+    void (*update_)(const UpdateRule &, const OptimizerTensor &, int64_t, int64_t, float, double, double);
     ParamStore & params_;
     ThreadPool * pool_;
     std::map<std::string, Tensor> slots_;

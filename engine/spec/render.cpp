@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "spec/optimizer_def.h"
 #include "spec/spec.h"
 
 namespace dl {
@@ -97,18 +98,14 @@ std::string render_spec(const Spec & s) {
     const OptimizerSpec & o = t.optimizer;
     e << YAML::Key << "optimizer" << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "type" << YAML::Value << o.type << YAML::Key << "lr" << YAML::Value << o.lr;
-    if (o.type == "sgd") {
-        e << YAML::Key << "momentum" << YAML::Value << o.momentum << YAML::Key << "nesterov" << YAML::Value
-          << o.nesterov;
-    } else if (o.type == "adam" || o.type == "adamw") {
-        e << YAML::Key << "beta_1" << YAML::Value << o.beta_1 << YAML::Key << "beta_2" << YAML::Value
-          << o.beta_2 << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
-    } else if (o.type == "rmsprop") {
-        e << YAML::Key << "rho" << YAML::Value << o.rho << YAML::Key << "momentum" << YAML::Value
-          << o.momentum << YAML::Key << "epsilon" << YAML::Value << o.epsilon;
-    } else if (o.type == "adagrad") {
-        e << YAML::Key << "initial_accumulator" << YAML::Value << o.initial_accumulator << YAML::Key
-          << "epsilon" << YAML::Value << o.epsilon;
+    if (const OptimizerDef * def = find_optimizer(o.type)) {
+        for (const OptimizerKey & key : def->keys) {
+            e << YAML::Key << key.name << YAML::Value;
+            if (key.number)
+                e << o.*key.number;
+            else
+                e << o.*key.flag;
+        }
     }
     e << YAML::Key << "weight_decay" << YAML::Value << o.weight_decay << YAML::EndMap;
 

@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "spec/layer_def.h"
+#include "spec/optimizer_def.h"
 #include "spec/yaml_reader.h"
 
 namespace dl {
@@ -25,7 +26,6 @@ const std::map<std::string, std::string> kLossAliases = {
 const std::vector<std::string> kMetrics = {"accuracy", "mae", "mse"};
 const std::map<std::string, std::string> kMetricAliases = {
     {"acc", "accuracy"}, {"mean_absolute_error", "mae"}, {"mean_squared_error", "mse"}};
-const std::vector<std::string> kOptimizers = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
                                              "reduce_on_plateau"};
 
@@ -229,25 +229,17 @@ void read_optimizer(Problems & p, MapReader & train, OptimizerSpec & o) {
         node = as_map;
     }
     MapReader m(p, node, "train.optimizer");
-    o.type = m.choice("type", "adam", kOptimizers, "optimizer");
+    o.type = m.choice("type", "adam", optimizer_types(), "optimizer");
+    const OptimizerDef * def = find_optimizer(o.type);
+    if (def == nullptr) def = find_optimizer("adam");  // the problem is reported; read the rest as adam's
     const bool has_lr = m.has("lr");
-    o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate",
-                    o.type == "sgd" ? 0.01 : 0.001, positive_finite());
-    o.weight_decay = m.number("weight_decay", o.type == "adamw" ? 0.004 : 0.0, non_negative());
-    if (o.type == "sgd") {
-        o.momentum = m.number("momentum", 0.0, in_unit_interval_open_right());
-        o.nesterov = m.boolean("nesterov", false);
-    } else if (o.type == "adam" || o.type == "adamw") {
-        o.beta_1 = m.number("beta_1", 0.9, in_unit_interval_open_right());
-        o.beta_2 = m.number("beta_2", 0.999, in_unit_interval_open_right());
-        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
-    } else if (o.type == "rmsprop") {
-        o.rho = m.number("rho", 0.9, in_unit_interval_open_right());
-        o.momentum = m.number("momentum", 0.0, in_unit_interval_open_right());
-        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
-    } else if (o.type == "adagrad") {
-        o.initial_accumulator = m.number("initial_accumulator", 0.1, non_negative());
-        o.epsilon = m.number("epsilon", 1e-7, positive_finite());
+    o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate", def->lr, positive_finite());
+    o.weight_decay = m.number("weight_decay", def->weight_decay, non_negative());
+    for (const OptimizerKey & key : def->keys) {
+        if (key.number)
+            o.*key.number = m.number(key.name, key.fallback, key.check ? key.check() : NumberCheck{});
+        else
+            o.*key.flag = m.boolean(key.name, key.fallback != 0);
     }
     m.finish();
 }

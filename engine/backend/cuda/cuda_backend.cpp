@@ -397,8 +397,12 @@ public:
                            .rho = static_cast<float>(r.rho),
                            .weight_decay = static_cast<float>(r.weight_decay),
                            .nesterov = r.nesterov,
+                           .decoupled_weight_decay = r.decoupled_weight_decay,
                            .clip_global_norm = r.clip_global_norm,
                            .clip_value = static_cast<float>(r.clip_value)};
+        if (!has_optimizer_update(rule.type))
+            throw Error(ExitCode::internal, fmt::format("the CUDA plugin has no update for optimizer kind {}",
+                                                        static_cast<int>(r.kind)));
         std::vector<OptimizerSlice> & slices = optimizer_slices_;  // reused: no allocation per step
         slices.clear();
         for (const OptimizerTensor & t : u.tensors) {

@@ -4,7 +4,8 @@
 //   norm
 //      and the clipping scale, and Adam's bias-corrected rate from the step's lr and t;
 //   3. update: every element, unless the norm is not finite (then nothing changes, as on the host), and the
-//      parameter's bfloat16 copy where it has one.
+//      parameter's bfloat16 copy where it has one; the optimizer's arithmetic is its own engine/optim/<type>.cu
+//      (optimizer_update.cuh).
 // Tensors go in slices of at most kSliceTensors per launch, passed by value (no device table to keep
 // current).
 #include <cuda_bf16.h>
@@ -12,32 +13,11 @@
 #include <cmath>
 #include <vector>
 
-#include "backend/cuda/optimizer_kernels.h"
+#include "backend/cuda/optimizer_update.cuh"
 
 namespace dl::cuda {
 
 namespace {
-
-constexpr int kSliceTensors = 48;
-constexpr int kThreads = 256;
-constexpr int64_t kBlockElems = 8192;  // elements one block of the squares kernel sums
-
-struct Slice {
-    OptimizerSlice t[kSliceTensors];
-    int64_t first_block[kSliceTensors + 1];  // block offsets of each tensor, relative to the slice
-    int count;
-    int64_t partial_offset;  // where this slice's blocks write in partial[]
-};
-
-struct Scalars {  // in scratch, after the partials
-    double norm;
-    float clip_scale;
-    float lr;
-    float lr_t;
-    int finite;
-};
-
-int64_t blocks_of(int64_t n) { return (n + kBlockElems - 1) / kBlockElems; }
 
 __device__ double block_sum_double(double v) {
     __shared__ double partial[32];
@@ -49,18 +29,6 @@ __device__ double block_sum_double(double v) {
     if (warp == 0)
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;  // thread 0 holds the sum
-}
-
-__device__ int tensor_of(const Slice & s, int64_t block) {
-    int lo = 0, hi = s.count - 1;
-    while (lo < hi) {
-        const int mid = (lo + hi + 1) / 2;
-        if (s.first_block[mid] <= block)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return lo;
 }
 
 __global__ void squares_kernel(Slice s, double * partial) {
@@ -95,67 +63,6 @@ __global__ void finish_kernel(const double * partial, int64_t blocks, Scalars * 
                                    (1.0 - pow(static_cast<double>(rule.beta_1), t)));
 }
 
-__global__ void update_kernel(Slice s, OptimizerRule rule, const Scalars * scalars) {
-    const int64_t block = blockIdx.x;
-    const int t = tensor_of(s, block);
-    const OptimizerSlice & x = s.t[t];
-    const int64_t begin = (block - s.first_block[t]) * kBlockElems;
-    const int64_t end = begin + kBlockElems < x.size ? begin + kBlockElems : x.size;
-    const float lr = scalars->lr, scale = scalars->clip_scale, wd = rule.weight_decay;
-    float * p = x.param;
-    auto * p16 = static_cast<__nv_bfloat16 *>(x.param_bf16);
-    if (!scalars->finite) {  // unchanged; the copy is made current all the same
-        if (p16)
-            for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
-                p16[i] = __float2bfloat16_rn(p[i]);
-        return;
-    }
-    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        float g = x.grad[i] * scale;
-        if (rule.clip_value > 0) g = fminf(fmaxf(g, -rule.clip_value), rule.clip_value);
-        if (wd > 0 && rule.type != OptimizerType::adamw) g += wd * p[i];
-        switch (rule.type) {
-            case OptimizerType::sgd:
-                if (x.slot0) {
-                    float * v = x.slot0;
-                    v[i] = rule.momentum * v[i] - lr * g;
-                    p[i] += rule.nesterov ? rule.momentum * v[i] - lr * g : v[i];
-                } else {
-                    p[i] -= lr * g;
-                }
-                break;
-            case OptimizerType::adam:
-            case OptimizerType::adamw: {
-                float *m = x.slot0, *v = x.slot1;
-                if (rule.type == OptimizerType::adamw && wd > 0) p[i] -= lr * wd * p[i];
-                m[i] += (g - m[i]) * (1.0f - rule.beta_1);
-                v[i] += (g * g - v[i]) * (1.0f - rule.beta_2);
-                p[i] -= scalars->lr_t * m[i] / (sqrtf(v[i]) + rule.epsilon);
-                break;
-            }
-            case OptimizerType::rmsprop: {
-                float *r = x.slot0, *v = x.slot1;
-                r[i] = rule.rho * r[i] + (1.0f - rule.rho) * g * g;
-                const float update = lr * g / (sqrtf(r[i]) + rule.epsilon);
-                if (v) {
-                    v[i] = rule.momentum * v[i] + update;
-                    p[i] -= v[i];
-                } else {
-                    p[i] -= update;
-                }
-                break;
-            }
-            case OptimizerType::adagrad: {
-                float * acc = x.slot0;
-                acc[i] += g * g;
-                p[i] -= lr * g / (sqrtf(acc[i]) + rule.epsilon);
-                break;
-            }
-        }
-        if (p16) p16[i] = __float2bfloat16_rn(p[i]);
-    }
-}
-
 // The slices of `tensors`, with their partial-sum offsets; returns the total number of blocks.
 int64_t make_slices(const OptimizerSlice * tensors, int count, Slice * slices, int & slice_count) {
     int64_t total = 0;
@@ -176,7 +83,21 @@ int64_t make_slices(const OptimizerSlice * tensors, int count, Slice * slices, i
     return total;
 }
 
+UpdateLauncher & launcher_of(OptimizerType type) {
+    static UpdateLauncher launchers[kOptimizerTypes] = {};  // function-local: registrars may run first
+    return launchers[static_cast<int>(type)];
+}
+
 }  // namespace
+
+bool register_update(OptimizerType type, UpdateLauncher launcher) {
+    launcher_of(type) = launcher;
+    return true;
+}
+
+UpdateLauncher registered_update(OptimizerType type) { return launcher_of(type); }
+
+bool has_optimizer_update(OptimizerType type) { return launcher_of(type) != nullptr; }
 
 size_t optimizer_scratch_bytes(const OptimizerSlice * tensors, int count) {
     int64_t blocks = 0;
@@ -203,10 +124,10 @@ void launch_optimizer(const OptimizerRule & rule, const OptimizerSlice * tensors
             squares_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(slices[i], partial);
     }
     finish_kernel<<<1, 1024, 0, stream>>>(partial, total, scalars, norm_out, rule, step);
+    const UpdateLauncher update = registered_update(rule.type);
     for (int i = 0; i < slice_count; ++i) {
         const int64_t blocks = slices[i].first_block[slices[i].count];
-        if (blocks > 0)
-            update_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(slices[i], rule, scalars);
+        if (blocks > 0) update(slices[i], static_cast<unsigned>(blocks), rule, scalars, stream);
     }
     check_launch("the optimizer update");
 }

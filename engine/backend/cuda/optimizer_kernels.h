@@ -8,11 +8,13 @@
 namespace dl::cuda {
 
 enum class OptimizerType : int { sgd, adam, adamw, rmsprop, adagrad };
+constexpr int kOptimizerTypes = 5;
 
 struct OptimizerRule {
     OptimizerType type = OptimizerType::adam;
     float momentum = 0, beta_1 = 0.9f, beta_2 = 0.999f, epsilon = 1e-7f, rho = 0.9f, weight_decay = 0;
     bool nesterov = false;
+    bool decoupled_weight_decay = false;  // adamw: applied to the weights, not added to the gradient
     double clip_global_norm = 0;
     float clip_value = 0;
 };
@@ -28,6 +30,9 @@ struct OptimizerSlice {
 
 // Device scratch the update needs for `tensors` (per-block partial sums and a few scalars), in bytes.
 size_t optimizer_scratch_bytes(const OptimizerSlice * tensors, int count);
+
+// Whether engine/optim/<type>.cu registered the type's update (optimizer_update.cuh).
+bool has_optimizer_update(OptimizerType type);
 
 // Writes the global gradient norm (before clipping) to norm_out, then, when it is finite, updates every
 // tensor with lr and t from `step`.

@@ -160,4 +160,16 @@ void LayerBuild::fail(const std::string & message, const std::string & note) con
     layer_error(layer, message, note);
 }
 
+void LossBuild::fail(const std::string & message, const std::string & note) const {
+    layer_error(last, message, note);
+}
+
+Value LossBuild::class_logits() const {
+    if (spec.from_logits) return prediction;
+    if (last_activation == "softmax" && logits.valid()) return logits;
+    fail(fmt::format("{} expects probabilities from a softmax output, got activation '{}'", spec.name,
+                     last_activation),
+         "use activation: softmax on the last layer, or loss: {name: ..., from_logits: true}");
+}
+
 }  // namespace dl

@@ -67,6 +67,25 @@ struct LayerBuild {
     void check_output(const Shape & s) const;
 };
 
+// What a loss's build function (spec/loss_def.h) works with: the model's prediction and the targets, which
+// the model has checked against the data (shapes, classes); it sets `loss`, a scalar.
+struct LossBuild {
+    Graph & g;
+    const LossSpec & spec;
+    const DataInfo & info;
+    const LayerSpec & last;  // the output layer, where errors point
+    Value prediction;        // [batch, units]
+    Value logits;            // the output before the last layer's activation, when it has one
+    const std::string & last_activation;
+    Value y;  // [batch] int32 class labels (LossDef::classification), else [batch, targets]
+    Value loss;
+
+    // The crossentropies take logits: the prediction when from_logits, else the output before a softmax,
+    // fused with it for stability as Keras does; a located error for any other activation.
+    Value class_logits() const;
+    [[noreturn]] void fail(const std::string & message, const std::string & note = {}) const;
+};
+
 // A shape as users think of it: the batch axis by name, since its size depends on where the graph is built.
 std::string shape_text(const Shape & s);
 [[noreturn]] void layer_error(const LayerSpec & l, const std::string & message,

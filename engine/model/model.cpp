@@ -6,6 +6,7 @@
 
 #include "autodiff/autodiff.h"
 #include "model/layer_build.h"
+#include "spec/loss_def.h"
 
 namespace dl {
 
@@ -94,54 +95,37 @@ Graph build(const Spec & spec, const DataInfo & info, int64_t batch, GraphMode m
 
     const Shape ps = prediction.shape();
     const LossSpec & loss_spec = spec.train.loss;
-    const std::string & loss_name = loss_spec.name;
-    Value loss;
+    const LossDef * loss_def = find_loss(loss_spec.name);
+    DL_CHECK(loss_def != nullptr && loss_def->build != nullptr, ExitCode::internal,
+             "loss '{}' is not registered", loss_spec.name);
     if (ps.rank() != 2)
         layer_error(last, fmt::format("the model's output must be [batch, units], got {}", shape_text(ps)));
+    Value y;
     if (info.classification) {
-        Value y = g.input("y", Shape{batch}, DType::i32);
+        y = g.input("y", Shape{batch}, DType::i32);
         if (ps[1] != info.classes)
             layer_error(
                 last, fmt::format("the output has {} units but the data has {} classes", ps[1], info.classes),
                 fmt::format("use units: {}", info.classes));
-        Value z;
-        if (loss_spec.from_logits) {
-            z = prediction;
-        } else if (last_activation == "softmax" && logits.valid()) {
-            z = logits;  // softmax + crossentropy fused for stability, as Keras does
-        } else {
-            layer_error(last,
-                        fmt::format("{} expects probabilities from a softmax output, got activation '{}'",
-                                    loss_name, last_activation),
-                        "use activation: softmax on the last layer, or loss: {name: ..., from_logits: true}");
-        }
-        if (loss_name == "sparse_categorical_crossentropy") {
-            loss = g.op("sparse_categorical_crossentropy", {z, y});
-        } else {
-            Value onehot = g.op("one_hot", {y}, {{"depth", info.classes}});
-            loss = g.op("categorical_crossentropy", {z, onehot}, {{"from_logits", int64_t{1}}});
-        }
     } else {
-        Value y = g.input("y", Shape{batch, info.targets});
+        y = g.input("y", Shape{batch, info.targets});
         if (ps[1] != info.targets)
             layer_error(last,
                         fmt::format("the output has {} units but the data has {} target column(s)", ps[1],
                                     info.targets),
                         fmt::format("use units: {}", info.targets));
-        if (loss_name == "mse") {
-            loss = g.op("mse", {prediction, y});
-        } else if (loss_name == "mae") {
-            loss = g.op("mae", {prediction, y});
-        } else if (loss_name == "huber") {
-            loss = g.op("huber", {prediction, y}, {{"delta", loss_spec.delta}});
-        } else if (loss_name == "binary_crossentropy") {
-            if (!loss_spec.from_logits && last_activation == "sigmoid" && logits.valid())
-                loss = g.op("binary_crossentropy", {logits, y}, {{"from_logits", int64_t{1}}});
-            else
-                loss = g.op("binary_crossentropy", {prediction, y},
-                            {{"from_logits", int64_t{loss_spec.from_logits}}});
-        }
     }
+    LossBuild lb{.g = g,
+                 .spec = loss_spec,
+                 .info = info,
+                 .last = last,
+                 .prediction = prediction,
+                 .logits = logits,
+                 .last_activation = last_activation,
+                 .y = y,
+                 .loss = {}};
+    loss_def->build(lb);
+    Value loss = lb.loss;
     if (regularization.valid()) loss = loss + regularization;
     g.mark_output("loss", loss);
     if (mode == GraphMode::train) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "passes/passes.h"
+#include "spec/metric_def.h"
 
 namespace dl {
 
@@ -80,26 +81,17 @@ void ModelSession::accumulate(Executor & ex, const Table & t, const std::vector<
     const int64_t width = pred.shape[1];
     const float * p = pred.f32();
     for (const std::string & metric : spec_.train.metrics) {
+        const MetricDef * def = find_metric(metric);
+        DL_CHECK(def != nullptr, ExitCode::internal, "metric '{}' is not registered", metric);
         double s = 0;
         for (int64_t i = 0; i < n; ++i) {
             const int64_t row = rows[static_cast<size_t>(begin + i)];
             if (info_.classification) {
-                const float * pr = p + i * width;
-                const int64_t arg = std::max_element(pr, pr + width) - pr;
-                if (metric == "accuracy") s += arg == t.labels[static_cast<size_t>(row)] ? 1.0 : 0.0;
+                if (def->classified)
+                    def->classified(s, p + i * width, width, t.labels[static_cast<size_t>(row)]);
                 continue;
             }
-            const float * y = t.targets.data() + row * width;
-            for (int64_t j = 0; j < width; ++j) {
-                const double d = static_cast<double>(p[i * width + j]) - y[j];
-                if (metric == "mae")
-                    s += std::fabs(d) / static_cast<double>(width);
-                else if (metric == "mse")
-                    s += d * d / static_cast<double>(width);
-                else if (metric == "accuracy")
-                    s +=
-                        ((p[i * width + j] > 0.5f) == (y[j] > 0.5f)) ? 1.0 / static_cast<double>(width) : 0.0;
-            }
+            if (def->regressed) def->regressed(s, p + i * width, t.targets.data() + row * width, width);
         }
         sums.sums[metric] += s;
     }

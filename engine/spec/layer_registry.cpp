@@ -1,54 +1,18 @@
 #include <algorithm>
-#include <map>
 
 #include "spec/layer_def.h"
+#include "spec/registry.h"
 
 namespace dl {
 
 namespace {
-
-struct Registry {
-    std::map<std::string, LayerDef> layers;
-    std::map<std::string, std::string> aliases;  // alias -> type
-};
-
-Registry & registry() {
-    static Registry r;  // function-local: registrars in other translation units may run first
-    return r;
-}
-
+using Layers = Registry<LayerDef, &LayerDef::type>;
 }  // namespace
 
-bool register_layer(LayerDef def, const char * file) {
-    def.file = file;
-    Registry & r = registry();
-    for (const std::string & alias : def.aliases) {
-        [[maybe_unused]] const bool fresh = r.aliases.emplace(alias, def.type).second;
-        DL_ASSERT(fresh && "a layer alias registered twice");
-    }
-    [[maybe_unused]] const bool inserted = r.layers.emplace(def.type, std::move(def)).second;
-    DL_ASSERT(inserted && "a layer registered twice");
-    return true;
-}
-
-const LayerDef * find_layer(const std::string & type) {
-    const Registry & r = registry();
-    auto alias = r.aliases.find(type);
-    auto it = r.layers.find(alias == r.aliases.end() ? type : alias->second);
-    return it == r.layers.end() ? nullptr : &it->second;
-}
-
-std::vector<const LayerDef *> all_layers() {
-    std::vector<const LayerDef *> out;
-    for (auto & [type, def] : registry().layers) out.push_back(&def);
-    return out;
-}
-
-std::vector<std::string> layer_types() {
-    std::vector<std::string> out;
-    for (auto & [type, def] : registry().layers) out.push_back(type);
-    return out;
-}
+bool register_layer(LayerDef def, const char * file) { return Layers::instance().add(std::move(def), file); }
+const LayerDef * find_layer(const std::string & type) { return Layers::instance().find(type); }
+std::vector<const LayerDef *> all_layers() { return Layers::instance().all(); }
+std::vector<std::string> layer_types() { return Layers::instance().names(); }
 
 const std::vector<std::string> & activation_names() {
     static const std::vector<std::string> names = [] {

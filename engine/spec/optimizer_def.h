@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "graph/op.h"  // DL_CONCAT
+#include "spec/registry.h"
 #include "spec/spec.h"
-#include "spec/yaml_reader.h"
 
 namespace dl {
 
@@ -25,14 +25,8 @@ enum class UpdateKind : int;  // backend/backend.h
 struct UpdateRule;
 struct OptimizerTensor;
 
-// One key of train.optimizer beyond type, lr and weight_decay: a number or a flag of OptimizerSpec.
-struct OptimizerKey {
-    const char * name = nullptr;
-    double OptimizerSpec::*number = nullptr;
-    bool OptimizerSpec::*flag = nullptr;
-    double fallback = 0;
-    NumberCheck (*check)() = nullptr;
-};
+// One key of train.optimizer beyond type, lr and weight_decay.
+using OptimizerKey = SpecKey<OptimizerSpec>;
 
 // A slot the optimizer keeps per parameter ("<param>/<name>" in checkpoints), with its initial value.
 struct OptimizerSlot {
@@ -42,6 +36,7 @@ struct OptimizerSlot {
 
 struct OptimizerDef {
     const char * type = nullptr;
+    std::vector<std::string> aliases;
     UpdateKind kind{};
     double lr = 0.001;  // Keras' defaults
     double weight_decay = 0.0;

@@ -1,44 +1,22 @@
-#include <map>
-
 #include "spec/optimizer_def.h"
+#include "spec/registry.h"
 
 namespace dl {
 
 namespace {
-std::map<std::string, OptimizerDef> & registry() {
-    static std::map<std::string, OptimizerDef> optimizers;  // function-local: registrars may run first
-    return optimizers;
-}
+using Optimizers = Registry<OptimizerDef, &OptimizerDef::type>;
 }  // namespace
 
 bool register_optimizer(OptimizerDef def, const char * file) {
-    def.file = file;
-    [[maybe_unused]] const bool inserted = registry().emplace(def.type, std::move(def)).second;
-    DL_ASSERT(inserted && "an optimizer registered twice");
-    return true;
+    return Optimizers::instance().add(std::move(def), file);
 }
-
-const OptimizerDef * find_optimizer(const std::string & type) {
-    auto it = registry().find(type);
-    return it == registry().end() ? nullptr : &it->second;
-}
-
+const OptimizerDef * find_optimizer(const std::string & type) { return Optimizers::instance().find(type); }
 const OptimizerDef * find_optimizer(UpdateKind kind) {
-    for (auto & [type, def] : registry())
-        if (def.kind == kind) return &def;
+    for (const OptimizerDef * def : Optimizers::instance().all())
+        if (def->kind == kind) return def;
     return nullptr;
 }
-
-std::vector<const OptimizerDef *> all_optimizers() {
-    std::vector<const OptimizerDef *> out;
-    for (auto & [type, def] : registry()) out.push_back(&def);
-    return out;
-}
-
-std::vector<std::string> optimizer_types() {
-    std::vector<std::string> out;
-    for (auto & [type, def] : registry()) out.push_back(type);
-    return out;
-}
+std::vector<const OptimizerDef *> all_optimizers() { return Optimizers::instance().all(); }
+std::vector<std::string> optimizer_types() { return Optimizers::instance().names(); }
 
 }  // namespace dl

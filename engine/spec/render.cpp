@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "spec/loss_def.h"
 #include "spec/optimizer_def.h"
 #include "spec/spec.h"
 
@@ -89,24 +90,14 @@ std::string render_spec(const Spec & s) {
     e << YAML::Key << "train" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "loss" << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "name" << YAML::Value << t.loss.name;
-    if (t.loss.name == "huber") e << YAML::Key << "delta" << YAML::Value << t.loss.delta;
-    if (t.loss.name.find("crossentropy") != std::string::npos)
-        e << YAML::Key << "from_logits" << YAML::Value << t.loss.from_logits;
+    if (const LossDef * def = find_loss(t.loss.name)) emit_keys(e, def->keys, t.loss);
     e << YAML::EndMap;
     e << YAML::Key << "metrics" << YAML::Value << YAML::Flow << t.metrics;
 
     const OptimizerSpec & o = t.optimizer;
     e << YAML::Key << "optimizer" << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "type" << YAML::Value << o.type << YAML::Key << "lr" << YAML::Value << o.lr;
-    if (const OptimizerDef * def = find_optimizer(o.type)) {
-        for (const OptimizerKey & key : def->keys) {
-            e << YAML::Key << key.name << YAML::Value;
-            if (key.number)
-                e << o.*key.number;
-            else
-                e << o.*key.flag;
-        }
-    }
+    if (const OptimizerDef * def = find_optimizer(o.type)) emit_keys(e, def->keys, o);
     e << YAML::Key << "weight_decay" << YAML::Value << o.weight_decay << YAML::EndMap;
 
     e << YAML::Key << "epochs" << YAML::Value << t.epochs;

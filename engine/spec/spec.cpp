@@ -8,6 +8,8 @@
 
 #include "core/fs.h"
 #include "spec/layer_def.h"
+#include "spec/loss_def.h"
+#include "spec/metric_def.h"
 #include "spec/optimizer_def.h"
 #include "spec/yaml_reader.h"
 
@@ -15,17 +17,6 @@ namespace dl {
 
 namespace {
 
-const std::vector<std::string> kLosses = {"mse",
-                                          "mae",
-                                          "huber",
-                                          "binary_crossentropy",
-                                          "categorical_crossentropy",
-                                          "sparse_categorical_crossentropy"};
-const std::map<std::string, std::string> kLossAliases = {
-    {"mean_squared_error", "mse"}, {"mean_absolute_error", "mae"}, {"huber_loss", "huber"}};
-const std::vector<std::string> kMetrics = {"accuracy", "mae", "mse"};
-const std::map<std::string, std::string> kMetricAliases = {
-    {"acc", "accuracy"}, {"mean_absolute_error", "mae"}, {"mean_squared_error", "mse"}};
 const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
                                              "reduce_on_plateau"};
 
@@ -235,12 +226,7 @@ void read_optimizer(Problems & p, MapReader & train, OptimizerSpec & o) {
     const bool has_lr = m.has("lr");
     o.lr = m.number(has_lr || !m.has("learning_rate") ? "lr" : "learning_rate", def->lr, positive_finite());
     o.weight_decay = m.number("weight_decay", def->weight_decay, non_negative());
-    for (const OptimizerKey & key : def->keys) {
-        if (key.number)
-            o.*key.number = m.number(key.name, key.fallback, key.check ? key.check() : NumberCheck{});
-        else
-            o.*key.flag = m.boolean(key.name, key.fallback != 0);
-    }
+    read_keys(m, def->keys, o);
     m.finish();
 }
 
@@ -251,24 +237,22 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
     if (loss.IsDefined() && loss.IsMap()) {
         MapReader l(p, loss, "train.loss");
         l.require("name");
-        t.loss.name = l.choice("name", "mse", kLosses, "loss", kLossAliases);
+        t.loss.name = l.choice("name", "mse", loss_names(), "loss", loss_aliases());
         t.loss.delta = l.number("delta", 1.0, positive_finite());
         t.loss.from_logits = l.boolean("from_logits", false);
         l.finish();
     } else if (loss.IsDefined()) {
-        t.loss.name = m.choice("loss", "mse", kLosses, "loss", kLossAliases);
+        t.loss.name = m.choice("loss", "mse", loss_names(), "loss", loss_aliases());
     }
     for (const std::string & metric : m.strings("metrics")) {
-        if (std::find(kMetrics.begin(), kMetrics.end(), metric) != kMetrics.end()) {
-            t.metrics.push_back(metric);
-        } else if (auto it = kMetricAliases.find(metric); it != kMetricAliases.end()) {
-            t.metrics.push_back(it->second);
+        if (const MetricDef * def = find_metric(metric)) {
+            t.metrics.push_back(def->name);
         } else {
-            std::vector<std::string> all = kMetrics;
-            for (auto & [a, c] : kMetricAliases) all.push_back(a);
+            std::vector<std::string> all = metric_names();
+            for (auto & [alias, name] : metric_aliases()) all.push_back(alias);
             const std::string close = closest_match(metric, all);
             p.add(m.value_loc("metrics"), fmt::format("unknown metric '{}'", metric),
-                  close.empty() ? fmt::format("expected one of: {}", fmt::join(kMetrics, ", "))
+                  close.empty() ? fmt::format("expected one of: {}", fmt::join(metric_names(), ", "))
                                 : fmt::format("did you mean '{}'?", close));
         }
     }
@@ -352,7 +336,8 @@ void check_monitor(Problems & p, const Spec & s, const std::string & monitor, co
 }  // namespace
 
 bool is_classification_loss(const std::string & loss) {
-    return loss == "sparse_categorical_crossentropy" || loss == "categorical_crossentropy";
+    const LossDef * def = find_loss(loss);
+    return def != nullptr && def->classification;
 }
 
 std::string closest_match(const std::string & word, const std::vector<std::string> & candidates) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/trained_model.h"
+#include "spec/metric_def.h"
 
 namespace dl {
 
@@ -19,7 +20,14 @@ double monitored(const std::map<std::string, double> & values, const std::string
 
 }  // namespace
 
-bool higher_is_better(const std::string & monitor) { return monitor.find("accuracy") != std::string::npos; }
+bool higher_is_better(const std::string & monitor) {
+    // A monitor is loss, a metric, or either with a val_ (or test_) prefix.
+    for (const char * prefix : {"val_", "test_"})
+        if (monitor.rfind(prefix, 0) == 0)
+            return higher_is_better(monitor.substr(std::string(prefix).size()));
+    const MetricDef * def = find_metric(monitor);
+    return def != nullptr && def->higher_is_better;
+}
 
 void Callbacks::after_epoch(int64_t epoch, const std::map<std::string, double> & values, CallbackState & st) {
     if (spec_.train.schedule.type == "reduce_on_plateau") {

@@ -43,6 +43,9 @@ struct LayerReader {
     std::vector<int64_t> integers(const std::string & key, const NumberCheck & check = {});
     // A size per spatial axis as Keras takes it: one number for both (3) or [height, width].
     std::vector<int64_t> size_pair(const std::string & key, std::vector<int64_t> fallback);
+    // Rows and columns at an image's edges as Keras takes them: n (every side), [rows, cols], or
+    // [[top, bottom], [left, right]]; kept as the last form.
+    std::vector<std::vector<int64_t>> edges(const std::string & key, int64_t fallback_each);
     // valid | same
     std::string padding();
     // What dense and the convolutions share: activation, bias, initializers and regularization (Keras'

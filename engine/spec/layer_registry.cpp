@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 
 #include "spec/layer_def.h"
 #include "spec/registry.h"
@@ -126,6 +127,51 @@ std::vector<int64_t> LayerReader::size_pair(const std::string & key, std::vector
             if (out.size() != 2) out = fallback;
         }
     }
+    layer.set(key, out);
+    return out;
+}
+
+std::vector<std::vector<int64_t>> LayerReader::edges(const std::string & key, int64_t fallback_each) {
+    const std::vector<std::vector<int64_t>> fallback = {{fallback_each, fallback_each},
+                                                        {fallback_each, fallback_each}};
+    const auto read = [&]() -> std::vector<std::vector<int64_t>> {
+        const YAML::Node v = keys.raw(key);  // known even when absent: "did you mean" can suggest it
+        if (!keys.has(key)) return fallback;
+        auto bad = [&] {
+            problems.add(keys.value_loc(key), fmt::format("{}: expected n, [rows, cols] or [[top, bottom], "
+                                                          "[left, right]]",
+                                                          keys.child_path(key)));
+            return fallback;
+        };
+        if (v.IsScalar()) {
+            const int64_t n = keys.integer(key, fallback_each, in_range(0, kMaxWindow));
+            return {{n, n}, {n, n}};
+        }
+        if (!v.IsSequence() || v.size() != 2) return bad();
+        if (v[0].IsScalar() && v[1].IsScalar()) {
+            const std::vector<int64_t> rc = keys.integers(key, in_range(0, kMaxWindow));
+            return rc.size() == 2 ? std::vector<std::vector<int64_t>>{{rc[0], rc[0]}, {rc[1], rc[1]}}
+                                  : fallback;
+        }
+        std::vector<std::vector<int64_t>> out;
+        for (size_t i = 0; i < 2; ++i) {
+            if (!v[i].IsSequence() || v[i].size() != 2) return bad();
+            out.emplace_back();
+            for (size_t j = 0; j < 2; ++j) {
+                const std::string where = fmt::format("{}.{}.{}", keys.child_path(key), i, j);
+                auto d = read_number(problems, v[i][j], where);
+                if (!d || !(*d >= 0 && *d <= kMaxWindow) || std::floor(*d) != *d) {
+                    problems.add(
+                        problems.loc(v[i][j], where),
+                        fmt::format("{}: expected a whole number between 0 and {}", where, kMaxWindow));
+                    return fallback;
+                }
+                out.back().push_back(static_cast<int64_t>(*d));
+            }
+        }
+        return out;
+    };
+    std::vector<std::vector<int64_t>> out = read();
     layer.set(key, out);
     return out;
 }

@@ -54,7 +54,7 @@ export_case configs/fashion-mlp.yaml "$T/fashion.csv"
 export_case configs/fashion-cnn.yaml "$T/fashion.csv"
 export_case configs/fashion-resnet.yaml "$T/fashion.csv"
 
-# Every other layer and activation: strided, dilated, grouped and depthwise convolutions, both paddings and pools,
+# Every other layer and activation: cropping, strided, dilated, grouped and depthwise convolutions, both paddings and pools,
 # concat, layer_norm, the activations Keras spells differently (gelu's tanh form, leaky_relu's slope), a flat
 # input reshaped to an image; and an embedding over the digits' integer pixel values (no normalisation).
 cat >"$T/keras-layers.yaml" <<EOF
@@ -66,6 +66,7 @@ model:
   layers:
     - reshape: {target_shape: [8, 8, 1]}
     - zero_padding2d: {padding: [[1, 0], [0, 1]]}
+    - cropping2d: {cropping: [[0, 1], [1, 0]]}
     - conv2d: {name: c1, filters: 8, kernel_size: 3, strides: 2, padding: same, activation: gelu}
     - depthwise_conv2d: {name: dw, kernel_size: 3, depth_multiplier: 2, padding: same, activation: leaky_relu}
     - batch_norm: {name: bn, momentum: 0.5}

@@ -207,7 +207,7 @@ private:
         }
         void add_weighted(const std::string & class_name, Json config,
                           std::vector<KerasWeight> weights) override {
-            builder_.add_weighted(layer_, class_name, std::move(config), std::move(weights), inbound_);
+            builder_.add_weighted(layer_, class_name, std::move(config), std::move(weights), {inbound_[0]});
         }
         void add_activation(const std::string & activation) override {
             builder_.add_activation(layer_, activation, layer_.name, inbound_[0]);

@@ -4,11 +4,19 @@
 #include <map>
 
 #include "spec/optimizer_def.h"
+#include "spec/schedule_def.h"
 
 namespace dl {
 
 namespace {
 constexpr int64_t kOptimizerChunk = 1 << 14;  // fixed: the reduction order never depends on the thread count
+
+const ScheduleDef & schedule_def(const std::string & type) {
+    const ScheduleDef * def = find_schedule(type);
+    DL_CHECK(def != nullptr && def->rate != nullptr, ExitCode::internal, "schedule '{}' is not registered",
+             type);
+    return *def;
+}
 
 const OptimizerDef & optimizer_def(const std::string & type) {
     const OptimizerDef * def = find_optimizer(type);
@@ -177,20 +185,12 @@ double LrSchedule::at(int64_t step, double plateau_factor) const {
                (static_cast<double>(step + 1) / (s.warmup_epochs * static_cast<double>(steps_per_epoch_)));
     const double t = epoch - s.warmup_epochs;
     const double span = std::max(1e-9, static_cast<double>(train_.epochs) - s.warmup_epochs);
-    double lr = base;
-    if (s.type == "step")
-        lr = base * std::pow(s.gamma, std::floor(t / s.step_epochs));
-    else if (s.type == "exponential")
-        lr = base * std::pow(s.gamma, t);
-    else if (s.type == "cosine")
-        lr = s.min_lr + 0.5 * (base - s.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t / span)));
-    else if (s.type == "reduce_on_plateau")
-        lr = plateau_lr(plateau_factor);
-    return lr;
+    return schedule_def(s.type).rate(s, base, t, span, plateau_factor);
 }
 
 double LrSchedule::plateau_lr(double plateau_factor) const {
-    return std::max(train_.schedule.min_lr, train_.optimizer.lr * plateau_factor);
+    const ScheduleSpec & s = train_.schedule;
+    return schedule_def(s.type).rate(s, train_.optimizer.lr, 0.0, 1.0, plateau_factor);
 }
 
 }  // namespace dl

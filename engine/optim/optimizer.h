@@ -89,7 +89,7 @@ public:
         : train_(train), steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)) {}
     // The learning rate for optimizer step `step` (0-based); `plateau_factor` is reduce_on_plateau's product.
     double at(int64_t step, double plateau_factor) const;
-    // reduce_on_plateau's learning rate after its reductions multiplied it by `plateau_factor`.
+    // A monitored schedule's (reduce_on_plateau's) rate after its reductions multiplied it by `plateau_factor`.
     double plateau_lr(double plateau_factor) const;
 
 private:

@@ -1,10 +1,13 @@
+// The registries of optimizers and learning-rate schedules (spec/optimizer_def.h, spec/schedule_def.h).
 #include "spec/optimizer_def.h"
 #include "spec/registry.h"
+#include "spec/schedule_def.h"
 
 namespace dl {
 
 namespace {
 using Optimizers = Registry<OptimizerDef, &OptimizerDef::type>;
+using Schedules = Registry<ScheduleDef, &ScheduleDef::type>;
 }  // namespace
 
 bool register_optimizer(OptimizerDef def, const char * file) {
@@ -18,5 +21,12 @@ const OptimizerDef * find_optimizer(UpdateKind kind) {
 }
 std::vector<const OptimizerDef *> all_optimizers() { return Optimizers::instance().all(); }
 std::vector<std::string> optimizer_types() { return Optimizers::instance().names(); }
+
+bool register_schedule(ScheduleDef def, const char * file) {
+    return Schedules::instance().add(std::move(def), file);
+}
+const ScheduleDef * find_schedule(const std::string & type) { return Schedules::instance().find(type); }
+std::vector<const ScheduleDef *> all_schedules() { return Schedules::instance().all(); }
+std::vector<std::string> schedule_types() { return Schedules::instance().names(); }
 
 }  // namespace dl

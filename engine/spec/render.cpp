@@ -6,6 +6,7 @@
 
 #include "spec/loss_def.h"
 #include "spec/optimizer_def.h"
+#include "spec/schedule_def.h"
 #include "spec/spec.h"
 
 namespace dl {
@@ -113,15 +114,7 @@ std::string render_spec(const Spec & s) {
     e << YAML::Key << "schedule" << YAML::Value << YAML::Flow << YAML::BeginMap;
     e << YAML::Key << "type" << YAML::Value << sc.type << YAML::Key << "warmup_epochs" << YAML::Value
       << sc.warmup_epochs;
-    if (sc.type == "step")
-        e << YAML::Key << "step_epochs" << YAML::Value << sc.step_epochs << YAML::Key << "gamma"
-          << YAML::Value << sc.gamma;
-    if (sc.type == "exponential") e << YAML::Key << "gamma" << YAML::Value << sc.gamma;
-    if (sc.type == "cosine") e << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
-    if (sc.type == "reduce_on_plateau")
-        e << YAML::Key << "monitor" << YAML::Value << sc.monitor << YAML::Key << "factor" << YAML::Value
-          << sc.factor << YAML::Key << "patience" << YAML::Value << sc.patience << YAML::Key << "min_delta"
-          << YAML::Value << sc.min_delta << YAML::Key << "min_lr" << YAML::Value << sc.min_lr;
+    if (const ScheduleDef * def = find_schedule(sc.type); def && def->render) def->render(e, sc);
     e << YAML::EndMap;
 
     if (t.clip.global_norm > 0 || t.clip.value > 0) {

@@ -11,14 +11,12 @@
 #include "spec/loss_def.h"
 #include "spec/metric_def.h"
 #include "spec/optimizer_def.h"
+#include "spec/schedule_def.h"
 #include "spec/yaml_reader.h"
 
 namespace dl {
 
 namespace {
-
-const std::vector<std::string> kSchedules = {"constant", "step", "exponential", "cosine",
-                                             "reduce_on_plateau"};
 
 // Where a missing file usually comes from, for the error message.
 std::string install_hint(const std::string & path) {
@@ -267,23 +265,10 @@ void read_train(Problems & p, const YAML::Node & node, TrainSpec & t) {
     if (YAML::Node s = m.raw("schedule"); s.IsDefined()) {
         MapReader r(p, s, "train.schedule");
         ScheduleSpec & sc = t.schedule;
-        sc.type = r.choice("type", "constant", kSchedules, "schedule");
+        sc.type = r.choice("type", "constant", schedule_types(), "schedule");
         sc.warmup_epochs = r.number("warmup_epochs", 0.0, non_negative());
-        if (sc.type == "step") {
-            sc.step_epochs = r.number("step_epochs", 10.0, positive_finite());
-            sc.gamma = r.number("gamma", 0.1, positive_finite());
-        } else if (sc.type == "exponential") {
-            sc.gamma = r.number("gamma", 0.96, positive_finite());
-        } else if (sc.type == "cosine") {
-            sc.min_lr = r.number("min_lr", 0.0, non_negative());
-        } else if (sc.type == "reduce_on_plateau") {
-            sc.monitor_loc = r.has("monitor") ? r.value_loc("monitor") : m.key_loc("schedule");
-            sc.monitor = r.string("monitor", "val_loss");
-            sc.factor = r.number("factor", 0.1, in_unit_interval_open_right());
-            sc.patience = r.integer("patience", 10, in_range(0, kMaxEpochs));
-            sc.min_delta = r.number("min_delta", 1e-4, non_negative());
-            sc.min_lr = r.number("min_lr", 0.0, non_negative());
-        }
+        if (const ScheduleDef * def = find_schedule(sc.type); def && def->read)
+            def->read(r, sc, m.key_loc("schedule"));
         r.finish();
     }
     if (YAML::Node c = m.raw("clip"); c.IsDefined()) {
@@ -429,8 +414,9 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
         const ScheduleSpec & sc = s.train.schedule;
         const CheckpointSpec & cp = s.train.checkpoint;
         if (es.enabled) check_monitor(p, s, es.monitor, es.monitor_loc, "train.early_stopping.monitor");
-        if (sc.type == "reduce_on_plateau")
-            check_monitor(p, s, sc.monitor, sc.monitor_loc, "train.schedule.monitor");
+        const ScheduleDef * schedule = find_schedule(sc.type);
+        const bool monitored = schedule != nullptr && schedule->monitored;
+        if (monitored) check_monitor(p, s, sc.monitor, sc.monitor_loc, "train.schedule.monitor");
         check_monitor(p, s, cp.monitor, cp.monitor_loc, "train.checkpoint.monitor");
         if (s.data.validation_split == 0.0) {
             auto needs_val = [](const std::string & m) { return m.rfind("val_", 0) == 0; };
@@ -440,7 +426,7 @@ Spec parse_spec(const std::string & text, const std::string & file, const std::s
             };
             if (es.enabled && needs_val(es.monitor))
                 no_validation(es.monitor_loc, "train.early_stopping", es.monitor);
-            if (sc.type == "reduce_on_plateau" && needs_val(sc.monitor))
+            if (monitored && needs_val(sc.monitor))
                 no_validation(sc.monitor_loc, "train.schedule", sc.monitor);
             if (cp.keep_best && needs_val(cp.monitor))
                 no_validation(cp.monitor_loc, "train.checkpoint.keep_best", cp.monitor);

@@ -109,7 +109,7 @@ struct ModelSpec {
 };
 
 struct OptimizerSpec {
-    std::string type = "adam";  // sgd, adam, adamw, rmsprop, adagrad
+    std::string type = "adam";  // a registered optimizer (spec/optimizer_def.h): sgd, adam, adamw, ...
     double lr = 0.001;
     double momentum = 0.0;                                // sgd
     bool nesterov = false;                                // sgd
@@ -120,7 +120,7 @@ struct OptimizerSpec {
 };
 
 struct ScheduleSpec {
-    std::string type = "constant";     // constant, step, exponential, cosine, reduce_on_plateau
+    std::string type = "constant";     // a registered schedule (spec/schedule_def.h)
     double warmup_epochs = 0.0;        // linear warm-up from 0 in front of any schedule
     double step_epochs = 10.0;         // step
     double gamma = 0.1;                // step, exponential (per epoch)

@@ -4,6 +4,7 @@
 
 #include "model/trained_model.h"
 #include "spec/metric_def.h"
+#include "spec/schedule_def.h"
 
 namespace dl {
 
@@ -30,7 +31,8 @@ bool higher_is_better(const std::string & monitor) {
 }
 
 void Callbacks::after_epoch(int64_t epoch, const std::map<std::string, double> & values, CallbackState & st) {
-    if (spec_.train.schedule.type == "reduce_on_plateau") {
+    if (const ScheduleDef * schedule = find_schedule(spec_.train.schedule.type);
+        schedule && schedule->monitored) {
         const ScheduleSpec & sc = spec_.train.schedule;
         const double v = monitored(values, sc.monitor);
         if (improved(v, st.plateau_best, sc.min_delta, higher_is_better(sc.monitor))) {

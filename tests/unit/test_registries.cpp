@@ -1,4 +1,4 @@
-// Every registered optimizer, loss and metric, the way test_layers.cpp checks every layer: each lives in the
+// Every registered optimizer, schedule, loss and metric, the way test_layers.cpp checks every layer: each lives in the
 // file named after it, is read from a spec and rendered back (a fixed point), and does its part of a training
 // step. A new one is covered by registering it.
 #include <doctest/doctest.h>
@@ -11,6 +11,7 @@
 #include "spec/loss_def.h"
 #include "spec/metric_def.h"
 #include "spec/optimizer_def.h"
+#include "spec/schedule_def.h"
 
 namespace {
 using namespace dl;
@@ -112,4 +113,25 @@ TEST_CASE("registries: every metric is read by its name and aliases, and adds a 
         CHECK(sum > 0);
     }
     CHECK(find_metric("val_accuracy") == nullptr);
+}
+
+TEST_CASE("registries: every schedule reads, renders as a fixed point and starts at the optimizer's rate") {
+    const std::vector<const ScheduleDef *> schedules = all_schedules();
+    REQUIRE(schedules.size() >= 5);
+    for (const ScheduleDef * def : schedules) {
+        CAPTURE(def->type);
+        CHECK(file_of(def->file) == std::string(def->type) + ".cpp");
+        CHECK(folder_of(def->file) == "schedules");
+        REQUIRE((def->rate != nullptr));
+        const Spec spec = parse_with(fmt::format("{{schedule: {{type: {}, warmup_epochs: 1{}}}, epochs: 10}}",
+                                                 def->type, def->monitored ? ", monitor: loss" : ""));
+        CHECK(spec.train.schedule.type == def->type);
+        check_fixed_point(spec);
+        const LrSchedule schedule(spec.train, 4);
+        const double lr = spec.train.optimizer.lr;
+        CHECK(schedule.at(0, 1.0) == doctest::Approx(lr / 4));  // the warm-up's first step, whatever follows
+        CHECK(schedule.at(4, 1.0) == doctest::Approx(lr));      // the schedule's own start
+        CHECK(schedule.at(40, 1.0) <= lr);
+        if (def->monitored) CHECK(schedule.plateau_lr(0.5) == doctest::Approx(lr * 0.5));
+    }
 }

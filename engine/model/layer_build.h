@@ -2,8 +2,8 @@
 // parameters go, and what it hands back to the model: its output and, for the loss to fuse, the value before
 // its activation.
 //   void build(LayerBuild & b) {                       // engine/model/layers/dense.cpp
-//       Value w = b.param("kernel", Shape{b.in().shape()[1], units}, ...);
-//       b.weighted_output(b.g.op("matmul", {b.in(), w}), w, Shape{units}, fan_in, fan_out);
+//       Value w = b.param("kernel", Shape{features, units}, b.layer.text("kernel_initializer"), ...);
+//       b.weighted_output(b.g.op("matmul", {b.in(), w}), w, units, fan_in, fan_out);
 //   }
 #pragma once
 
@@ -54,7 +54,7 @@ struct LayerBuild {
     Value filled(int64_t n, float value) { return sink.filled(g, n, value); }
     // Adds a penalty to the training loss.
     void regularize(Value term);
-    // out = activation(pre).
+    // pre = before, activation = name, out = name(before) (`linear`: before itself).
     void activate(Value before, const std::string & name);
     // Dense and the convolutions: the bias (use_bias, bias_initializer), the l1/l2 penalties on the kernel,
     // then the activation.

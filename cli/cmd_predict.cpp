@@ -26,10 +26,7 @@ std::string extension_format(const std::string & path) {
     return "";
 }
 
-// A version directory of `dlctl export` (it has dlctl.h5), else a run: directory, NAME@VERSION, NAME@latest.
 dl::TrainedModel load_model(const std::string & ref, const std::string & runs) {
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(ref + "/dlctl.h5", ec)) return dl::load_bundle(ref);
     return dl::load_trained(dl::resolve_model(ref, dl::runs_root(runs)));
 }
 

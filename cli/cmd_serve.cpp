@@ -97,9 +97,15 @@ void setup_serve(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("--label", s.labels,
                     "[MODEL:]LABEL=VERSION, over the base directory's labels.json; repeatable");
     sub->add_option("--canary-percent", s.canary_percent,
-                    "share of unlabelled requests sent to the `canary` label (the rest to `stable`)")
+                    "default share of unlabelled requests sent to the `canary` label (the rest to `stable`); "
+                    "labels.json's canary_percent wins")
         ->check(CLI::Range(0.0, 100.0))
         ->capture_default_str();
+    sub->add_option(
+           "--admin-token", s.admin_token,
+           "let clients other than loopback ones use the admin API (/admin/..., `dlctl rollout`) with "
+           "\"Authorization: Bearer TOKEN\"; then every client needs it")
+        ->envname("DLCTL_ADMIN_TOKEN");
     sub->add_option("--poll-ms", s.poll_ms, "how often to look for new versions and labels")
         ->check(CLI::Range(int64_t{1}, int64_t{3600000}))
         ->capture_default_str();

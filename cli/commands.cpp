@@ -16,6 +16,11 @@ const std::vector<Command> & commands() {
          setup_export},
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
+        {"label", "point a label (stable, canary, ...) of a model directory at a version; recorded in its history",
+         setup_label},
+        {"promote", "give one label the version of another (canary -> stable by default)", setup_promote},
+        {"rollback", "move a label back to the version it had before", setup_rollback},
+        {"history", "the label changes of a model directory: who, when, from, to, why", setup_history},
 #ifndef DLCTL_NO_OCI  // built with DLCTL_OCI=OFF
         {"package",
          "build a small, reproducible OCI image of an exported model version, without a Docker daemon",

@@ -27,5 +27,10 @@ void setup_bench(CLI::App &, const char *, const char *);
 void setup_serve(CLI::App &, const char *, const char *);
 void setup_push(CLI::App &, const char *, const char *);
 void setup_package(CLI::App &, const char *, const char *);
+void setup_label(CLI::App &, const char *, const char *);
+void setup_promote(CLI::App &, const char *, const char *);
+void setup_rollback(CLI::App &, const char *, const char *);
+void setup_history(CLI::App &, const char *, const char *);
+void setup_rollout(CLI::App &, const char *, const char *);
 
 }  // namespace dlctl

@@ -15,6 +15,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json_limits.h"
+#include "io/model_labels.h"
+#include "spec/spec.h"
 
 namespace dl {
 
@@ -86,66 +88,150 @@ void write_meta(const std::string & run_dir, const nlohmann::json & meta) {
     write_file_atomic(run_dir + "/meta.json", meta.dump(2) + "\n");
 }
 
+namespace {
+
+bool is_number_text(const std::string & s) {
+    return !s.empty() && s.size() <= 18 && s[0] != '0' && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+// A model directory's versions: integer folders (runs/housing/3, export/housing/3).
+RunRef version_in(const std::string & model_dir, const std::string & name, int64_t version) {
+    RunRef r{
+        .name = name, .version = version, .dir = (fs::path(model_dir) / std::to_string(version)).string()};
+    r.exported = file_exists(r.dir + "/dlctl.h5") && !file_exists(r.dir + "/meta.json");
+    return r;
+}
+
+std::string close_model_name(const std::string & name, const std::string & root) {
+    for (const std::string & n : list_model_names(root))
+        if (!n.empty() && (n.find(name) != std::string::npos || name.find(n) != std::string::npos)) return n;
+    return "";
+}
+
+}  // namespace
+
+std::vector<int64_t> list_versions_in(const std::string & model_dir) {
+    const fs::path dir(model_dir);
+    return list_versions(dir.parent_path().string(), dir.filename().string());
+}
+
+namespace {
+RunRef resolve_model_dir_or_ref(const std::string & ref, const std::string & root);
+}  // namespace
+
+std::string model_file_of(const RunRef & run) { return run.dir + (run.exported ? "/dlctl.h5" : "/model.h5"); }
+
 RunRef resolve_model(const std::string & ref, const std::string & root) {
+    RunRef r = resolve_model_dir_or_ref(ref, root);
+    if (r.exported && !r.name.empty() && r.version > 0) {
+        const std::string run_dir = version_dir(root, r.name, r.version);
+        if (file_exists(run_dir + "/model.h5") && file_exists(run_dir + "/spec.yaml")) r.trained_in = run_dir;
+    }
+    return r;
+}
+
+namespace {
+
+RunRef resolve_model_dir_or_ref(const std::string & ref, const std::string & root) {
     std::error_code ec;
     if (fs::is_directory(ref, ec)) {
         const fs::path dir = fs::absolute(ref).lexically_normal();
+        const std::string name = dir.filename().string();
         RunRef r{.dir = dir.string()};
-        const nlohmann::json meta = read_meta(r.dir);
-        r.name = meta.value("name", dir.parent_path().filename().string());
-        r.version = meta.value("version", int64_t{0});
-        if (!file_exists(r.dir + "/model.h5"))
-            throw Error(ExitCode::missing_input, fmt::format("{}: no model.h5 in this run directory", ref));
-        return r;
+        if (file_exists(r.dir + "/model.h5") && file_exists(r.dir + "/meta.json")) {
+            const nlohmann::json meta = read_meta(r.dir);
+            r.name = meta.value("name", dir.parent_path().filename().string());
+            r.version = meta.value("version", int64_t{0});
+            return r;
+        }
+        if (file_exists(r.dir + "/dlctl.h5")) {
+            // An export (or a pulled) version: DIR/<name>/<version>/.
+            r.exported = true;
+            r.name = dir.parent_path().filename().string();
+            r.version = is_number_text(name) ? std::stoll(name) : 0;
+            return r;
+        }
+        if (file_exists(r.dir + "/model.h5")) {
+            r.name = dir.parent_path().filename().string();
+            r.version = is_number_text(name) ? std::stoll(name) : 0;
+            return r;
+        }
+        if (!list_versions_in(r.dir).empty() || file_exists(r.dir + "/labels.json"))
+            throw Error(ExitCode::usage,
+                        fmt::format("{} is a model directory; name one of its versions: {}@latest, {}@3 or "
+                                    "{}@stable",
+                                    ref, ref, ref, ref));
+        throw Error(
+            ExitCode::missing_input,
+            fmt::format("{}: neither a run directory (model.h5) nor an exported version (dlctl.h5)", ref));
     }
-    const size_t at = ref.find('@');
+    const size_t at = ref.rfind('@');
     if (at == std::string::npos) {
         throw Error(
             ExitCode::usage,
-            fmt::format("'{}' is neither a run directory nor NAME@VERSION (e.g. housing@3, housing@latest)",
+            fmt::format("'{}' is neither a version directory nor NAME@VERSION, NAME@latest or NAME@LABEL "
+                        "(e.g. housing@3, housing@stable, export/housing@stable)",
                         ref));
     }
-    RunRef r{.name = ref.substr(0, at)};
-    const std::string which = ref.substr(at + 1);
-    const std::vector<int64_t> versions = list_versions(root, r.name);
+    const std::string owner = ref.substr(0, at), which = ref.substr(at + 1);
+    // NAME is a model under the runs root; anything with a slash is a model directory of its own.
+    const bool is_path = owner.find('/') != std::string::npos;
+    const std::string model_dir =
+        is_path ? fs::absolute(owner).lexically_normal().string() : (fs::path(root) / owner).string();
+    const std::string name = fs::path(model_dir).filename().string();
+    if (owner.empty() || name.empty() || which.empty())
+        throw Error(ExitCode::usage,
+                    fmt::format("'{}': expected NAME@VERSION, NAME@latest or NAME@LABEL", ref));
+    const std::vector<int64_t> versions = list_versions_in(model_dir);
     if (versions.empty()) {
-        const std::string close = [&] {
-            std::vector<std::string> names = list_model_names(root);
-            for (auto & n : names)
-                if (n.size() > 0 &&
-                    (n.find(r.name) != std::string::npos || r.name.find(n) != std::string::npos))
-                    return n;
-            return std::string();
-        }();
+        if (is_path)
+            throw Error(ExitCode::missing_input, fmt::format("{}: no versions in {}", ref, model_dir));
+        const std::string close = close_model_name(name, root);
         throw Error(ExitCode::missing_input,
-                    fmt::format("no trained versions of '{}' under {}{}", r.name, root,
+                    fmt::format("no trained versions of '{}' under {}{}", name, root,
                                 close.empty() ? "" : fmt::format(" (did you mean '{}'?)", close)));
     }
     if (which == "latest") {
         for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-            const std::string dir = version_dir(root, r.name, *it);
-            if (read_meta(dir).value("status", "") == "done") {
-                r.version = *it;
-                r.dir = dir;
+            RunRef r = version_in(model_dir, name, *it);
+            // A run is finished when its meta says so; an export version is complete once it is in place.
+            if (r.exported ? file_exists(r.dir + "/dlctl.h5")
+                           : read_meta(r.dir).value("status", "") == "done")
                 return r;
-            }
         }
         throw Error(ExitCode::missing_input,
-                    fmt::format("'{}' has no finished version under {}", r.name, root));
+                    fmt::format("'{}' has no finished version under {}", name, is_path ? model_dir : root));
     }
-    try {
-        size_t used = 0;
-        r.version = std::stoll(which, &used);
-        if (used != which.size()) throw std::invalid_argument(which);
-    } catch (...) {
-        throw Error(ExitCode::usage, fmt::format("'{}': expected NAME@VERSION or NAME@latest", ref));
+    int64_t version = 0;
+    if (is_number_text(which)) {
+        version = std::stoll(which);
+    } else if (is_label_name(which)) {
+        const LabelSet labels = read_labels_file(model_dir);
+        const std::optional<int64_t> labelled = labels.version_of(which);
+        if (!labelled) {
+            std::vector<std::string> names;
+            for (const auto & [label, v] : labels.versions) names.push_back(label);
+            const std::string close = closest_match(which, names);
+            throw Error(
+                ExitCode::missing_input,
+                fmt::format("{}: '{}' has no label '{}' (labels: {}; set one with `dlctl label {} {}=N`){}",
+                            ref, name, which,
+                            names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")), owner, which,
+                            close.empty() ? "" : fmt::format("; did you mean '{}'?", close)));
+        }
+        version = *labelled;
+    } else {
+        throw Error(ExitCode::usage,
+                    fmt::format("'{}': expected NAME@VERSION, NAME@latest or NAME@LABEL after the '@'", ref));
     }
-    r.dir = version_dir(root, r.name, r.version);
+    RunRef r = version_in(model_dir, name, version);
     if (!fs::is_directory(r.dir, ec))
         throw Error(ExitCode::missing_input, fmt::format("{}: no version {} of '{}' (versions: {})", ref,
-                                                         r.version, r.name, fmt::join(versions, ", ")));
+                                                         version, name, fmt::join(versions, ", ")));
     return r;
 }
+
+}  // namespace
 
 RunLock::RunLock(const std::string & run_dir) {
     const std::string path = run_dir + "/.lock";

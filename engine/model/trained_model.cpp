@@ -19,12 +19,12 @@ void copy_checkpoint_tensor(Tensor & dst, const Tensor & src, const std::string 
 }
 
 TrainedModel load_trained(const RunRef & run) {
-    TrainedModel m = load_trained_file(run.dir + "/model.h5");
+    TrainedModel m = load_trained_file(model_file_of(run));
     m.run = run;
-    // Checkpoints name the data relative to the spec (Note [portable spec]); the run's spec.yaml, which never
-    // leaves this machine, knows where it is.
-    const std::string local_spec = run.dir + "/spec.yaml";
-    if (file_exists(local_spec)) {
+    // Checkpoints and exports name the data relative to the spec (Note [portable spec]); the run's spec.yaml,
+    // which never leaves this machine, knows where it is.
+    const std::string local_spec = (run.exported ? run.trained_in : run.dir) + "/spec.yaml";
+    if ((!run.exported || !run.trained_in.empty()) && file_exists(local_spec)) {
         const Spec local = parse_spec(read_file(local_spec), local_spec, /*base_dir=*/"");
         if (local.data.format == m.spec.data.format) {
             m.spec.data.path = local.data.path;

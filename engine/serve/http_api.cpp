@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -124,8 +125,10 @@ void ModelServer::Impl::handle(const HttpRequest & req, HttpResponse & res) {
 }
 
 bool ModelServer::Impl::ready() const {
-    return std::all_of(models.begin(), models.end(),
-                       [](const auto & m) { return !m->snapshot()->versions.empty(); });
+    return std::all_of(models.begin(), models.end(), [](const auto & m) {
+        const auto s = m->snapshot();
+        return !s->versions.empty() && s->labels_ready;
+    });
 }
 
 void ModelServer::Impl::dispatch(const HttpRequest & req, HttpResponse & res, std::string & model,
@@ -157,10 +160,11 @@ void ModelServer::Impl::dispatch(const HttpRequest & req, HttpResponse & res, st
         only(get, "GET");
         std::map<std::string, size_t> loaded;
         for (const auto & m : models) loaded[m->name] = m->snapshot()->versions.size();
-        res.body = metrics.render(loaded);
+        res.body = metrics.render(loaded) + labels_metrics();
         res.content_type = "text/plain; version=0.0.4; charset=utf-8";
         return;
     }
+    if (path.starts_with("/admin/")) return admin(req, res);
     if (options.bench_static_route && path == "/bench/static") {
         only(get || req.method == "POST", "GET, POST");
         res.body = "{\"predictions\": [[0.5]]}\n";
@@ -194,7 +198,8 @@ void ModelServer::Impl::dispatch(const HttpRequest & req, HttpResponse & res, st
 }
 
 std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpRequest & req, const Route & route,
-                                                                ServedModel & m, const ModelState & s) const {
+                                                                ServedModel & m, const ModelState & s,
+                                                                Mirror * mirror) const {
     if (route.selector == Route::Selector::version) {
         if (!is_number_text(route.selected)) reject(400, "version '{}' is not a number", route.selected);
         const int64_t v = std::stoll(route.selected);
@@ -218,10 +223,10 @@ std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpReques
     };
     std::shared_ptr<const LoadedVersion> stable = labelled("stable");
     if (!stable) stable = s.versions.rbegin()->second;  // TF Serving's default: the newest version
-    if (options.canary_percent > 0 && route.kind != Route::Kind::status &&
-        route.kind != Route::Kind::metadata) {
-        if (auto canary = labelled("canary")) {
-            const auto basis_points = static_cast<uint64_t>(std::llround(options.canary_percent * 100));
+    const double percent = s.canary_percent.value_or(options.canary_percent);
+    if (percent > 0 && route.kind != Route::Kind::status && route.kind != Route::Kind::metadata) {
+        if (auto canary = labelled("canary"); canary && canary != stable) {
+            const auto basis_points = static_cast<uint64_t>(std::llround(percent * 100));
             bool to_canary;
             if (const std::string * id = req.header("x-request-id")) {
                 to_canary = request_id_hash(*id) % 10000 < basis_points;
@@ -231,7 +236,12 @@ std::shared_ptr<const LoadedVersion> ModelServer::Impl::resolve(const HttpReques
                 const uint64_t n = m.unlabelled.fetch_add(1, std::memory_order_relaxed);
                 to_canary = (n + 1) * basis_points / 10000 > n * basis_points / 10000;
             }
-            if (to_canary) return canary;
+            if (to_canary) {
+                // Note [mirrored requests]: the canary's share also runs on the other version, so that how far
+                // their answers are apart is measured; in shadow mode stable answers and the canary only runs.
+                if (mirror) *mirror = {s.shadow ? canary : stable, s.shadow};
+                return s.shadow ? stable : canary;
+            }
         }
     }
     return stable;
@@ -253,7 +263,7 @@ void ModelServer::Impl::serve_v1(const HttpRequest & req, HttpResponse & res, co
             version = std::stoll(route.selected);
             list.push_back(status_entry(version, "END", "UNKNOWN", s->refused.at(version)));
         } else if (route.selector != Route::Selector::none) {
-            const auto v = resolve(req, route, m, *s);
+            const auto v = resolve(req, route, m, *s, nullptr);
             version = v->version;
             list.push_back(status_entry(version, "AVAILABLE", "OK", ""));
         } else {
@@ -267,10 +277,21 @@ void ModelServer::Impl::serve_v1(const HttpRequest & req, HttpResponse & res, co
                     list.push_back(status_entry(v, "END", "UNKNOWN", s->refused.at(v)));
             }
         }
-        res.body = dump(ojson{{"model_version_status", list}}, 1) + "\n";
+        ojson reply = {{"model_version_status", list}};
+        if (route.selector == Route::Selector::none) {
+            // Beside TF Serving's field: what routes unlabelled requests, and why labels.json is refused.
+            ojson labels = ojson::object();
+            for (const auto & [label, v] : s->labels) labels[label] = std::to_string(v);
+            reply["labels"] = labels;
+            reply["canary_percent"] = s->canary_percent.value_or(options.canary_percent);
+            if (s->shadow) reply["shadow"] = true;
+            if (!s->labels_error.empty()) reply["labels_error"] = s->labels_error;
+        }
+        res.body = dump(reply, 1) + "\n";
         return;
     }
-    const std::shared_ptr<const LoadedVersion> v = resolve(req, route, m, *s);
+    Mirror mirror;
+    const std::shared_ptr<const LoadedVersion> v = resolve(req, route, m, *s, &mirror);
     version = v->version;
     if (route.kind == Route::Kind::metadata) {
         res.body = v->metadata;
@@ -314,8 +335,159 @@ void ModelServer::Impl::serve_v1(const HttpRequest & req, HttpResponse & res, co
     const int64_t n = reader.rows();
     if (n == 0) reject(400, "no instances to predict");
     std::vector<float> out(static_cast<size_t>(n * v->output_size));
+    if (mirror.version &&
+        (mirror.version->input_size != v->input_size || mirror.version->output_size != v->output_size ||
+         mirror.version->classifier != v->classifier))
+        mirror = {};  // different signatures: nothing to compare
+    std::vector<float> mirrored_out;
+    std::future<void> mirrored;
+    const auto mirror_start = Clock::now();
+    if (mirror.version) {
+        mirrored_out.resize(out.size());
+        mirrored = std::async(std::launch::async, [&] {
+            mirror.version->batcher->predict(reader.values().data(), n, mirrored_out.data());
+        });
+    }
     v->batcher->predict(reader.values().data(), n, out.data());
+    if (mirrored.valid()) record_mirror(m, *v, mirror, mirrored, out, mirrored_out, n, mirror_start);
     res.body = prediction_reply(*v, out, n, columnar);
+}
+
+}  // namespace dl
+
+namespace dl {
+
+using namespace serve;
+
+namespace {
+
+// Per row: the mean absolute difference of the outputs (regressors), or the total variation distance of the
+// class probabilities (classifiers, in [0, 1]); summed over the rows.
+double divergence_sum(const std::vector<float> & a, const std::vector<float> & b, int64_t rows, int64_t width,
+                      bool classifier) {
+    double total = 0;
+    for (int64_t i = 0; i < rows; ++i) {
+        double row = 0;
+        for (int64_t j = 0; j < width; ++j)
+            row += std::abs(static_cast<double>(a[i * width + j]) - static_cast<double>(b[i * width + j]));
+        total += classifier ? row / 2 : row / static_cast<double>(width);
+    }
+    return total;
+}
+
+bool same_secret(std::string_view a, std::string_view b) {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (size_t i = 0; i < std::max(a.size(), b.size()); ++i)
+        diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+    return diff == 0;
+}
+
+}  // namespace
+
+void ModelServer::Impl::record_mirror(ServedModel & m, const LoadedVersion & answered, const Mirror & mirror,
+                                      std::future<void> & mirrored, const std::vector<float> & out,
+                                      const std::vector<float> & mirrored_out, int64_t rows,
+                                      Clock::time_point start) {
+    int code = 200;
+    try {
+        mirrored.get();
+    } catch (const std::exception & e) {
+        code = 500;
+        log_once(m, "mirror:" + std::string(e.what()), LogLevel::error,
+                 fmt::format("{}: version {} failed on a mirrored request: {}", m.name,
+                             mirror.version->version, e.what()));
+    }
+    // The canary is the answering version unless it only shadows.
+    const int64_t canary = mirror.shadow ? mirror.version->version : answered.version;
+    if (mirror.shadow)
+        metrics.count_request(m.name, canary, "shadow", code,
+                              std::chrono::duration<double>(Clock::now() - start).count());
+    if (code == 200)
+        metrics.observe_divergence(
+            m.name, canary,
+            divergence_sum(out, mirrored_out, rows, answered.output_size, answered.classifier), rows);
+}
+
+std::string ModelServer::Impl::labels_metrics() const {
+    std::string out =
+        "# HELP dlctl_serve_labels_valid 1 while the model's labels.json is in effect, 0 while it is refused "
+        "(the last good labels stay in effect; the reason is in the model's status).\n"
+        "# TYPE dlctl_serve_labels_valid gauge\n";
+    std::string refusals =
+        "# HELP dlctl_serve_labels_refusals_total Contents of labels.json refused.\n"
+        "# TYPE dlctl_serve_labels_refusals_total counter\n";
+    std::string labels =
+        "# HELP dlctl_serve_label_version The version each label names.\n"
+        "# TYPE dlctl_serve_label_version gauge\n";
+    std::string canary =
+        "# HELP dlctl_serve_canary_percent Share of unlabelled requests routed (or, in shadow mode, "
+        "mirrored) "
+        "to the canary label's version.\n"
+        "# TYPE dlctl_serve_canary_percent gauge\n";
+    for (const auto & m : models) {
+        const auto s = m->snapshot();
+        out += fmt::format("dlctl_serve_labels_valid{{model=\"{}\"}} {}\n", m->name,
+                           s->labels_error.empty() ? 1 : 0);
+        refusals += fmt::format("dlctl_serve_labels_refusals_total{{model=\"{}\"}} {}\n", m->name,
+                                m->labels_refusals.load(std::memory_order_relaxed));
+        for (const auto & [label, version] : s->labels)
+            labels += fmt::format("dlctl_serve_label_version{{model=\"{}\",label=\"{}\"}} {}\n", m->name,
+                                  label, version);
+        canary += fmt::format("dlctl_serve_canary_percent{{model=\"{}\"}} {}\n", m->name,
+                              s->canary_percent.value_or(options.canary_percent));
+    }
+    return out + refusals + labels + canary;
+}
+
+// The admin API `dlctl rollout` drives: GET /admin/models/NAME (labels, their error, per-version counters) and
+// POST /admin/models/NAME:reload (rescan now, answer once the rescan is done). Loopback clients only, unless
+// serve has an admin token: then every client sends it as "Authorization: Bearer TOKEN".
+void ModelServer::Impl::admin(const HttpRequest & req, HttpResponse & res) {
+    if (!options.admin_token.empty()) {
+        const std::string * auth = req.header("authorization");
+        if (!auth || !same_secret(*auth, "Bearer " + options.admin_token))
+            reject(401, "the admin API needs \"Authorization: Bearer TOKEN\" with serve's --admin-token");
+    } else if (!req.from_loopback) {
+        reject(
+            403,
+            "the admin API answers loopback clients only (start serve with --admin-token to allow others)");
+    }
+    constexpr std::string_view prefix = "/admin/models/";
+    if (!req.path.starts_with(prefix))
+        reject(404, "no such resource: {} (the admin API is /admin/models/NAME[:reload])",
+               req.path.substr(0, 200));
+    std::string name = req.path.substr(prefix.size());
+    const bool reload = name.ends_with(":reload");
+    if (reload) name.resize(name.size() - std::string_view(":reload").size());
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) reject(404, "no model '{}'", name.substr(0, 200));
+    if (reload) {
+        if (req.method != "POST") throw HttpError(405, "use POST", "POST");
+        std::unique_lock lock(stop_mutex);
+        const uint64_t target = scans_started + 1;
+        rescan_requested = true;
+        stop_changed.notify_all();
+        if (!scan_finished.wait_for(lock, std::chrono::seconds(10),
+                                    [&] { return scans_done >= target || stop_requested; }))
+            reject(503, "the rescan did not finish within 10 s");
+    } else if (req.method != "GET" && req.method != "HEAD") {
+        throw HttpError(405, "use GET", "GET");
+    }
+    const ServedModel & m = *it->second;
+    const auto s = m.snapshot();
+    ojson reply;
+    reply["model"] = m.name;
+    ojson labels = ojson::object();
+    for (const auto & [label, v] : s->labels) labels[label] = v;
+    reply["labels"] = labels;
+    reply["canary_percent"] = s->canary_percent.value_or(options.canary_percent);
+    reply["shadow"] = s->shadow;
+    reply["labels_error"] = s->labels_error;
+    ojson loaded = ojson::array();
+    for (const auto & [v, version] : s->versions) loaded.push_back(v);
+    reply["loaded"] = loaded;
+    reply["versions"] = ojson::parse(metrics.version_stats(m.name).dump());
+    res.body = dump(reply, 1) + "\n";
 }
 
 }  // namespace dl

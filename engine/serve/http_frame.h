@@ -26,6 +26,7 @@ struct HttpRequest {
     int minor_version = 1;
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, values trimmed
     std::string body;                                          // de-chunked
+    bool from_loopback = false;  // the peer is 127.0.0.0/8 or ::1 (set by HttpServer, not by the framer)
 
     const std::string * header(std::string_view lower_case_name) const;
     bool keep_alive() const;  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "keep-alive"

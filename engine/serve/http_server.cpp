@@ -34,6 +34,17 @@ constexpr size_t kReadChunk = 64 << 10;
 // not reset the connection before the client has read the answer (RFC 9112 §9.6).
 constexpr std::chrono::milliseconds kLingerTime{2000};
 
+bool is_loopback(const sockaddr_storage & peer) {
+    if (peer.ss_family == AF_INET)
+        return (ntohl(reinterpret_cast<const sockaddr_in &>(peer).sin_addr.s_addr) >> 24) == 127;
+    if (peer.ss_family == AF_INET6) {
+        const in6_addr & a = reinterpret_cast<const sockaddr_in6 &>(peer).sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
+        return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;  // ::ffff:127.x.y.z
+    }
+    return false;
+}
+
 void close_fd(int & fd) {
     if (fd >= 0) ::close(fd);
     fd = -1;
@@ -75,6 +86,7 @@ struct HttpServer::Impl {
         size_t bytes_needed = 0;  // the request is incomplete until `in` holds this many bytes
         bool request_started = false, continue_sent = false, close_after_write = false, line_checked = false;
         bool peer_closed = false;  // the client shut its side: answer what it sent, then close
+        bool from_loopback = false;
         std::string out;
         size_t out_pos = 0;
         Clock::time_point deadline;
@@ -247,7 +259,10 @@ struct HttpServer::Impl {
 
     void accept_all() {
         while (listener_open) {
-            const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            sockaddr_storage peer{};
+            socklen_t peer_size = sizeof peer;
+            const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr *>(&peer), &peer_size,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                     // Out of descriptors: stop listening for a moment rather than spin on a readable
@@ -266,6 +281,7 @@ struct HttpServer::Impl {
             auto c = std::make_unique<Connection>();
             c->fd = fd;
             c->id = next_id++;
+            c->from_loopback = is_loopback(peer);
             c->events = EPOLLIN;
             c->deadline = Clock::now() + options.idle_timeout;
             watch(fd, c->id, EPOLLIN, EPOLL_CTL_ADD);
@@ -379,6 +395,7 @@ struct HttpServer::Impl {
         set_events(c, 0);  // pipelined requests wait in the socket until this one is answered
         {
             std::lock_guard lock(jobs_mutex);
+            f.request.from_loopback = c.from_loopback;
             jobs.push_back(Job{c.id, std::move(f.request)});
         }
         jobs_changed.notify_one();

@@ -3,9 +3,11 @@
 // version_repository.cpp (the watcher: versions, labels, reloads). Internal to serve/.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,15 +37,27 @@ struct ModelServer::Impl {
                   std::string & method);
     void serve_v1(const HttpRequest & req, HttpResponse & res, const serve::Route & route,
                   serve::ServedModel & m, int64_t & version);
+    // A second version a request also runs on (Note [mirrored requests] in http_api.cpp).
+    struct Mirror {
+        std::shared_ptr<const serve::LoadedVersion> version;
+        bool shadow = false;  // `version` is the canary, shadowing: its answer is only compared
+    };
     std::shared_ptr<const serve::LoadedVersion> resolve(const HttpRequest & req, const serve::Route & route,
-                                                        serve::ServedModel & m,
-                                                        const serve::ModelState & s) const;
+                                                        serve::ServedModel & m, const serve::ModelState & s,
+                                                        Mirror * mirror) const;
+    void record_mirror(serve::ServedModel & m, const serve::LoadedVersion & answered, const Mirror & mirror,
+                       std::future<void> & mirrored, const std::vector<float> & out,
+                       const std::vector<float> & mirrored_out, int64_t rows,
+                       std::chrono::steady_clock::time_point start);
+    void admin(const HttpRequest & req, HttpResponse & res);
+    std::string labels_metrics() const;
     bool ready() const;
 
     void watch();
     void scan(serve::ServedModel & m);
-    std::map<std::string, int64_t> read_labels(serve::ServedModel & m);
-    void log_once(serve::ServedModel & m, const std::string & key, LogLevel level, const std::string & line);
+    void apply_labels(serve::ServedModel & m, serve::ModelState & next);
+    // false when `key` was logged before (and not cleared since)
+    bool log_once(serve::ServedModel & m, const std::string & key, LogLevel level, const std::string & line);
 
     ServeOptions options;
     std::unique_ptr<HttpServer> http;
@@ -52,9 +66,10 @@ struct ModelServer::Impl {
     std::vector<std::unique_ptr<serve::ServedModel>> models;
     std::map<std::string, serve::ServedModel *, std::less<>> by_name;
 
-    std::mutex stop_mutex;
-    std::condition_variable stop_changed;
-    bool stop_requested = false;
+    std::mutex stop_mutex;  // guards the watcher's state below
+    std::condition_variable stop_changed, scan_finished;
+    bool stop_requested = false, rescan_requested = false;
+    uint64_t scans_started = 0, scans_done = 0;
 };
 
 }  // namespace dl

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <mutex>
 #include <span>
 #include <string>
@@ -24,6 +25,9 @@ public:
 
     void observe(double v);
     void write(std::string & out, std::string_view name, const std::string & labels) const;
+    std::span<const double> bounds() const { return bounds_; }
+    const std::vector<uint64_t> & counts() const { return counts_; }  // per bucket, not cumulative
+    uint64_t count() const { return count_; }
 
 private:
     std::span<const double> bounds_;
@@ -40,6 +44,11 @@ public:
     void count_request(const std::string & model, int64_t version, const std::string & method, int code,
                        double seconds);
     void observe_batch(const std::string & model, int64_t version, int64_t rows);
+    // How far a version's answers were from another's on the same rows (mirrored and shadowed requests).
+    void observe_divergence(const std::string & model, int64_t version, double divergence_sum, int64_t rows);
+    // Per version of `model`: inference requests, server errors (5xx), the latency histogram and divergence,
+    // counted since start-up; `dlctl rollout` takes differences between two reads.
+    nlohmann::ordered_json version_stats(const std::string & model) const;
     // `loaded`: model name -> number of loaded versions, sampled by the caller.
     std::string render(const std::map<std::string, size_t> & loaded) const;
 
@@ -50,6 +59,12 @@ private:
     mutable std::mutex mutex_;
     std::map<std::tuple<std::string, int64_t, std::string, int>, uint64_t> requests_;
     std::map<Key, uint64_t> errors_;
+    std::map<Key, uint64_t> inference_requests_, server_errors_;
+    struct Divergence {
+        double sum = 0, max = 0;
+        int64_t rows = 0;
+    };
+    std::map<Key, Divergence> divergence_;
     std::map<Key, Histogram> latency_, batch_;
 };
 

@@ -143,51 +143,80 @@ using namespace serve;
 // -----------------------------------------------------------------------------------------------------------
 // The watcher: new, replaced and removed version directories, and labels.json.
 
-void ModelServer::Impl::log_once(ServedModel & m, const std::string & key, LogLevel level,
+bool ModelServer::Impl::log_once(ServedModel & m, const std::string & key, LogLevel level,
                                  const std::string & line) {
-    if (m.logged.insert(key).second) log(level, line);
+    if (!m.logged.insert(key).second) return false;
+    log(level, line);
+    return true;
 }
 
-std::map<std::string, int64_t> ModelServer::Impl::read_labels(ServedModel & m) {
-    const std::string path = m.base_dir + "/labels.json";
+// Note [labels and history] in io/model_labels.cpp: labels.json is taken whole or not at all. A file that does
+// not parse, names a version that is not loaded, or renames a label by a typo leaves the last good labels in
+// effect (traffic does not move); the reason is logged once, shown in the model's status and counted in
+// /metrics until the file is fixed.
+void ModelServer::Impl::apply_labels(ServedModel & m, ModelState & next) {
+    const std::string path = m.base_dir + "/" + kLabelsFile;
     std::string text;
+    bool readable = true;
     if (file_exists(path)) {
         try {
             text = read_file(path);
         } catch (const Error &) {
-            return m.file_labels;  // vanished between the two calls: next poll
+            readable = false;  // vanished or unreadable for a moment: decide at the next poll
         }
     }
-    if (text == m.labels_text) return m.file_labels;
-    std::map<std::string, int64_t> labels;
-    try {
-        if (!text.empty()) {
-            const json j = parse_json_bounded(text, path, {.max_bytes = 1 << 20, .max_depth = 2});
-            if (!j.is_object())
-                throw std::runtime_error("expected an object such as {\"stable\": 1, \"canary\": 2}");
-            for (const auto & [label, value] : j.items()) {
-                if (!is_name(label))
-                    throw std::runtime_error(fmt::format("'{}' cannot be a label name", label));
-                if (value.is_number_unsigned())
-                    labels[label] = value.get<int64_t>();
-                else if (value.is_string() && is_number_text(value.get<std::string>()))
-                    labels[label] = std::stoll(value.get<std::string>());
-                else
-                    throw std::runtime_error(
-                        fmt::format("label '{}': the version must be a positive number", label));
-            }
+    const bool never_parsed = !m.parsed && m.parse_error.empty();
+    if (readable && (never_parsed || text != m.parsed_text)) {
+        m.parsed_text = text;
+        m.parsed.reset();
+        m.parse_error.clear();
+        try {
+            m.parsed = text.empty() ? LabelSet{}
+                                    : parse_labels(text, path, m.good_labels ? &*m.good_labels : nullptr);
+        } catch (const Error & e) {
+            m.parse_error = e.what();
         }
-    } catch (const std::exception & e) {
-        // Half-written by an editor, perhaps: keep the labels read before and say so once per content.
-        const std::string why = e.what();
-        log_once(m, "labels.json:" + text, LogLevel::error,
-                 fmt::format("{}; keeping the labels read before",
-                             why.starts_with(path) ? why : fmt::format("{}: {}", path, why)));
-        return m.file_labels;
     }
-    m.labels_text = text;
-    m.file_labels = labels;
-    return labels;
+    std::string why = m.parse_error;
+    if (m.parsed) {
+        for (const auto & [label, version] : m.parsed->versions) {
+            if (next.versions.contains(version)) continue;
+            why = fmt::format("{}: label \"{}\" names version {}, which is {}", path, label, version,
+                              next.refused.contains(version)
+                                  ? fmt::format("refused ({})", next.refused.at(version))
+                                  : fmt::format("not loaded (loaded: {})", join_versions(next)));
+            break;
+        }
+    }
+    if (why.empty() && m.parsed) {
+        m.good_labels = m.parsed;
+        std::erase_if(m.logged, [](const std::string & key) { return key.starts_with("labels.json:"); });
+    } else if (!why.empty()) {
+        const std::string shown = replace_all(why, m.base_dir + "/", "");
+        if (log_once(m, "labels.json:" + shown, LogLevel::error,
+                     fmt::format("{}: {}; {}", m.name, why,
+                                 m.good_labels ? "keeping the labels taken before" : "no labels taken yet")))
+            m.labels_refusals.fetch_add(1, std::memory_order_relaxed);
+        next.labels_error = shown;
+    }
+    next.labels_ready = m.good_labels.has_value();
+    if (m.good_labels) {
+        next.canary_percent = m.good_labels->canary_percent;
+        next.shadow = m.good_labels->shadow;
+        for (const auto & [label, version] : m.good_labels->versions)
+            if (next.versions.contains(version)) next.labels[label] = version;
+    }
+    for (const auto & [label, version] : m.flag_labels) {
+        const std::string key = fmt::format("label:{}={}", label, version);
+        if (next.versions.contains(version)) {
+            next.labels[label] = version;
+            m.logged.erase(key);
+        } else {
+            log_once(m, key, LogLevel::error,
+                     fmt::format("{}: --label {}={} names a version that is not loaded; ignoring it", m.name,
+                                 label, version));
+        }
+    }
 }
 
 void ModelServer::Impl::scan(ServedModel & m) {
@@ -244,23 +273,26 @@ void ModelServer::Impl::scan(ServedModel & m) {
                                              had ? "; still serving the copy loaded before" : ""));
         }
     }
-    for (const auto & [version, loaded] : current->versions)
-        if (!next->versions.contains(version))
-            log(LogLevel::info, fmt::format("{}: version {} removed", m.name, version));
-
-    std::map<std::string, int64_t> labels = read_labels(m);
-    for (const auto & [label, version] : m.flag_labels) labels[label] = version;
-    for (const auto & [label, version] : labels) {
-        const std::string key = fmt::format("label:{}={}", label, version);
-        if (next->versions.contains(version)) {
-            next->labels[label] = version;
-            m.logged.erase(key);
+    for (const auto & [version, loaded] : current->versions) {
+        if (next->versions.contains(version)) continue;
+        // A labelled version stays in memory until the labels stop naming it: removing its directory must not
+        // move the label's traffic either.
+        const bool labelled = std::any_of(current->labels.begin(), current->labels.end(),
+                                          [&](const auto & l) { return l.second == version; });
+        if (labelled) {
+            next->versions[version] = loaded;
+            log_once(
+                m, fmt::format("kept:{}", version), LogLevel::error,
+                fmt::format("{}: version {} was removed from {} but a label still names it; serving the copy "
+                            "in memory until the labels change",
+                            m.name, version, m.base_dir));
         } else {
-            log_once(m, key, LogLevel::error,
-                     fmt::format("{}: label '{}' points at version {}, which is not loaded; ignoring it",
-                                 m.name, label, version));
+            m.logged.erase(fmt::format("kept:{}", version));
+            log(LogLevel::info, fmt::format("{}: version {} removed", m.name, version));
         }
     }
+
+    apply_labels(m, *next);
     if (next->labels != current->labels) {
         std::vector<std::string> text;
         for (const auto & [label, version] : next->labels)
@@ -268,16 +300,24 @@ void ModelServer::Impl::scan(ServedModel & m) {
         log(LogLevel::info, fmt::format("{}: labels {}", m.name,
                                         text.empty() ? "none" : fmt::format("{}", fmt::join(text, ", "))));
     }
-    if (next->versions != current->versions || next->labels != current->labels ||
-        next->refused != current->refused)
-        m.publish(std::move(next));
+    if (!(*next == *current)) m.publish(std::move(next));
 }
 
 void ModelServer::Impl::watch() {
     const std::string host =
         options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
     for (bool first = true;; first = false) {
+        {
+            std::lock_guard lock(stop_mutex);
+            ++scans_started;
+            rescan_requested = false;
+        }
         for (const auto & m : models) scan(*m);
+        {
+            std::lock_guard lock(stop_mutex);
+            ++scans_done;
+        }
+        scan_finished.notify_all();
         if (first) {
             std::vector<std::string> served;
             for (const auto & m : models)
@@ -286,9 +326,9 @@ void ModelServer::Impl::watch() {
                 fmt::format("serving {} on http://{}:{}", fmt::join(served, ", "), host, port));
         }
         std::unique_lock lock(stop_mutex);
-        if (stop_changed.wait_for(lock, std::chrono::milliseconds(options.poll_ms),
-                                  [&] { return stop_requested; }))
-            return;
+        stop_changed.wait_for(lock, std::chrono::milliseconds(options.poll_ms),
+                              [&] { return stop_requested || rescan_requested; });
+        if (stop_requested) return;
     }
 }
 

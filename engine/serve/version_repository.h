@@ -11,11 +11,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "io/model_labels.h"
 #include "serve/batcher.h"
 #include "serve/model_server.h"
 #include "serve/serve_metrics.h"
@@ -47,6 +49,13 @@ struct ModelState {
     std::map<int64_t, std::shared_ptr<const LoadedVersion>> versions;
     std::map<int64_t, std::string> refused;  // version -> why its directory was not loaded
     std::map<std::string, int64_t> labels;   // each points at a loaded version
+    std::optional<double> canary_percent;    // labels.json's; else --canary-percent
+    bool shadow = false;                     // the canary's share is mirrored to it, never answered by it
+    // Why labels.json is refused now ("" when it was taken): the labels above are the last good ones.
+    std::string labels_error;
+    bool labels_ready = true;  // false until a labels.json (or its absence) has been taken once
+
+    bool operator==(const ModelState &) const = default;
 };
 
 struct ServedModel {
@@ -72,8 +81,11 @@ struct ServedModel {
         std::string why;
     };
     std::map<std::string, Refusal> refusals;  // version directory -> the dlctl.h5 refused, logged once
-    std::string labels_text;                  // labels.json as last read
-    std::map<std::string, int64_t> file_labels;
+    std::string parsed_text;                  // labels.json as last parsed, and what came of it
+    std::optional<LabelSet> parsed;
+    std::string parse_error;
+    std::optional<LabelSet> good_labels;  // the last labels.json taken whole (empty set: none on disk)
+    std::atomic<uint64_t> labels_refusals{0};
     std::set<std::string> logged;  // label problems already logged
 };
 

@@ -25,6 +25,9 @@ const std::vector<Command> & commands() {
         {"package",
          "build a small, reproducible OCI image of an exported model version, without a Docker daemon",
          setup_package},
+        {"rollout",
+         "raise a canary's traffic share step by step on a running serve; promote it, or roll it back on a breach",
+         setup_rollout},
         {"push",
          "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution "
          "API)",

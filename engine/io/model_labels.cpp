@@ -274,7 +274,7 @@ std::vector<HistoryEntry> read_history(const std::string & model_dir) {
         try {
             if (line.size() > kMaxHistoryLineBytes) throw std::runtime_error("line too long");
             const nlohmann::json j =
-                parse_json_bounded(line, where, {.max_bytes = kMaxHistoryLineBytes, .max_depth = 4});
+                parse_json_bounded(line, where, {.max_bytes = kMaxHistoryLineBytes, .max_depth = 8});
             HistoryEntry e;
             e.time = j.at("time").get<std::string>();
             e.user = j.value("user", "");

@@ -67,6 +67,29 @@ expect_rc 0 "$DLCTL" eval housing@2 --against housing@1 --data datasets/housing.
 [ "$(json "$T/out" "(j['split'], j['samples'], j['baseline']['samples'])")" = "('data', 506, 506)" ] \
   || fail "--data: $(cat "$T/out")"
 
+# A baseline trained on another split is scored on the candidate's rows (and the other way round).
+expect_rc 0 "$DLCTL" train configs/housing.yaml --set train.epochs=2 --set data.test_split=0.2 --quiet --json
+expect_rc 0 "$DLCTL" eval housing@3 --json
+[ "$(json "$T/out" "j['samples']")" = 102 ] || fail "housing@3's own test split: $(json "$T/out" "j['samples']")"
+expect_rc 0 "$DLCTL" eval housing@2 --against housing@3 --json
+[ "$(json "$T/out" "(j['samples'], j['candidate']['samples'], j['baseline']['samples'])")" = "(152, 152, 152)" ] \
+  || fail "baseline on another split: $(cat "$T/out")"
+expect_rc 0 "$DLCTL" eval housing@3 --against housing@2 --json
+[ "$(json "$T/out" "j['baseline']['samples']")" = 102 ] || fail "the candidate's rows: $(cat "$T/out")"
+
+# A baseline whose feature columns are not the candidate's data's (here: the same columns in another order)
+# is refused rather than scored on shuffled inputs.
+python3 - datasets/housing.csv "$T/reordered.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+with open(sys.argv[2], "w", newline="") as f:
+    csv.writer(f).writerows([r[1::-1] + r[2:] for r in rows])
+PY
+expect_rc 0 "$DLCTL" train configs/housing.yaml --set train.epochs=1 --set "data.path=$T/reordered.csv" --quiet --json
+expect_rc 65 "$DLCTL" eval housing@2 --against housing@4
+grep -q "feature columns \[CRIM, ZN, .*differ from the ones housing@4 was trained on (\[ZN, CRIM, " "$T/err" \
+  || fail "reordered columns: $(cat "$T/err")"
+
 # Usage errors: `baseline` without --against, a malformed expression, a metric the models lack.
 expect_rc 2 "$DLCTL" eval housing@2 --gate 'mae<=baseline*1.02'
 grep -q "compares with a baseline: add --against BASELINE" "$T/err" || fail "no --against: $(cat "$T/err")"

@@ -10,7 +10,7 @@ DEB_PACKAGES := cmake make g++ pkg-config git libcli11-dev libyaml-cpp-dev nlohm
                 libonnx-dev libprotobuf-dev protobuf-compiler curl \
                 libcurl4-openssl-dev libarchive-dev \
                 docker-registry skopeo umoci podman runc uidmap apache2-utils python3-jwt python3-cryptography jq \
-                dataset-fashion-mnist clang-format
+                python3-sklearn dataset-fashion-mnist clang-format
 BENCH_PACKAGES := python3-torch python3-sklearn python3-numpy python3-h5py libopenblas0-openmp time wrk
 
 .PHONY: demo test bench soak deps bench-deps test-deps build configure clean gpu-bundle fuzz fuzz-build fuzz-deps \

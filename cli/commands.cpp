@@ -8,7 +8,12 @@ const std::vector<Command> & commands() {
     static const std::vector<Command> table = {
 #ifndef DLCTL_SERVING_ONLY
         {"train", "train a model from a YAML spec into a new version under runs/", setup_train},
-        {"eval", "evaluate a trained version; --gate makes CI fail (exit 3) below a threshold", setup_eval},
+        {"eval",
+         "evaluate a trained version, or compare it --against a baseline on the same rows; --gate makes CI "
+         "fail "
+         "(exit 3) below a threshold",
+         setup_eval},
+        {"diff", "compare two versions: spec key by key, metrics, data digests and lineage", setup_diff},
         {"validate", "check a spec and its data without training", setup_validate},
         {"render", "print a spec with every default filled in", setup_render},
         {"graph", "print the training graph (text or Graphviz dot) before or after a pass", setup_graph},

@@ -17,6 +17,7 @@ const std::vector<Command> & commands();
 
 void setup_train(CLI::App &, const char *, const char *);
 void setup_eval(CLI::App &, const char *, const char *);
+void setup_diff(CLI::App &, const char *, const char *);
 void setup_validate(CLI::App &, const char *, const char *);
 void setup_render(CLI::App &, const char *, const char *);
 void setup_graph(CLI::App &, const char *, const char *);

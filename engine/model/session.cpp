@@ -1,5 +1,6 @@
 #include "model/session.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -117,8 +118,10 @@ PreparedData prepare_data(const Spec & spec) {
     return d;
 }
 
-MetricSums ModelSession::evaluate(const Table & t, const std::vector<int64_t> & rows) {
+MetricSums ModelSession::evaluate(const Table & t, const std::vector<int64_t> & rows,
+                                  std::vector<int32_t> * predicted_classes) {
     MetricSums sums;
+    if (predicted_classes) predicted_classes->clear();
     const int64_t n = static_cast<int64_t>(rows.size());
     for (int64_t b = 0; b < n; b += kEvalBatch) {
         const int64_t e = std::min(n, b + kEvalBatch);
@@ -126,6 +129,15 @@ MetricSums ModelSession::evaluate(const Table & t, const std::vector<int64_t> & 
         feed(ex, t, rows, b, e, true);
         ex.run(spec_.seed, 0);
         accumulate(ex, t, rows, b, e, sums);
+        if (predicted_classes && info_.classification) {
+            const TensorView pred = ex.output("prediction");
+            const int64_t width = pred.shape[1];
+            // the first most probable class, as the accuracy metric and `predict` choose it
+            for (int64_t i = 0; i < e - b; ++i) {
+                const float * p = pred.f32() + i * width;
+                predicted_classes->push_back(static_cast<int32_t>(std::max_element(p, p + width) - p));
+            }
+        }
     }
     return sums;
 }

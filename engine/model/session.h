@@ -41,7 +41,9 @@ public:
     // Adds the batch's metrics (from "prediction" against the table's targets) to `sums`.
     void accumulate(Executor & ex, const Table & t, const std::vector<int64_t> & rows, int64_t begin,
                     int64_t end, MetricSums & sums);
-    MetricSums evaluate(const Table & t, const std::vector<int64_t> & rows);
+    // With `predicted_classes` (a classifier's): each row's most probable class, in `rows` order.
+    MetricSums evaluate(const Table & t, const std::vector<int64_t> & rows,
+                        std::vector<int32_t> * predicted_classes = nullptr);
     // A training executor's "grad/<param>" outputs, in params.trainable_names() order (the optimizer's),
     // where the kernels wrote them (device memory on a device backend).
     std::vector<TensorView> & gradients(Executor & ex);

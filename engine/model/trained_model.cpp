@@ -161,7 +161,12 @@ TrainedModel load_trained_file(const std::string & path) {
 }
 
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override) {
-    DataSpec data = m.spec.data;
+    return load_table_for(m, m.spec.data, data_path_override);
+}
+
+Table load_table_for(const TrainedModel & m, const DataSpec & data_spec,
+                     const std::string & data_path_override) {
+    DataSpec data = data_spec;
     if (!data_path_override.empty() && data.format != "csv")
         throw Error(ExitCode::usage,
                     fmt::format("--data takes a CSV file; {}@{} was trained on {} data: use --split",
@@ -182,6 +187,12 @@ Table load_table_for(const TrainedModel & m, const std::string & data_path_overr
     DL_CHECK(t.num_features() == m.info.features, ExitCode::bad_input,
              "{}: {} feature columns, the model takes {}", data.path_as_written, t.num_features(),
              m.info.features);
+    // A CSV model takes its columns by position: the same count under other names would be scored silently
+    // wrong (only possible when the data is another version's).
+    DL_CHECK(m.features.empty() || t.feature_names.empty() || t.feature_names == m.features,
+             ExitCode::bad_input, "{}: feature columns [{}] differ from the ones {}@{} was trained on ([{}])",
+             data.path_as_written, fmt::format("{}", fmt::join(t.feature_names, ", ")), m.run.name,
+             m.run.version, fmt::format("{}", fmt::join(m.features, ", ")));
     m.normalizer.apply(t);
     return t;
 }

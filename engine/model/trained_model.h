@@ -40,6 +40,9 @@ std::string portable_spec_yaml(const Spec & spec);
 
 // Reads the spec's data with a trained model's label mapping and normalisation (the saved statistics).
 Table load_table_for(const TrainedModel & m, const std::string & data_path_override);
+// The same with another version's data (`eval --against` scores the baseline on the candidate's rows); the
+// feature columns must be the ones `m` was trained on, in its order.
+Table load_table_for(const TrainedModel & m, const DataSpec & data, const std::string & data_path_override);
 
 // Copies a checkpoint's tensor into a model's, which must have its shape; `what` names it in the error
 // (exit 65: the file does not fit the model).

@@ -27,8 +27,10 @@ struct Version {
 Version load_version(const std::string & ref, const std::string & runs_flag) {
     Version v;
     v.run = dl::resolve_model(ref, dl::runs_root(runs_flag));
-    v.meta = dl::read_meta(v.run.dir);
-    const std::string spec_path = v.run.dir + "/spec.yaml";
+    // An export carries no meta.json: its run's, when this machine has that run.
+    const std::string meta_dir = v.run.exported && !v.run.trained_in.empty() ? v.run.trained_in : v.run.dir;
+    v.meta = dl::read_meta(meta_dir);
+    const std::string spec_path = meta_dir + "/spec.yaml";
     v.spec_yaml = dl::file_exists(spec_path) ? dl::read_file(spec_path) : dl::load_trained(v.run).spec_yaml;
     return v;
 }

@@ -37,6 +37,9 @@ const std::vector<Command> & commands() {
          "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution "
          "API)",
          setup_push},
+        {"pull",
+         "fetch a model image (`package`, `push`) from a registry into a served directory as a new version",
+         setup_pull},
 #endif
 #endif
         {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},

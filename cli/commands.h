@@ -27,6 +27,7 @@ void setup_runs(CLI::App &, const char *, const char *);
 void setup_bench(CLI::App &, const char *, const char *);
 void setup_serve(CLI::App &, const char *, const char *);
 void setup_push(CLI::App &, const char *, const char *);
+void setup_pull(CLI::App &, const char *, const char *);
 void setup_package(CLI::App &, const char *, const char *);
 void setup_label(CLI::App &, const char *, const char *);
 void setup_promote(CLI::App &, const char *, const char *);

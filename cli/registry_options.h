@@ -1,4 +1,4 @@
-// The registry options `dlctl push` and `dlctl package --base` share: --insecure, --username with
+// The registry options `dlctl push`, `dlctl pull` and `dlctl package --base` share: --insecure, --username with
 // --password-stdin, --retries, -v; and the progress bar, warnings and request log they print on stderr.
 #pragma once
 

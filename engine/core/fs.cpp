@@ -1,6 +1,7 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -128,6 +129,28 @@ std::string read_file(const std::string & path) {
 bool file_exists(const std::string & path) {
     std::error_code ec;
     return fs::is_regular_file(path, ec);
+}
+
+std::string temp_dir_name(int64_t version) { return fmt::format(".tmp-{}-{}", version, ::getpid()); }
+
+void remove_abandoned_temp_dirs(const std::string & dir) {
+    std::error_code ec;
+    for (auto & e : fs::directory_iterator(dir, ec)) {
+        std::string file = e.path().filename().string();
+        if (file.rfind(".tmp-", 0) != 0) continue;
+        if (file.ends_with(".old")) file.resize(file.size() - 4);
+        const size_t dash = file.rfind('-');
+        long pid = 0;
+        try {
+            pid = std::stol(file.substr(dash + 1));
+        } catch (...) {
+            continue;
+        }
+        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+            continue;
+        std::error_code ignored;
+        fs::remove_all(e.path(), ignored);
+    }
 }
 
 }  // namespace dl

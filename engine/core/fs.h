@@ -4,6 +4,7 @@
 //   std::string tmp = temp_path_for(path); ... write tmp ...; commit_temp_file(tmp, path);
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,12 @@ void commit_temp_file(const std::string & tmp, const std::string & path);  // fs
 void fsync_path(const std::string & path);
 std::string read_file(const std::string & path);  // exit 66 when missing/unreadable
 bool file_exists(const std::string & path);
+
+// Note [version directories under construction]: a version directory (export, pull) is built under the
+// dot-prefixed name temp_dir_name(version) beside it, ".tmp-<version>-<pid>", so servers watching the base
+// directory skip it until it is renamed into place (".tmp-<version>-<pid>.old" while an old one is swapped
+// out). remove_abandoned_temp_dirs removes those in `dir` whose process is gone (killed mid-way).
+std::string temp_dir_name(int64_t version);
+void remove_abandoned_temp_dirs(const std::string & dir);
 
 }  // namespace dl

@@ -1,11 +1,9 @@
 #include "export/export.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <filesystem>
 
 #include "core/fs.h"
@@ -77,28 +75,6 @@ void publish_directory(const std::string & tmp, const std::string & target) {
     fsync_path(fs::path(target).parent_path().string());
 }
 
-// Version directories under construction are named .tmp-<version>-<pid> (and .tmp-<version>-<pid>.old while
-// swapped out): one whose process is gone was left by a kill and is removed at the model's next export.
-void remove_stale_export_dirs(const fs::path & base) {
-    std::error_code ec;
-    for (auto & e : fs::directory_iterator(base, ec)) {
-        std::string file = e.path().filename().string();
-        if (file.rfind(".tmp-", 0) != 0) continue;
-        if (file.ends_with(".old")) file.resize(file.size() - 4);
-        const size_t dash = file.rfind('-');
-        long pid = 0;
-        try {
-            pid = std::stol(file.substr(dash + 1));
-        } catch (...) {
-            continue;
-        }
-        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
-            continue;
-        std::error_code ignored;
-        fs::remove_all(e.path(), ignored);
-    }
-}
-
 }  // namespace
 
 const std::vector<std::string> & export_formats() {
@@ -118,9 +94,8 @@ ExportResult export_version(const TrainedModel & trained, const nlohmann::json &
     std::error_code ec;
     fs::create_directories(base, ec);
     if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", base.string(), ec.message()));
-    remove_stale_export_dirs(base);
-    // Dot-prefixed, so servers watching the base directory skip it until it is renamed into place.
-    const std::string tmp = (base / fmt::format(".tmp-{}-{}", m.run.version, ::getpid())).string();
+    remove_abandoned_temp_dirs(base.string());
+    const std::string tmp = (base / temp_dir_name(m.run.version)).string();
     fs::remove_all(tmp, ec);
     fs::create_directory(tmp, ec);
     if (ec) throw Error(ExitCode::io, fmt::format("{}: cannot create: {}", tmp, ec.message()));

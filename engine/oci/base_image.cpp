@@ -56,28 +56,28 @@ struct LayerEntry {
 // remove a lower path, an opaque marker (.wh..wh..opq) empties a lower directory, and every other entry
 // replaces what was at its path.
 void apply_layer(BaseImage & base, const fs::path & blob, const std::string & digest, size_t & listed,
-                 int64_t & tar_bytes) {
+                 int64_t & tar_bytes, const char * layer_kind = "base layer") {
     struct archive * a = archive_read_new();
     std::unique_ptr<struct archive, int (*)(struct archive *)> owner(a, archive_read_free);
     archive_read_support_format_tar(a);
     archive_read_support_filter_all(a);
     DL_CHECK(archive_read_open_filename(a, blob.c_str(), 1 << 16) == ARCHIVE_OK, ExitCode::bad_input,
-             "base layer {}: {}", digest, archive_error_string(a));
+             "{} {}: {}", layer_kind, digest, archive_error_string(a));
     std::vector<LayerEntry> added;
     std::vector<std::string> removed, emptied;
     struct archive_entry * entry = nullptr;
     int rc = 0;
     while ((rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
         const char * raw = archive_entry_pathname(entry);
-        DL_CHECK(raw != nullptr, ExitCode::bad_input, "base layer {}: an entry without a path", digest);
+        DL_CHECK(raw != nullptr, ExitCode::bad_input, "{} {}: an entry without a path", layer_kind, digest);
         DL_CHECK(std::strlen(raw) <= kMaxPathBytes && !has_dot_dot(raw), ExitCode::bad_input,
-                 "base layer {}: entry '{:.200}' has a '..' component or a path over {} bytes: refused",
+                 "{} {}: entry '{:.200}' has a '..' component or a path over {} bytes: refused", layer_kind,
                  digest, raw, kMaxPathBytes);
         const std::string path = clean_path(fs::path(raw).lexically_normal().generic_string());
         DL_CHECK(++listed <= kMaxBaseEntries, ExitCode::bad_input,
-                 "base layer {}: the base image has more than {} entries: refused", digest, kMaxBaseEntries);
+                 "{} {}: the image has more than {} entries: refused", layer_kind, digest, kMaxBaseEntries);
         DL_CHECK(tar_bytes + archive_filter_bytes(a, 0) <= kMaxBaseTarBytes, ExitCode::bad_input,
-                 "base layer {}: the base image unpacks to more than {} GiB: refused", digest,
+                 "{} {}: the image unpacks to more than {} GiB: refused", layer_kind, digest,
                  kMaxBaseTarBytes >> 30);
         const auto slash = path.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
@@ -94,14 +94,15 @@ void apply_layer(BaseImage & base, const fs::path & blob, const std::string & di
                 e.kind = BaseImage::Kind::symlink;
                 e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
                 DL_CHECK(e.link.size() <= kMaxPathBytes, ExitCode::bad_input,
-                         "base layer {}: symlink '{:.200}' has a target over {} bytes: refused", digest, path,
-                         kMaxPathBytes);
+                         "{} {}: symlink '{:.200}' has a target over {} bytes: refused", layer_kind, digest,
+                         path, kMaxPathBytes);
             }
             added.push_back(std::move(e));
         }
         archive_read_data_skip(a);
     }
-    DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "base layer {}: {}", digest, archive_error_string(a));
+    DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "{} {}: {}", layer_kind, digest,
+             archive_error_string(a));
     tar_bytes += archive_filter_bytes(a, 0);
     // Removes what is below `dir` (all of it for ""), and `dir` itself unless keep_dir. '0' follows '/'.
     auto erase_under = [&](const std::string & dir, bool keep_dir) {
@@ -176,6 +177,100 @@ BaseImage load_base_image(const std::string & reference, const RegistryOptions &
              diff_ids.is_array() ? diff_ids.size() : 0, base.pulled.layers.size());
     if (config.contains("history") && !config["history"].is_array()) config.erase("history");
     return base;
+}
+
+std::map<std::string, BaseImage::Kind> list_layer(const PulledLayer & layer) {
+    BaseImage one;
+    size_t listed = 0;
+    int64_t tar_bytes = 0;
+    apply_layer(one, layer.path, layer.digest, listed, tar_bytes, "layer");
+    return one.entries;
+}
+
+// Note [extracted layers]: `dlctl pull` unpacks part of a layer a registry sent, onto the disk of a serving
+// machine. The layer is listed first (list_layer: '..' refused, bounded), and what is unpacked is only the
+// regular files and directories below `dir`: anything else there (a symbolic or hard link, a device, a FIFO,
+// a whiteout) is refused with exit 65 naming the layer and the entry, and entries elsewhere in the layer are
+// skipped, never written. libarchive's disk writer does the writing with its own guards (no '..', no path
+// through a symbolic link), below the canonical `dest`, without owners, set-id bits or times from the layer.
+// Bounded: kMaxExtractedEntries entries and kMaxExtractedBytes of file data (as the entries declare it,
+// sparse files included), so a layer of millions of empty files or of a huge sparse file fills no disk.
+constexpr int64_t kMaxExtractedEntries = 100'000;
+constexpr int64_t kMaxExtractedBytes = int64_t{64} << 30;
+
+ExtractedFiles extract_layer_directory(const PulledLayer & layer, const std::string & dir,
+                                       const fs::path & dest) {
+    const std::string prefix = clean_path(dir) + "/";
+    std::error_code ec;
+    const fs::path root = fs::canonical(dest, ec);
+    DL_CHECK(!ec, ExitCode::io, "{}: cannot open it: {}", dest.string(), ec.message());
+    struct archive * a = archive_read_new();
+    std::unique_ptr<struct archive, int (*)(struct archive *)> reader(a, archive_read_free);
+    archive_read_support_format_tar(a);
+    archive_read_support_filter_all(a);
+    DL_CHECK(archive_read_open_filename(a, layer.path.c_str(), 1 << 16) == ARCHIVE_OK, ExitCode::bad_input,
+             "layer {}: {}", layer.digest, archive_error_string(a));
+    struct archive * disk = archive_write_disk_new();
+    std::unique_ptr<struct archive, int (*)(struct archive *)> writer(disk, archive_write_free);
+    archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    auto refuse = [&](const std::string & path, const std::string & why) {
+        return Error(
+            ExitCode::bad_input,
+            fmt::format("layer {}: entry '{:.200}' {}; only files and directories below {} are pulled",
+                        layer.digest, path, why, prefix));
+    };
+    ExtractedFiles done;
+    int64_t entries = 0;
+    struct archive_entry * entry = nullptr;
+    int rc = 0;
+    while ((rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
+        const char * raw = archive_entry_pathname(entry);
+        DL_CHECK(raw != nullptr, ExitCode::bad_input, "layer {}: an entry without a path", layer.digest);
+        if (std::strlen(raw) > kMaxPathBytes || has_dot_dot(raw))
+            throw refuse(raw, "has a '..' component or a long path");
+        const std::string path = clean_path(fs::path(raw).lexically_normal().generic_string());
+        if (!path.starts_with(prefix)) continue;
+        const std::string rel = path.substr(prefix.size());
+        const auto type = archive_entry_filetype(entry);
+        if (fs::path(rel).filename().string().starts_with(".wh.")) throw refuse(path, "is a whiteout");
+        if (archive_entry_hardlink(entry) != nullptr) throw refuse(path, "is a hard link");
+        if (type != AE_IFREG && type != AE_IFDIR)
+            throw refuse(path,
+                         type == AE_IFLNK ? "is a symbolic link" : "is not a regular file or directory");
+        if (++entries > kMaxExtractedEntries)
+            throw refuse(path, fmt::format("is past the {} entries a model may have", kMaxExtractedEntries));
+        if (type == AE_IFREG) {
+            const int64_t size = archive_entry_size(entry);
+            if (size < 0 || size > kMaxExtractedBytes - done.bytes)
+                throw refuse(path, fmt::format("takes the files past the {} GiB a model may have",
+                                               kMaxExtractedBytes >> 30));
+            done.bytes += size;
+            ++done.files;
+        }
+        const std::string target = (root / rel).string();
+        archive_entry_set_pathname(entry, target.c_str());
+        DL_CHECK(archive_write_header(disk, entry) >= ARCHIVE_WARN, ExitCode::io, "{}: {}", target,
+                 archive_error_string(disk));
+        const void * block = nullptr;
+        size_t size = 0;
+        la_int64_t offset = 0;
+        int data_rc = 0;
+        while ((data_rc = archive_read_data_block(a, &block, &size, &offset)) == ARCHIVE_OK) {
+            DL_CHECK(offset >= 0 && offset + static_cast<int64_t>(size) <= archive_entry_size(entry),
+                     ExitCode::bad_input, "layer {}: entry '{:.200}' has more data than its size",
+                     layer.digest, path);
+            DL_CHECK(archive_write_data_block(disk, block, size, offset) == ARCHIVE_OK, ExitCode::io,
+                     "{}: {}", target, archive_error_string(disk));
+        }
+        DL_CHECK(data_rc == ARCHIVE_EOF, ExitCode::bad_input, "layer {}: entry '{:.200}': {}", layer.digest,
+                 path, archive_error_string(a));
+        DL_CHECK(archive_write_finish_entry(disk) >= ARCHIVE_WARN, ExitCode::io, "{}: {}", target,
+                 archive_error_string(disk));
+    }
+    DL_CHECK(rc == ARCHIVE_EOF, ExitCode::bad_input, "layer {}: {}", layer.digest, archive_error_string(a));
+    DL_CHECK(archive_write_close(disk) >= ARCHIVE_WARN, ExitCode::io, "{}: {}", root.string(),
+             archive_error_string(disk));
+    return done;
 }
 
 std::string oci_layer_media_type(const std::string & media_type) {

@@ -11,7 +11,8 @@
 //
 // Errors: an invalid reference or image is ExitCode::bad_input (65), an unreadable image missing_input (66),
 // rejected credentials denied (77), a registry still unreachable after the retries, or one answering what the
-// distribution API does not allow (a wrong digest, garbage, an endless body), unavailable (69).
+// distribution API does not allow (a wrong digest, garbage, an endless body), unavailable (69); a pulled manifest
+// or blob whose bytes are not the digest it was asked by is bad_input (65), as a corrupt file is.
 #pragma once
 
 #include <cstdint>

@@ -118,11 +118,15 @@ private:
         if (res.status != 200) session_.fail_unexpected(res, r, "getting the manifest of " + ref_.str());
         Manifest m;
         m.digest = "sha256:" + sha256_hex(res.body);
+        // Bytes that are not what their digest names are corrupt input (65), as a file would be; a registry
+        // whose own header disagrees with what it sends misbehaves (69).
+        DL_CHECK(expected_digest.empty() || expected_digest == m.digest, ExitCode::bad_input,
+                 "{}: the registry sent a manifest hashing to {}, not {:.80}: refused", ref_.str(), m.digest,
+                 expected_digest);
         const std::string reported = res.header("docker-content-digest");
-        const std::string & want = expected_digest.empty() ? reported : expected_digest;
-        if (!want.empty() && want != m.digest)
+        if (expected_digest.empty() && !reported.empty() && reported != m.digest)
             session_.fail_misbehaving(
-                fmt::format("the manifest of {} hashes to {}, not {:.80}", ref_.str(), m.digest, want));
+                fmt::format("the manifest of {} hashes to {}, not {:.80}", ref_.str(), m.digest, reported));
         m.parsed = parse_json(res.body, ref_.str() + ": manifest");
         DL_CHECK(m.parsed.is_object(), ExitCode::bad_input, "{}: the manifest is not a JSON object",
                  ref_.str());
@@ -191,9 +195,8 @@ private:
         }
         out.close();
         const std::string got = file_sha256(partial);
-        if (got != digest || have != size)
-            session_.fail_misbehaving(
-                fmt::format("blob {} arrived with {} bytes hashing to {}", digest, have, got));
+        DL_CHECK(got == digest && have == size, ExitCode::bad_input,
+                 "{}: blob {} arrived with {} bytes hashing to {}: refused", ref_.str(), digest, have, got);
         fs::rename(partial, target, ec);
         DL_CHECK(!ec, ExitCode::io, "{}: cannot write it: {}", target.string(), ec.message());
         return target;

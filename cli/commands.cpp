@@ -30,9 +30,6 @@ const std::vector<Command> & commands() {
         {"package",
          "build a small, reproducible OCI image of an exported model version, without a Docker daemon",
          setup_package},
-        {"rollout",
-         "raise a canary's traffic share step by step on a running serve; promote it, or roll it back on a breach",
-         setup_rollout},
         {"push",
          "push an OCI image layout, docker-archive or exported model version to a registry (OCI distribution "
          "API)",
@@ -40,6 +37,9 @@ const std::vector<Command> & commands() {
         {"pull",
          "fetch a model image (`package`, `push`) from a registry into a served directory as a new version",
          setup_pull},
+        {"rollout",
+         "raise a canary's traffic share step by step on a running serve; promote it, or roll it back on a breach",
+         setup_rollout},
 #endif
 #endif
         {"predict", "score a CSV or JSON-lines file with a trained or exported version", setup_predict},

@@ -21,7 +21,8 @@ const std::vector<Command> & commands() {
          setup_export},
         {"runs", "list trained versions and their metrics", setup_runs},
         {"bench", "time a training step per op and phase, and training and inference samples/s", setup_bench},
-        {"label", "point a label (stable, canary, ...) of a model directory at a version; recorded in its history",
+        {"label",
+         "point a label (stable, canary, ...) of a model directory at a version; recorded in its history",
          setup_label},
         {"promote", "give one label the version of another (canary -> stable by default)", setup_promote},
         {"rollback", "move a label back to the version it had before", setup_rollback},
@@ -38,7 +39,8 @@ const std::vector<Command> & commands() {
          "fetch a model image (`package`, `push`) from a registry into a served directory as a new version",
          setup_pull},
         {"rollout",
-         "raise a canary's traffic share step by step on a running serve; promote it, or roll it back on a breach",
+         "raise a canary's traffic share step by step on a running serve; promote it, or roll it back on a "
+         "breach",
          setup_rollout},
 #endif
 #endif

@@ -3,11 +3,14 @@
 // through (core/json_limits.h), with the invariant that makes it a defence checked on every accepted
 // document: nothing deeper than the limit ever reaches recursive code.
 //   byte 0: bit 0 signature.json (ordered_json, as the server keeps it) rather than labels.json (json)
-// Note: the label and signature parsers themselves are still internal to serve/version_repository.cpp
-// (ModelServer::Impl::read_labels, the signature.json read in load_version) and oci/image_layout.cpp
-// (read_exported_version); once they are exposed, this target calls them too (fuzz/README.md).
+// labels.json also goes through dl::parse_labels (io/model_labels.h), the one parser serve and the release
+// verbs share: whatever it accepts renders back to text it reads as the same labels.
+// Note: the signature parser is still internal to serve/version_repository.cpp (load_version) and
+// oci/image_layout.cpp (read_exported_version); once it is exposed, this target calls it too (fuzz/README.md).
+#include "core/error.h"
 #include "core/json_limits.h"
 #include "harness.h"
+#include "io/model_labels.h"
 
 namespace {
 
@@ -43,4 +46,16 @@ DLCTL_FUZZ_TARGET(labels) {
                                       {.max_bytes = 1 << 20, .max_depth = 8});
     else
         check<nlohmann::json>(input.substr(1), "labels.json", {.max_bytes = 1 << 20, .max_depth = 2});
+    if (input[0] & 1) return;
+    // bit 1: parsed against earlier labels ({"stable": 1, "canary": 2}), which turns on the typo check
+    const dl::LabelSet earlier{.versions = {{"stable", 1}, {"canary", 2}}};
+    dl::LabelSet labels;
+    try {
+        labels = dl::parse_labels(input.substr(1), "labels.json", (input[0] & 2) ? &earlier : nullptr);
+    } catch (const dl::Error &) {
+        return;  // refused, with a reason: what a bad file must get
+    }
+    const dl::LabelSet again = dl::parse_labels(dl::render_labels(labels), "rendered labels.json");
+    if (!(again == labels))
+        dlctl_fuzz::finding("labels", "labels.json accepted, rendered, and read back as other labels");
 }

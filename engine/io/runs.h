@@ -15,8 +15,8 @@ namespace dl {
 struct RunRef {
     std::string name;
     int64_t version = 0;
-    std::string dir;        // absolute
-    bool exported = false;  // an export version directory (dlctl.h5), not a run (model.h5, a checkpoint)
+    std::string dir;         // absolute
+    bool exported = false;   // an export version directory (dlctl.h5), not a run (model.h5, a checkpoint)
     std::string trained_in;  // for an export: its run, runs/<name>/<version>, when this machine has it
 };
 

@@ -35,9 +35,10 @@ struct ServeOptions {
     int64_t max_batch = 64;        // rows per engine call
     int64_t batch_timeout_us = 0;  // how long a batch waits for more rows; 0: take what is queued
     std::vector<std::string> labels;  // [MODEL:]LABEL=VERSION, over labels.json
-    double canary_percent = 0;        // of unlabelled requests, to the `canary` label's version (labels.json's wins)
-    std::string admin_token;          // the admin API (/admin/...): empty: loopback clients only
-    int64_t poll_ms = 500;            // how often the base directories are rescanned
+    double canary_percent =
+        0;                    // of unlabelled requests, to the `canary` label's version (labels.json's wins)
+    std::string admin_token;  // the admin API (/admin/...): empty: loopback clients only
+    int64_t poll_ms = 500;    // how often the base directories are rescanned
     int64_t max_body_bytes = 16 << 20;
     int timeout_s = 5;  // deadline for a whole request to arrive, and for a response to be taken
     bool bench_static_route = false;  // GET|POST /bench/static: a fixed reply, the benchmark's ceiling

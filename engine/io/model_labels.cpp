@@ -46,6 +46,17 @@ const std::vector<std::string> & well_known_labels() {
     return names;
 }
 
+// The candidate `name` is a slip of the keyboard away from: close by edit distance, about as long, and not
+// an extension of it ("canary2" and "stable-eu" are labels of their own; "stabel" and "stble" are typos).
+std::string typo_among(const std::string & name, const std::vector<std::string> & candidates) {
+    const std::string close = closest_match(name, candidates);
+    if (close.empty() || close == name) return "";
+    const size_t longer = std::max(close.size(), name.size()), shorter = std::min(close.size(), name.size());
+    if (longer - shorter > 1) return "";
+    if (name.starts_with(close) || close.starts_with(name)) return "";
+    return close;
+}
+
 std::string labels_path(const std::string & model_dir) { return model_dir + "/" + kLabelsFile; }
 std::string history_path(const std::string & model_dir) { return model_dir + "/" + kHistoryFile; }
 
@@ -116,12 +127,36 @@ void append_history(const std::string & model_dir, const std::vector<HistoryEntr
     std::string text;
     for (const HistoryEntry & e : entries) text += e.to_json().dump() + "\n";
     const std::string path = history_path(model_dir);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw Error(ExitCode::io, fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    // A torn last line (a crash while appending) must not swallow this entry's first bytes.
+    // A torn last line is an entry whose change never took effect (labels.json is replaced only after the entry
+    // is synced): cut it off, so that it neither swallows this entry's first bytes nor becomes a corrupt line.
     if (const off_t size = ::lseek(fd, 0, SEEK_END); size > 0) {
-        char last = '\n';
-        if (::pread(fd, &last, 1, size - 1) == 1 && last != '\n') text.insert(text.begin(), '\n');
+        off_t keep = size;
+        char chunk[4096];
+        while (keep > 0) {
+            const off_t from = std::max<off_t>(0, keep - static_cast<off_t>(sizeof chunk));
+            const ssize_t n = ::pread(fd, chunk, static_cast<size_t>(keep - from), from);
+            if (n <= 0) break;
+            const char * end = chunk + n;
+            const char * newline = nullptr;
+            for (const char * c = end; c != chunk; --c)
+                if (c[-1] == '\n') {
+                    newline = c;
+                    break;
+                }
+            if (newline) {
+                keep = from + (newline - chunk);
+                break;
+            }
+            keep = from;
+        }
+        if (keep != size && ::ftruncate(fd, keep) != 0) {
+            const int err = errno;
+            ::close(fd);
+            throw Error(ExitCode::io,
+                        fmt::format("{}: cannot cut off a torn last line: {}", path, std::strerror(err)));
+        }
     }
     size_t done = 0;
     while (done < text.size()) {
@@ -159,8 +194,7 @@ std::string label_typo_of(const std::string & name, const LabelSet & existing) {
     if (existing.versions.contains(name)) return "";
     std::vector<std::string> known = well_known_labels();
     for (const auto & [label, version] : existing.versions) known.push_back(label);
-    std::erase(known, name);
-    return closest_match(name, known);
+    return typo_among(name, known);
 }
 
 LabelSet parse_labels(std::string_view text, const std::string & path, const LabelSet * previous) {
@@ -197,10 +231,10 @@ LabelSet parse_labels(std::string_view text, const std::string & path, const Lab
         int64_t version = 0;
         if (value.is_number_unsigned() && value.get<uint64_t>() <= static_cast<uint64_t>(kMaxVersion))
             version = value.get<int64_t>();
-        else if (value.is_string() && !value.get<std::string>().empty() &&
-                 value.get<std::string>().size() <= 18 &&
-                 std::all_of(value.get<std::string>().begin(), value.get<std::string>().end(), ::isdigit))
-            version = std::stoll(value.get<std::string>());
+        else if (const std::string * text = value.get_ptr<const std::string *>();
+                 text && !text->empty() && text->size() <= 18 &&
+                 std::all_of(text->begin(), text->end(), ::isdigit))
+            version = std::stoll(*text);
         if (version <= 0)
             refuse(fmt::format("label \"{}\": the version must be a positive number, not {}", key,
                                value.dump()));
@@ -211,12 +245,13 @@ LabelSet parse_labels(std::string_view text, const std::string & path, const Lab
         // typo away from one this file dropped (or from stable / canary).
         for (const auto & [label, version] : labels.versions) {
             if (previous->versions.contains(label)) continue;
-            LabelSet dropped;
+            std::vector<std::string> dropped;
             for (const auto & [old_label, old_version] : previous->versions)
-                if (!labels.versions.contains(old_label)) dropped.versions[old_label] = old_version;
+                if (!labels.versions.contains(old_label)) dropped.push_back(old_label);
             for (const std::string & known : well_known_labels())
-                if (!labels.versions.contains(known)) dropped.versions[known] = 0;
-            if (const std::string close = label_typo_of(label, dropped); !close.empty())
+                if (!labels.versions.contains(known) && !previous->versions.contains(known))
+                    dropped.push_back(known);
+            if (const std::string close = typo_among(label, dropped); !close.empty())
                 refuse(fmt::format("new label \"{}\" looks like a typo: did you mean \"{}\"?", label, close));
         }
     }

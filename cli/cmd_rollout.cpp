@@ -6,8 +6,10 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -185,6 +187,25 @@ ojson window_json(const Window & w) {
     return j;
 }
 
+// SIGINT / SIGTERM during a rollout: the canary is rolled back (a half-done rollout never stays behind), then
+// exit 130.
+std::atomic<bool> interrupted{false};
+
+void on_signal(int) { interrupted.store(true); }
+
+// Sleeps `seconds` in short slices; false when a signal came.
+bool sleep_unless_interrupted(double seconds) {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point until =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    while (!interrupted.load()) {
+        const Clock::time_point now = Clock::now();
+        if (now >= until) return true;
+        std::this_thread::sleep_for(std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
+    }
+    return false;
+}
+
 void say(const RolloutOptions & o, const std::string & line) {
     if (!o.json) fmt::print("{}\n", line);
     std::fflush(stdout);
@@ -271,7 +292,8 @@ void run_rollout(const RolloutOptions & o) {
     });
 
     ojson steps = ojson::array();
-    auto roll_back = [&](const std::string & why, const ojson & measured) {
+    auto roll_back = [&](const std::string & why, const ojson & measured,
+                         dl::ExitCode code = dl::ExitCode::gate_failed) {
         dl::change_labels(dir, [&](dl::LabelSet & labels, std::vector<dl::HistoryEntry> & log) {
             dl::HistoryEntry e{.action = "rollback",
                                .label = "canary",
@@ -286,9 +308,13 @@ void run_rollout(const RolloutOptions & o) {
         admin.reload();
         if (o.json)
             print_json({{"result", "rolled back"}, {"canary", o.canary}, {"why", why}, {"steps", steps}});
-        throw dl::Error(dl::ExitCode::gate_failed,
-                        fmt::format("rollout of version {} rolled back: {}", o.canary, why));
+        throw dl::Error(code, fmt::format("rollout of version {} rolled back: {}", o.canary, why));
     };
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
 
     double percent = std::min(o.step, o.max);
     int64_t idle = 0;
@@ -301,7 +327,9 @@ void run_rollout(const RolloutOptions & o) {
     ojson last = admin.state();
     (void)start_state;
     for (;;) {
-        std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+        if (!sleep_unless_interrupted(interval))
+            roll_back(fmt::format("at {}%: interrupted by a signal", percent), ojson::object(),
+                      dl::ExitCode::interrupted);
         ojson now;
         try {
             now = admin.state();

@@ -156,7 +156,7 @@ bool ModelServer::Impl::log_once(ServedModel & m, const std::string & key, LogLe
 // /metrics until the file is fixed.
 void ModelServer::Impl::apply_labels(ServedModel & m, ModelState & next) {
     const std::string path = m.base_dir + "/" + kLabelsFile;
-    std::string text;
+    std::optional<std::string> text;  // none: there is no labels.json (no labels)
     bool readable = true;
     if (file_exists(path)) {
         try {
@@ -171,8 +171,11 @@ void ModelServer::Impl::apply_labels(ServedModel & m, ModelState & next) {
         m.parsed.reset();
         m.parse_error.clear();
         try {
-            m.parsed = text.empty() ? LabelSet{}
-                                    : parse_labels(text, path, m.good_labels ? &*m.good_labels : nullptr);
+            // An empty file is one being rewritten (truncated, not yet written): `{}` clears the labels.
+            if (text && text->find_first_not_of(" \t\r\n") == std::string::npos)
+                throw Error(ExitCode::bad_input, fmt::format("{}: empty (write {{}} for no labels)", path));
+            m.parsed =
+                !text ? LabelSet{} : parse_labels(*text, path, m.good_labels ? &*m.good_labels : nullptr);
         } catch (const Error & e) {
             m.parse_error = e.what();
         }

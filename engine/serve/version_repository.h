@@ -81,7 +81,7 @@ struct ServedModel {
         std::string why;
     };
     std::map<std::string, Refusal> refusals;  // version directory -> the dlctl.h5 refused, logged once
-    std::string parsed_text;                  // labels.json as last parsed, and what came of it
+    std::optional<std::string> parsed_text;  // labels.json as last parsed (none: absent), and what came of it
     std::optional<LabelSet> parsed;
     std::string parse_error;
     std::optional<LabelSet> good_labels;  // the last labels.json taken whole (empty set: none on disk)

@@ -102,15 +102,19 @@ cmp -s "$T/pred.csv" "$T/pred1.csv" || fail "export/housing@stable predicts diff
 
 # --- A bad labels.json never moves traffic: the last good labels stay, the error is visible ---
 row=$(sed -n 2p datasets/housing.csv | cut -d, -f1-13)
+last_error=""
 start_server "$T/serve.log" "$EXP/housing" --poll-ms 50
 predict_version() { call POST /v1/models/housing:predict -d "{\"instances\": [[$row]]}" >/dev/null; header X-Model-Version; }
 [ "$(predict_version)" = 1 ] || fail "stable=1 not served"
-for bad in '{"stable": 99}' '{"stabel": 1}' '{"stable": 1, "canary": 2, "canary_precent": 10}' '{"stable": "x"}' '{"stable": 1,'; do
+# (An empty file is one being rewritten: `{}` means no labels.)
+for bad in '{"stable": 99}' '{"stabel": 1}' '{"stable": 1, "canary": 2, "canary_precent": 10}' '{"stable": "x"}' '{"stable": 1,' ''; do
   printf '%s' "$bad" >"$EXP/housing/labels.json"
-  refused() { call GET /v1/models/housing >/dev/null; [ "$(body "j.get('labels_error', '') != ''")" = True ]; }
+  refused() { call GET /v1/models/housing >/dev/null; [ "$(body "j.get('labels_error', '') not in ('', '$last_error')")" = True ]; }
   wait_for "$bad: not refused" refused
   [ "$(body "j['labels']")" = "{'stable': '1'}" ] || fail "$bad: labels moved: $(cat "$T/body")"
   for _ in 1 2 3; do [ "$(predict_version)" = 1 ] || fail "$bad moved traffic to $(header X-Model-Version)"; done
+  call GET /v1/models/housing >/dev/null
+  last_error=$(body "j['labels_error'].replace(\"'\", '')")
   call GET /metrics >/dev/null
   grep -q '^dlctl_serve_labels_valid{model="housing"} 0$' "$T/body" || fail "$bad: /metrics does not show it"
 done
@@ -121,7 +125,7 @@ taken() { call GET /v1/models/housing >/dev/null; [ "$(body "'labels_error' in j
 wait_for "a fixed labels.json not taken" taken
 call GET /metrics >/dev/null
 grep -q '^dlctl_serve_labels_valid{model="housing"} 1$' "$T/body" || fail "/metrics: labels still invalid"
-grep -q '^dlctl_serve_labels_refusals_total{model="housing"} 5$' "$T/body" || fail "refusals: $(grep refusals "$T/body")"
+grep -q '^dlctl_serve_labels_refusals_total{model="housing"} 6$' "$T/body" || fail "refusals: $(grep refusals "$T/body")"
 # A server started on a bad labels file is not ready (load balancers send it nothing) until the file is fixed.
 printf '{"stable": 99}' >"$EXP/housing/labels.json"
 OLD_URL=$URL
@@ -191,6 +195,17 @@ call GET /metrics >/dev/null
 grep -Eq '^dlctl_serve_requests_total\{model="housing",version="3",method="shadow",code="200"\} [1-9]' "$T/body" ||
   fail "shadow requests not in /metrics"
 grep -Eq '^dlctl_serve_divergence_rows\{model="housing",version="3"\} [1-9]' "$T/body" || fail "divergence not in /metrics"
+# Interrupted (SIGINT): the canary does not stay behind at its share; exit 130.
+"$DLCTL" rollout "$EXP/housing" --canary 3 --server "$URL" --interval 60s --step 25 >"$T/int.out" 2>"$T/int.err" &
+ROLLOUT=$!
+PIDS+=("$ROLLOUT")
+has_canary() { [ "$(json "$EXP/housing/labels.json" "j.get('canary_percent') == 25")" = True ]; }
+wait_for "rollout never set the canary's share" has_canary
+kill -INT "$ROLLOUT"
+rc=0; wait "$ROLLOUT" || rc=$?
+[ "$rc" = 130 ] || fail "interrupted rollout exited $rc: $(cat "$T/int.err")"
+[ "$(json "$EXP/housing/labels.json" "j")" = "{'stable': 2}" ] || fail "after an interrupted rollout: $(cat "$EXP/housing/labels.json")"
+grep -q "interrupted by a signal" "$T/int.err" || fail "interruption not explained: $(cat "$T/int.err")"
 expect_rc 0 "$DLCTL" rollout "$EXP/housing" --status --server "$URL" --json
 [ "$(json "$T/out" "j['versions']['3']['requests'] > 0 and j['labels'] == {'stable': 2}")" = True ] ||
   fail "rollout --status: $(cat "$T/out")"
@@ -206,8 +221,9 @@ promote = [e for e in h if e["action"] == "promote"]
 assert len(promote) == 1 and (promote[0]["from"], promote[0]["to"]) == (1, 2), promote
 assert promote[0]["reason"].startswith("rollout: healthy"), promote
 rollbacks = [e for e in h if e["action"] == "rollback" and e["label"] == "canary"]
-assert len(rollbacks) == 2 and all(e["from"] == 3 and e["to"] is None for e in rollbacks), rollbacks
-assert all("divergence" in e["reason"] for e in rollbacks), rollbacks
+assert len(rollbacks) == 3 and all(e["from"] == 3 and e["to"] is None for e in rollbacks), rollbacks
+assert all("divergence" in e["reason"] for e in rollbacks[:2]), rollbacks
+assert "interrupted" in rollbacks[2]["reason"], rollbacks
 assert rollbacks[1]["details"]["measured"]["divergence"] > 1e-9, rollbacks[1]
 steps = [e["details"]["canary_percent"]["to"] for e in h if e["action"] == "canary_percent"]
 assert steps[:2] == [25, 50], steps

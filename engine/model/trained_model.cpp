@@ -180,7 +180,14 @@ Table load_table_for(const TrainedModel & m, const DataSpec & data_spec,
         for (const std::string * path : {&data.path, &data.images.path, &data.labels.path,
                                          &data.test_images.path, &data.test_labels.path})
             if (!path->empty() && !file_exists(*path))
-                throw Error(ExitCode::missing_input, fmt::format("{}: the model's data file is gone", *path));
+                throw Error(
+                    ExitCode::missing_input,
+                    fmt::format("{}: the model's data file is gone{}", *path,
+                                m.run.exported && m.run.trained_in.empty()
+                                    ? fmt::format(" ({} is an export whose run is not under the runs root: "
+                                                  "give --data FILE, or --runs where it was trained)",
+                                                  m.run.dir)
+                                    : ""));
     }
     Table t = read_dataset(data, m.info.classification,
                            m.info.classification ? m.classes : std::vector<std::string>{});

@@ -179,7 +179,7 @@ RunRef resolve_model_dir_or_ref(const std::string & ref, const std::string & roo
     const std::string model_dir =
         is_path ? fs::absolute(owner).lexically_normal().string() : (fs::path(root) / owner).string();
     const std::string name = fs::path(model_dir).filename().string();
-    if (owner.empty() || name.empty() || which.empty())
+    if (owner.empty() || name.empty() || which.empty() || owner == "." || owner == "..")
         throw Error(ExitCode::usage,
                     fmt::format("'{}': expected NAME@VERSION, NAME@latest or NAME@LABEL", ref));
     const std::vector<int64_t> versions = list_versions_in(model_dir);

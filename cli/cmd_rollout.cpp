@@ -271,7 +271,7 @@ void run_rollout(const RolloutOptions & o) {
     if (before.version_of("stable") == o.canary)
         throw dl::Error(dl::ExitCode::usage, fmt::format("version {} is already stable", o.canary));
 
-    const ojson start_state = admin.state();  // the server is there before anything changes
+    admin.state();  // the server answers (else exit 69) before anything changes
     dl::change_labels(dir, [&](dl::LabelSet & labels, std::vector<dl::HistoryEntry> & log) {
         dl::HistoryEntry e{.action = "rollout",
                            .label = "canary",
@@ -305,7 +305,11 @@ void run_rollout(const RolloutOptions & o) {
             labels.canary_percent.reset();
             labels.shadow = false;
         });
-        admin.reload();
+        try {
+            admin.reload();
+        } catch (const dl::Error & e) {
+            note(fmt::format("{}; the server takes the labels at its next poll", e.what()));
+        }
         if (o.json)
             print_json({{"result", "rolled back"}, {"canary", o.canary}, {"why", why}, {"steps", steps}});
         throw dl::Error(code, fmt::format("rollout of version {} rolled back: {}", o.canary, why));
@@ -324,18 +328,28 @@ void run_rollout(const RolloutOptions & o) {
         roll_back(e.what(), ojson::object());
     }
     say(o, fmt::format("canary {} at {}%{}", o.canary, percent, o.shadow ? " (shadow)" : ""));
-    ojson last = admin.state();
-    (void)start_state;
+    // The server picks labels.json up at its next poll anyway: a reload that fails is only a delay.
+    auto reload_quietly = [&] {
+        try {
+            admin.reload();
+        } catch (const dl::Error & e) {
+            note(fmt::format("{}; the server takes the labels at its next poll", e.what()));
+        }
+    };
+    auto fetch_state = [&](const ojson & measured) {
+        try {
+            return admin.state();
+        } catch (const dl::Error & e) {
+            roll_back(e.what(), measured);
+        }
+        return ojson();  // not reached: roll_back throws
+    };
+    ojson last = fetch_state(ojson::object());
     for (;;) {
         if (!sleep_unless_interrupted(interval))
             roll_back(fmt::format("at {}%: interrupted by a signal", percent), ojson::object(),
                       dl::ExitCode::interrupted);
-        ojson now;
-        try {
-            now = admin.state();
-        } catch (const dl::Error & e) {
-            roll_back(e.what(), ojson::object());
-        }
+        ojson now = fetch_state(ojson::object());
         const Window w = window_of(now, last, o.canary);
         const ojson measured = window_json(w);
         steps.push_back({{"percent", percent}, {"measured", measured}});
@@ -362,7 +376,7 @@ void run_rollout(const RolloutOptions & o) {
             roll_back(e.what(), measured);
         }
         say(o, fmt::format("canary {} at {}%{}", o.canary, percent, o.shadow ? " (shadow)" : ""));
-        last = admin.state();
+        last = fetch_state(measured);
     }
     std::optional<int64_t> replaced;
     dl::change_labels(dir, [&](dl::LabelSet & labels, std::vector<dl::HistoryEntry> & log) {
@@ -381,7 +395,7 @@ void run_rollout(const RolloutOptions & o) {
         labels.canary_percent.reset();
         labels.shadow = false;
     });
-    admin.reload();
+    reload_quietly();
     if (o.json) {
         print_json({{"result", "promoted"},
                     {"canary", o.canary},

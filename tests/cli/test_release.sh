@@ -144,6 +144,19 @@ wait_for "the first server did not take the fixed labels.json" taken
 [ "$(call GET /admin/models/housing)" = 200 ] || fail "admin API on loopback: $(cat "$T/body")"
 [ "$(body "j['labels'], j['labels_error']")" = "{'stable': 1} " ] || fail "admin state: $(cat "$T/body")"
 [ "$(call GET /admin/models/nosuch)" = 404 ] || fail "admin API on an unknown model"
+# With --admin-token, every client needs it (loopback ones too).
+OLD_URL=$URL
+start_server "$T/serve3.log" "$EXP/housing" --admin-token s3cret
+[ "$(call GET /admin/models/housing)" = 401 ] || fail "admin API without the token: $(cat "$T/body")"
+[ "$(call GET /admin/models/housing -H 'Authorization: Bearer wrong')" = 401 ] || fail "admin API with a wrong token"
+[ "$(call GET /admin/models/housing -H 'Authorization: Bearer s3cret')" = 200 ] || fail "admin API with the token"
+expect_rc 77 "$DLCTL" rollout "$EXP/housing" --status --server "$URL"
+DLCTL_ADMIN_TOKEN=s3cret expect_rc 0 "$DLCTL" rollout "$EXP/housing" --status --server "$URL"
+grep -q "labels: {\"stable\":1}" "$T/out" || fail "rollout --status: $(cat "$T/out")"
+! grep -q s3cret "$T/serve3.log" || fail "the token reached the log"
+kill "$PID"
+URL=$OLD_URL
+PORT=${URL##*:}
 
 # --- rollout: traffic all along, from a client that records who answered ---
 cat >"$T/traffic.py" <<'PY'

@@ -46,12 +46,9 @@ void run_history(const HistoryOptions & o) {
 void setup_history(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<HistoryOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
-    sub->add_option("model_dir", o->model_dir,
-                    "a model directory (runs/housing, export/housing) or NAME (the runs directory's model)")
-        ->required();
+    add_model_dir_options(sub, o->model_dir, o->runs);
     sub->add_option("--label", o->label, "only this label's changes");
     sub->add_option("--last", o->last, "only the last N changes")->check(CLI::PositiveNumber);
-    sub->add_option("--runs", o->runs, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     sub->add_flag(
         "--json", o->json,
         "print the entries as a JSON array (time, user, host, action, label, from, to, reason, digests)");

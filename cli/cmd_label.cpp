@@ -118,9 +118,7 @@ void run_label(const LabelOptions & o) {
 void setup_label(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<LabelOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
-    sub->add_option("model_dir", o->model_dir,
-                    "a model directory (runs/housing, export/housing) or NAME (the runs directory's model)")
-        ->required();
+    add_model_dir_options(sub, o->model_dir, o->runs);
     sub->add_option(
         "assignments", o->assignments,
         "LABEL=VERSION: VERSION is a number, `latest` or another label (canary=latest, stable=canary)");
@@ -133,7 +131,6 @@ void setup_label(CLI::App & app, const char * name, const char * summary) {
     sub->add_option("--reason", o->reason, "why, for history.jsonl");
     sub->add_flag("--new-label", o->new_label,
                   "create a label even if its name is one typo away from another");
-    sub->add_option("--runs", o->runs, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     sub->add_flag("--json", o->json, "print the labels file as written");
     sub->callback([o] { run_label(*o); });
 }

@@ -63,15 +63,12 @@ void run_promote(const PromoteOptions & o) {
 void setup_promote(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<PromoteOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
-    sub->add_option("model_dir", o->model_dir,
-                    "a model directory (runs/housing, export/housing) or NAME (the runs directory's model)")
-        ->required();
+    add_model_dir_options(sub, o->model_dir, o->runs);
     sub->add_option("--from", o->from, "the label whose version is promoted")->capture_default_str();
     sub->add_option("--to", o->to, "the label that takes it")->capture_default_str();
     sub->add_flag("--keep", o->keep,
                   "keep the --from label (by default it is removed, and with it the canary's traffic share)");
     sub->add_option("--reason", o->reason, "why, for history.jsonl");
-    sub->add_option("--runs", o->runs, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     sub->add_flag("--json", o->json, "print the labels file as written");
     sub->callback([o] { run_promote(*o); });
 }

@@ -50,13 +50,10 @@ void run_rollback(const RollbackOptions & o) {
 void setup_rollback(CLI::App & app, const char * name, const char * summary) {
     auto o = std::make_shared<RollbackOptions>();
     CLI::App * sub = app.add_subcommand(name, summary);
-    sub->add_option("model_dir", o->model_dir,
-                    "a model directory (runs/housing, export/housing) or NAME (the runs directory's model)")
-        ->required();
+    add_model_dir_options(sub, o->model_dir, o->runs);
     sub->add_option("label", o->label, "the label to move back to its previous version")
         ->capture_default_str();
     sub->add_option("--reason", o->reason, "why, for history.jsonl");
-    sub->add_option("--runs", o->runs, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
     sub->add_flag("--json", o->json, "print the labels file as written");
     sub->callback([o] { run_rollback(*o); });
 }

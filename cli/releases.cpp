@@ -12,6 +12,13 @@ namespace dlctl {
 
 namespace fs = std::filesystem;
 
+void add_model_dir_options(CLI::App * sub, std::string & model_dir, std::string & runs_flag) {
+    sub->add_option("model_dir", model_dir,
+                    "a model directory (runs/housing, export/housing) or NAME (the runs directory's model)")
+        ->required();
+    sub->add_option("--runs", runs_flag, "root folder of versioned runs (default: $DLCTL_RUNS, else ./runs)");
+}
+
 std::string model_directory(const std::string & arg, const std::string & runs_flag) {
     std::error_code ec;
     const bool is_path = arg.find('/') != std::string::npos || arg == "." || arg == "..";

@@ -4,11 +4,15 @@
 //   int64_t v = loadable_version(dir, "latest");                  // a number, latest or a label
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 
 namespace dlctl {
+
+// The MODEL_DIR positional and --runs every release verb takes (model_directory() reads them).
+void add_model_dir_options(CLI::App * sub, std::string & model_dir, std::string & runs_flag);
 
 // MODEL_DIR as a user writes it: a path (it has a '/', or names a directory here) is taken as is; a bare NAME
 // is the model NAME under the runs root (--runs, $DLCTL_RUNS, ./runs). Error(missing_input) when absent.

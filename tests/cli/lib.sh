@@ -15,6 +15,18 @@ expect_rc() {
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # Shared by the serve tests (they define PIDS and kill them on exit).
+# call METHOD PATH [CURL ARGS...]: prints the status of $URL$PATH; body in $T/body, headers in $T/headers.
+call() {
+  local method=$1 path=$2; shift 2
+  curl -sS -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$method" "$@" "$URL$path"
+}
+body() { ${PY:-python3} -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$T/body"; }  # EXPR over j
+header() { tr -d '\r' <"$T/headers" | sed -n "s/^$1: //Ip" | tail -1; }
+wait_for() {  # WHAT CONDITION...: polls CONDITION for up to 10 s, else fails with WHAT
+  local what=$1; shift
+  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
+  fail "$what"
+}
 # start_server LOG ARGS...: dlctl serve on a free loopback port (--port 0, read from the start-up line); sets PID,
 # PORT and URL, and waits for /readyz (unless NO_READY_WAIT=1).
 start_server() {

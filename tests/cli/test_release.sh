@@ -9,17 +9,6 @@ quick=(--runs "$RUNS" --threads 1 --quiet --set train.epochs=3)
 PIDS=()
 stop_all() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; }
 trap stop_all EXIT
-call() {
-  local method=$1 path=$2; shift 2
-  curl -sS -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$method" "$@" "$URL$path"
-}
-body() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$T/body"; }
-header() { tr -d '\r' <"$T/headers" | sed -n "s/^$1: //Ip" | tail -1; }
-wait_for() {  # WHAT CONDITION...: polls for up to 10 s
-  local what=$1; shift
-  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-  fail "$what"
-}
 
 for seed in 1 2 3; do expect_rc 0 "$DLCTL" train configs/housing.yaml "${quick[@]}" --seed $seed; done
 

@@ -11,17 +11,10 @@ PIDS=()
 stop_all() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; }
 trap stop_all EXIT
 
-# call METHOD PATH [CURL ARGS...]: prints the status; body in $T/body, headers in $T/headers.
-call() {
-  local method=$1 path=$2; shift 2
-  curl -sS -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$method" "$@" "$URL$path"
-}
 post() { call POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
 expect_status() {  # WANT STATUS WHAT
   [ "$2" = "$1" ] || fail "$3: HTTP $2, want $1: $(head -c 600 "$T/body")"
 }
-body() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$T/body"; }
-header() { tr -d '\r' <"$T/headers" | sed -n "s/^$1: //Ip" | tail -1; }
 # An error reply is TF Serving's: exactly {"error": "<message>"}.
 expect_error() {  # WANT STATUS WHAT
   expect_status "$1" "$2" "$3"
@@ -174,11 +167,6 @@ expect_status 200 "$(post /v1/models/housing/labels/canary:predict "$good")" "ca
 
 # labels.json changes are picked up: without a canary label every unlabelled request goes to stable...
 echo '{"stable": 1}' >"$EXP/housing/labels.json"
-wait_for() {  # WHAT CONDITION...: polls for up to 10 s
-  local what=$1; shift
-  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-  fail "$what"
-}
 no_canary() { [ "$(call GET /v1/models/housing/labels/canary)" = 404 ]; }
 wait_for "labels.json change not picked up" no_canary
 for _ in $(seq 20); do
